@@ -1,0 +1,9 @@
+"""Errors a user can fix (exit status 2, one line) versus everything else (bugs)."""
+
+
+class DreamvidError(Exception):
+    """Base of dreamvid's own errors."""
+
+
+class UserError(DreamvidError):
+    """Bad input or options: the CLI prints the message alone and exits with status 2."""
