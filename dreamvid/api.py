@@ -1,0 +1,80 @@
+"""The Python API: dream an array in a notebook, or render files as the CLI does."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .imageops import from_float, to_float
+from .jobs import Job, JobResult, plan_jobs, run_stills
+from .models import load_feature_model, resolve_layers
+from .progress import Reporter
+from .settings import Settings, build_settings
+
+_DREAMERS: dict[tuple, Any] = {}
+
+
+def load_dreamer(settings: Settings):
+    """Build (once per model, weights, layers and XLA flag) the model and its compiled step loop."""
+    key = (settings.model, settings.weights, resolve_layers(settings.model, settings.layers), settings.xla,
+           settings.seed if settings.weights == "random" else None)
+    if key not in _DREAMERS:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from .engine import Dreamer
+
+        layers = key[2]
+        features = load_feature_model(settings.model, settings.weights, layers, seed=settings.seed)
+        _DREAMERS[key] = Dreamer(features, layers, xla=settings.xla)
+    return _DREAMERS[key]
+
+
+def default_batch() -> int:
+    """Frames dreamed together: several on an accelerator, one on a CPU (where batching gains nothing)."""
+    import tensorflow as tf
+
+    return 4 if tf.config.list_physical_devices("GPU") else 1
+
+
+def dream(image: np.ndarray, **options: Any) -> np.ndarray:
+    """Dream one image (HxWx3, uint8/uint16 or float in [0, 1]); returns the same size and type.
+
+    Options are the CLI's, as keywords: dream(img, model="vgg16-hed", layers=["block4_conv3"], steps=20)."""
+    settings = build_settings(options)
+    from .jobs import _dream_pictures
+
+    dreamer = load_dreamer(settings)
+    rgb = to_float(np.asarray(image))
+    result = _dream_pictures([rgb], dreamer, settings)[0]
+    return from_float(result, image.dtype) if image.dtype in (np.uint8, np.uint16) else result
+
+
+def render(inputs: list[str | Path] | str | Path, output: str | Path | None = None, *,
+           reporter: Reporter | None = None, overwrite: bool = False, fresh: bool = False,
+           config: str | Path | None = None, **options: Any) -> list[JobResult]:
+    """Render files (images, folders, videos) as the `dreamvid` command does; returns one result per input."""
+    paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
+    settings = build_settings(options, Path(config) if config else None)
+    jobs = plan_jobs(paths, settings, Path(output) if output else None, overwrite=overwrite)
+    reporter = reporter or Reporter()
+    dreamer = load_dreamer(settings)
+    batch = settings.batch or default_batch()
+    return [run_job(job, dreamer, settings, reporter, batch, fresh=fresh) for job in jobs]
+
+
+def run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
+            fresh: bool = False, keep_parts: bool = False) -> JobResult:
+    if job.kind == "video":
+        from .render import render_video
+
+        return render_video(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
+    return run_stills(job, dreamer, settings, reporter, batch, fresh=fresh)
+
+
+def model_file_layers(model: str) -> dict[str, int]:
+    """Layers of a Keras model file with 4-D outputs (feature maps), and their channels."""
+    from .models import _load_model_file
+
+    base = _load_model_file(Path(model))
+    return {layer.name: layer.output.shape[-1] for layer in base.layers if len(layer.output.shape) == 4}

@@ -1,0 +1,154 @@
+"""The `dreamvid` command: options, validation and a call into the API. No logic of its own.
+
+Everything is validated before TensorFlow is imported, so bad input fails in about a second."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from .errors import DreamvidError, UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Batch DeepDream for videos, image sequences and stills.")
+COMMANDS = ("render", "layers", "score")
+DREAM, VIDEO, RUN = "Dream", "Video", "Run"
+
+
+@app.command("render")
+def render_command(
+    inputs: list[Path] = typer.Argument(..., help="Images, folders of images or videos; several make a queue."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder."),
+    model: Optional[str] = typer.Option(None, help="inception_v3 (default), vgg16-hed, or a .keras/.h5 file.",
+                                        rich_help_panel=DREAM),
+    weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
+                                          rich_help_panel=DREAM),
+    layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
+                                              help="Layer to dream, repeatable: mixed5, mixed4:97 (a channel), mixed3=0.5 (a weight)."),
+    octaves: Optional[int] = typer.Option(None, help="Number of octaves [default: 4].", rich_help_panel=DREAM),
+    octave_scale: Optional[float] = typer.Option(None, help="Size ratio between octaves, > 1 [default: 1.3].",
+                                                 rich_help_panel=DREAM),
+    steps: Optional[int] = typer.Option(None, help="Gradient steps per octave [default: 10].", rich_help_panel=DREAM),
+    step_size: Optional[float] = typer.Option(None, help="Step size in [-1, 1] image units [default: 0.01].",
+                                              rich_help_panel=DREAM),
+    jitter: Optional[int] = typer.Option(None, help="Pixels of random roll per step [default: 32].",
+                                         rich_help_panel=DREAM),
+    tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames [default: 512].",
+                                       rich_help_panel=DREAM),
+    max_side: Optional[int] = typer.Option(None, help="Dream at this longer side; output keeps the input size.",
+                                           rich_help_panel=DREAM),
+    seed: Optional[int] = typer.Option(None, help="Random seed [default: 0].", rich_help_panel=DREAM),
+    batch: Optional[int] = typer.Option(None, help="Frames dreamed at once [default: 4 on a GPU, 1 on a CPU].",
+                                        rich_help_panel=DREAM),
+    xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
+                                       rich_help_panel=DREAM),
+    flow: Optional[bool] = typer.Option(None, "--flow/--no-flow", rich_help_panel=VIDEO,
+                                        help="Carry the dream along the optical flow [default: on]."),
+    blend: Optional[float] = typer.Option(None, help="Share of the previous dream carried, 0..1 [default: 0.9].",
+                                          rich_help_panel=VIDEO),
+    flow_steps: Optional[int] = typer.Option(None, help="Steps per octave for frames that start from a carried "
+                                             "dream [default: 3].", rich_help_panel=VIDEO),
+    cut_threshold: Optional[float] = typer.Option(None, help="Scene-cut sensitivity, 0..255 [default: 30].",
+                                                  rich_help_panel=VIDEO),
+    frames: Optional[str] = typer.Option(None, help="Frame range START:END (half-open).", rich_help_panel=VIDEO),
+    crf: Optional[int] = typer.Option(None, help="H.264 quality, 0..51, lower is better [default: 18].",
+                                      rich_help_panel=VIDEO),
+    audio: Optional[bool] = typer.Option(None, "--audio/--no-audio", help="Keep the source's audio [default: on].",
+                                         rich_help_panel=VIDEO),
+    config: Optional[Path] = typer.Option(None, help="TOML file of options; the command line wins.",
+                                          rich_help_panel=RUN),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=RUN),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show where time goes.", rich_help_panel=RUN),
+    overwrite: bool = typer.Option(False, help="Replace existing outputs.", rich_help_panel=RUN),
+    fresh: bool = typer.Option(False, help="Discard a previous partial render instead of resuming it.",
+                               rich_help_panel=RUN),
+    keep_parts: bool = typer.Option(False, help="Keep the work folder of checkpointed frames.", rich_help_panel=RUN),
+) -> None:
+    """Dream images, folders and videos (the default command)."""
+    from .jobs import plan_jobs
+    from .settings import build_settings
+
+    options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
+                   octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
+                   max_side=max_side, seed=seed, batch=batch, xla=xla, flow=flow, blend=blend,
+                   flow_steps=flow_steps, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio)
+    settings = build_settings(options, config)
+    jobs = plan_jobs(inputs, settings, output, overwrite=overwrite)  # fails here, before TensorFlow
+
+    from .api import default_batch, load_dreamer, run_job
+    from .console import RichReporter
+
+    started = time.monotonic()
+    with RichReporter(quiet=quiet, verbose=verbose) as reporter:
+        dreamer = load_dreamer(settings)
+        batch_size = settings.batch or default_batch()
+        results = [run_job(job, dreamer, settings, reporter, batch_size, fresh=fresh, keep_parts=keep_parts)
+                   for job in jobs]
+    frames_done = sum(result.frames for result in results)
+    outputs = ", ".join(str(result.job.output) for result in results)
+    typer.echo(f"dreamed {frames_done} frame(s) in {time.monotonic() - started:.1f}s -> {outputs}")
+
+
+@app.command("layers")
+def layers_command(model: str = typer.Option("inception_v3", help="Model name or .keras/.h5 file.")) -> None:
+    """List the layers a model can dream with, and their channels."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .models import model_spec
+
+    spec = model_spec(model)
+    if spec is None:
+        from .api import model_file_layers
+
+        channels, defaults = model_file_layers(model), ()
+    else:
+        channels, defaults = spec.channels, spec.default_layers
+    table = Table("layer", "channels", "default", title=f"dreamable layers of {model}")
+    for name, count in channels.items():
+        table.add_row(name, str(count), "yes" if name in defaults else "")
+    Console().print(table)
+
+
+@app.command("score")
+def score_command(source: Path = typer.Argument(..., help="The source video."),
+                  dreamed: Path = typer.Argument(..., help="A render of it.")) -> None:
+    """Temporal warping error of a render and of its source (lower is steadier), as JSON."""
+    from .video import probe_video
+
+    probe_video(source)
+    probe_video(dreamed)
+    from .score import score_videos
+
+    typer.echo(json.dumps(score_videos(source, dreamed), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: `dreamvid INPUT ...` means `dreamvid render INPUT ...`; user errors are one line, exit 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
+        args.insert(0, "render")
+    try:
+        app(args=args, prog_name="dreamvid", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    except click.ClickException as error:
+        _fail(error.format_message(), 2)
+    except UserError as error:
+        _fail(str(error), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted: run the same command again to resume", 130)
+    except DreamvidError as error:
+        _fail(str(error), 1)
+
+
+def _fail(message: str, status: int) -> None:
+    print(f"dreamvid: error: {message}", file=sys.stderr)
+    sys.exit(status)

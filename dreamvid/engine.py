@@ -1,0 +1,104 @@
+"""Batched DeepDream: gradient ascent on the objective, over octaves, with a random roll each step
+and tiled gradients for large frames. Knows nothing of files or video: arrays in, arrays out.
+
+Images are float32 NHWC in [0, 1]; inside, the engine works in [-1, 1] and the model's own
+preprocessing maps that to what the network expects."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from .imageops import octave_shapes
+from .models import FeatureModel
+from .objective import objective
+from .settings import DreamParams, LayerSpec
+
+
+class Dreamer:
+    """One feature model and its compiled step loop; call `dream` with batches of same-size frames."""
+
+    def __init__(self, features: FeatureModel, layers: Sequence[LayerSpec], xla: bool = False):
+        self.features = features
+        self.layers = tuple(layers)
+        image = tf.TensorSpec([None, None, None, 3], tf.float32)
+        scalar_i, scalar_f = tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)
+        # One trace for every size, batch and step count (XLA still compiles once per shape).
+        self._ascent = tf.function(
+            self._ascent_graph, jit_compile=xla,
+            input_signature=[image, scalar_i, scalar_f, scalar_i, scalar_i, tf.TensorSpec([2], tf.int32)])
+        self._objective = tf.function(self._objective_graph, input_signature=[image])
+
+    def objective(self, images: np.ndarray) -> np.ndarray:
+        """The objective of each image (untiled), e.g. to check that dreaming raises it."""
+        return self._objective(tf.constant(_to_model_range(images))).numpy()
+
+    def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None) -> np.ndarray:
+        """Dream a batch [B, H, W, 3] in [0, 1]; `steps` overrides params.steps (e.g. for carried frames).
+
+        Octaves go from small to full size; after each upscale the detail that the smaller
+        octave could not hold is taken back from the input, as in keras-io's deep_dream.py."""
+        steps = params.steps if steps is None else steps
+        height, width = images.shape[1:3]
+        shapes = octave_shapes(height, width, params.octaves, params.octave_scale, self.features.min_side)
+        original = tf.constant(_to_model_range(images))
+        base = _resize(original, shapes[0])
+        image = base
+        for octave, shape in enumerate(shapes):
+            if octave:
+                upscaled_base = _resize(base, shape)
+                base = _resize(original, shape)
+                image = _resize(image, shape) + (base - upscaled_base)
+            image = self._ascent(image, tf.constant(steps), tf.constant(params.step_size, tf.float32),
+                                 tf.constant(params.jitter), tf.constant(params.tile),
+                                 tf.constant([params.seed, octave], tf.int32))
+        image = _resize(image, (height, width))
+        return ((image.numpy() + 1.0) / 2.0).clip(0.0, 1.0)
+
+    def _objective_graph(self, image):
+        return objective(self.features.model(self.features.preprocess(image), training=False), self.layers)
+
+    def _ascent_graph(self, image, steps, step_size, jitter, tile, seed):
+        for step in tf.range(steps):
+            shift = tf.random.stateless_uniform(
+                [2], seed=tf.random.experimental.stateless_fold_in(seed, step),
+                minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
+            rolled = tf.roll(image, shift=shift, axis=[1, 2])
+            gradient = tf.roll(self._tiled_gradient(rolled, tile), shift=-shift, axis=[1, 2])
+            # Normalised per image, so each image of a batch moves as if dreamed alone.
+            gradient /= tf.math.reduce_std(gradient, axis=[1, 2, 3], keepdims=True) + 1e-8
+            image = tf.clip_by_value(image + step_size * gradient, -1.0, 1.0)
+        return image
+
+    def _tiled_gradient(self, image, tile):
+        """Gradient of the objective, computed tile by tile so memory stays bounded on large frames.
+
+        Tiles split the frame into near-equal parts no larger than `tile`; the random roll before
+        this call moves their borders every step, so no seam builds up."""
+        height, width = tf.shape(image)[1], tf.shape(image)[2]
+        rows, cols = _ceil_div(height, tile), _ceil_div(width, tile)
+        tile_h, tile_w = _ceil_div(height, rows), _ceil_div(width, cols)
+        gradient = tf.zeros_like(image)
+        for row in tf.range(rows):
+            for col in tf.range(cols):
+                with tf.GradientTape() as tape:
+                    tape.watch(image)
+                    part = image[:, row * tile_h:(row + 1) * tile_h, col * tile_w:(col + 1) * tile_w]
+                    loss = tf.reduce_sum(self._objective_graph(part))
+                gradient += tape.gradient(loss, image)
+        return gradient
+
+
+def _ceil_div(a, b):
+    return (a + b - 1) // b
+
+
+def _to_model_range(images: np.ndarray) -> np.ndarray:
+    return np.asarray(images, np.float32) * 2.0 - 1.0
+
+
+def _resize(image: tf.Tensor, shape) -> tf.Tensor:
+    if tuple(image.shape[1:3]) == tuple(shape):
+        return image
+    return tf.image.resize(image, shape, method="bilinear")

@@ -1,0 +1,59 @@
+"""The work folder of a long render: the plan that made it (written once) and the finished pieces
+(each written to a temporary name, then renamed). Resume is "plan minus what is there"; a changed
+parameter is refused rather than silently mixing two renders."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .sidecar import write_json
+
+PLAN = "plan.json"
+
+
+class WorkFolder:
+    def __init__(self, path: Path, plan: dict[str, Any]):
+        self.path = path
+        self.plan = plan
+
+    @classmethod
+    def open(cls, path: Path, plan: dict[str, Any], fresh: bool = False) -> "WorkFolder":
+        """Create the folder, or reopen it when its plan matches `plan` (same fingerprint)."""
+        if path.exists() and fresh:
+            shutil.rmtree(path)
+        if path.exists():
+            old = _read_plan(path)
+            if old.get("fingerprint") != plan["fingerprint"]:
+                changed = _changed(old.get("parameters", {}), plan.get("parameters", {}))
+                raise UserError(f"{path} holds a render made with other parameters ({changed}): "
+                                f"run with those parameters to resume it, or add --fresh to start over")
+        else:
+            path.mkdir(parents=True)
+            write_json(path / PLAN, plan)
+        return cls(path, plan)
+
+    def piece(self, name: str) -> Path:
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _read_plan(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((path / PLAN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise UserError(f"{path} exists but is not a dreamvid work folder: move it away or add --fresh") from None
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    if not keys:
+        return "a different source or version"
+    return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys[:4])

@@ -1,0 +1,198 @@
+"""Every parameter of a render in one frozen dataclass, with the bounds and the precedence
+(command line > config file > default) applied in one place for the CLI, config files and the API."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One term of the objective: a layer, optionally one of its channels, and a weight."""
+
+    name: str
+    channel: int | None = None
+    weight: float = 1.0
+
+    def __str__(self) -> str:
+        text = self.name if self.channel is None else f"{self.name}:{self.channel}"
+        return text if self.weight == 1.0 else f"{text}={self.weight:g}"
+
+
+_LAYER_SPEC = re.compile(r"^(?P<name>[A-Za-z_][\w./-]*)(?::(?P<channel>-?\d+))?(?:=(?P<weight>[-+0-9.eE]+))?$")
+
+
+def parse_layer_spec(text: str) -> LayerSpec:
+    """Parse `mixed5`, `mixed4:97` or `mixed3=0.5` (or `mixed4:97=0.5`)."""
+    match = _LAYER_SPEC.match(text.strip())
+    if not match:
+        raise UserError(f"bad layer '{text}': expected NAME, NAME:CHANNEL or NAME=WEIGHT, e.g. mixed4:97=0.5")
+    try:
+        weight = float(match["weight"]) if match["weight"] else 1.0
+    except ValueError:
+        raise UserError(f"bad layer weight in '{text}'") from None
+    channel = int(match["channel"]) if match["channel"] is not None else None
+    return LayerSpec(match["name"], channel, weight)
+
+
+@dataclass(frozen=True)
+class DreamParams:
+    """What the engine needs for one batch: nothing about files, models or video."""
+
+    octaves: int = 4
+    octave_scale: float = 1.3
+    steps: int = 10
+    step_size: float = 0.01
+    jitter: int = 32
+    tile: int = 512
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All parameters that shape the output. Run-control flags (--quiet, --overwrite...) live elsewhere."""
+
+    model: str = "inception_v3"
+    weights: str | None = None  # None: the model's own default (imagenet, or the bundled HED weights)
+    layers: tuple[LayerSpec, ...] = ()  # empty: the model's default layers
+    octaves: int = 4
+    octave_scale: float = 1.3
+    steps: int = 10
+    step_size: float = 0.01
+    jitter: int = 32
+    tile: int = 512
+    max_side: int | None = None
+    seed: int = 0
+    batch: int | None = None  # None: chosen from the device
+    xla: bool = False
+    # video
+    flow: bool = True
+    blend: float = 0.9
+    flow_steps: int = 3
+    cut_threshold: float = 30.0
+    frames: str | None = None  # "START:END", half-open
+    crf: int = 18
+    audio: bool = True
+    fps: float = 25.0  # for image sequences encoded as video
+
+    def dream_params(self) -> DreamParams:
+        names = {f.name for f in dataclasses.fields(DreamParams)}
+        return DreamParams(**{n: getattr(self, n) for n in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["layers"] = [str(spec) for spec in self.layers]
+        return data
+
+
+# Bounds, checked for values from the command line, config files and the API alike.
+# name: (minimum, maximum, strictly greater than minimum?)
+BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    "octaves": (1, 20, False),
+    "octave_scale": (1.0, 4.0, True),
+    "steps": (0, 10_000, False),
+    "step_size": (0.0, 1.0, True),
+    "jitter": (0, 4096, False),
+    "tile": (64, 16384, False),
+    "max_side": (32, 65536, False),
+    "batch": (1, 1024, False),
+    "blend": (0.0, 1.0, False),
+    "flow_steps": (0, 10_000, False),
+    "cut_threshold": (0.0, 255.0, True),
+    "crf": (0, 51, False),
+    "fps": (0.0, 1000.0, True),
+}
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def option_name(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _check_bounds(key: str, value: Any) -> None:
+    if key not in BOUNDS or value is None:
+        return
+    low, high, strict = BOUNDS[key]
+    if low is not None and (value <= low if strict else value < low):
+        relation = ">" if strict else ">="
+        raise UserError(f"{option_name(key)} must be {relation} {low:g} (got {value:g})")
+    if high is not None and value > high:
+        raise UserError(f"{option_name(key)} must be <= {high:g} (got {value:g})")
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Turn a config-file or API value into the field's type, or say clearly what is wrong."""
+    default = FIELDS[key].default
+    if key == "layers":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise UserError(f"{source}: 'layers' must be a list of strings like \"mixed4:97=0.5\"")
+        return tuple(item if isinstance(item, LayerSpec) else parse_layer_spec(str(item)) for item in items)
+    expected = {"model": str, "weights": str, "frames": str}.get(key) or type(default)
+    if isinstance(default, bool) or expected is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
+        return value
+    if key in ("max_side", "batch"):
+        expected = int
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise UserError(f"{source}: '{key}' must be {expected.__name__} (got {value!r})")
+    return value
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read a TOML preset; keys are option names with - or _ (e.g. octave-scale = 1.4)."""
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"config file {path} is not valid TOML: {error}") from None
+    values = {}
+    for raw_key, value in raw.items():
+        key = raw_key.replace("-", "_")
+        if key == "layer":
+            key = "layers"
+        if key not in FIELDS:
+            known = ", ".join(sorted(k.replace("_", "-") for k in FIELDS))
+            raise UserError(f"config file {path}: unknown key '{raw_key}' (known: {known})")
+        values[key] = _coerce(key, value, f"config file {path}")
+    return values
+
+
+def build_settings(overrides: dict[str, Any] | None = None, config: Path | None = None) -> Settings:
+    """Defaults, then the config file, then `overrides` (None values mean 'not given'); validated."""
+    values: dict[str, Any] = load_config(config) if config else {}
+    for key, value in (overrides or {}).items():
+        if key not in FIELDS:
+            raise UserError(f"unknown parameter '{key}'")
+        if value is not None and not (key == "layers" and not value):
+            values[key] = _coerce(key, value, "option")
+    for key, value in values.items():
+        _check_bounds(key, value)
+    if "frames" in values:
+        parse_frame_range(values["frames"])
+    return Settings(**values)
+
+
+def parse_frame_range(text: str | None) -> tuple[int, int | None]:
+    """`START:END` (half-open; either side may be empty) -> (start, end or None)."""
+    if text is None:
+        return 0, None
+    match = re.fullmatch(r"\s*(\d*)\s*:\s*(\d*)\s*", text)
+    if not match:
+        raise UserError(f"--frames must be START:END, e.g. 0:100 (got '{text}')")
+    start = int(match[1]) if match[1] else 0
+    end = int(match[2]) if match[2] else None
+    if end is not None and end <= start:
+        raise UserError(f"--frames {text}: END must be greater than START")
+    return start, end

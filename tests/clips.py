@@ -1,0 +1,99 @@
+"""Tiny synthetic clips whose content and motion are known exactly, so tests can check pixels and flow.
+
+Each generator writes a file with the bundled ffmpeg and returns the frames as displayed (N, H, W, 3 RGB uint8),
+i.e. what a perfect decoder would give back (H.264 at low crf comes within a few levels).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Fine grey detail over slowly varying colour: detail everywhere, so motion is unambiguous, but little
+    chroma detail, which yuv420p would blur away and make pixel comparisons loose."""
+    rng = np.random.default_rng(seed)
+    detail = cv2.GaussianBlur(rng.random((height, width)).astype(np.float32), (0, 0), 1.5)
+    colour = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 8.0)
+    image = 0.6 * _stretch(detail)[..., None] + 0.4 * _stretch(colour)
+    return (image * 255).round().astype(np.uint8)
+
+
+def _stretch(values: np.ndarray) -> np.ndarray:
+    return (values - values.min()) / (values.max() - values.min())
+
+
+def translating_frames(frames: int, size: tuple[int, int], dx: int, dy: int, seed: int = 0) -> np.ndarray:
+    """Frames in which every pixel at (x, y) moves to (x + dx, y + dy) in the next frame."""
+    width, height = size
+    margin_x, margin_y = abs(dx) * frames, abs(dy) * frames
+    canvas = texture(height + 2 * margin_y, width + 2 * margin_x, seed)
+    out = []
+    for i in range(frames):
+        top, left = margin_y - i * dy, margin_x - i * dx
+        out.append(canvas[top:top + height, left:left + width])
+    return np.stack(out)
+
+
+def encode(path: Path, frames: np.ndarray, fps: float | str = 10, *, audio: bool = False, crf: int = 10) -> None:
+    """Write RGB frames as H.264 (yuv420p); with audio, a stereo AAC sine as long as the video."""
+    count, height, width = frames.shape[:3]
+    args = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "pipe:0"]
+    if audio:
+        seconds = count / float(rate_as_float(fps))
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+                 "-c:a", "aac", "-ac", "2"]
+    args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), str(path)]
+    subprocess.run(args, input=np.ascontiguousarray(frames).tobytes(), check=True, capture_output=True)
+
+
+def rate_as_float(fps: float | str) -> float:
+    numerator, _, denominator = str(fps).partition("/")
+    return float(numerator) / float(denominator or 1)
+
+
+def moving_clip(path: Path, frames: int = 12, size: tuple[int, int] = (96, 64), fps: float | str = 10,
+                dx: int = 2, dy: int = 1, audio: bool = False) -> np.ndarray:
+    """A texture translating by (dx, dy) pixels per frame; size is (width, height)."""
+    source = translating_frames(frames, size, dx, dy)
+    encode(Path(path), source, fps, audio=audio)
+    return source
+
+
+def cut_clip(path: Path, frames: int = 12, cut_at: int = 6, size: tuple[int, int] = (96, 64),
+             fps: float | str = 10, audio: bool = False) -> np.ndarray:
+    """Two unrelated moving scenes with a hard cut at frame `cut_at` (the first frame of the second scene)."""
+    first = translating_frames(cut_at, size, 2, 1, seed=1)
+    second = 255 - translating_frames(frames - cut_at, size, -1, 2, seed=2)  # inverted: different brightness too
+    source = np.concatenate([first, second])
+    encode(Path(path), source, fps, audio=audio)
+    return source
+
+
+def rotated_clip(path: Path, frames: int = 6, size: tuple[int, int] = (96, 64), fps: float | str = 10) -> np.ndarray:
+    """A clip stored as `size` with display-matrix rotation metadata (rotate 90 degrees clockwise to display,
+    like a phone held upright); returns the frames as displayed, i.e. (width, height) sized."""
+    path = Path(path)
+    stored = translating_frames(frames, size, 2, 1, seed=3)
+    plain = path.with_name(path.stem + "-unrotated" + path.suffix)
+    encode(plain, stored, fps)
+    # ffmpeg >= 6 takes -display_rotation (degrees counter-clockwise) as an input option; -c copy keeps pixels.
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-display_rotation", "-90", "-i", str(plain),
+                    "-c", "copy", str(path)], check=True, capture_output=True)
+    plain.unlink()
+    return np.stack([np.rot90(frame, k=-1) for frame in stored])
+
+
+def audio_only(path: Path, seconds: float = 1.0) -> None:
+    """An AAC file with no video stream (works for .m4a and .mp4 names)."""
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", "-c:a", "aac", "-ac", "2",
+                    str(path)], check=True, capture_output=True)
