@@ -1,7 +1,9 @@
 """The Python API: dream an array in a notebook, or render files as the CLI does."""
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,33 @@ def load_dreamer(settings: Settings):
            settings.seed if settings.weights == "random" else None)
     if key not in _DREAMERS:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from .engine import Dreamer
+        with _native_logs_hidden():
+            from .engine import Dreamer
 
-        layers = key[2]
-        features = load_feature_model(settings.model, settings.weights, layers, seed=settings.seed)
+            layers = key[2]
+            features = load_feature_model(settings.model, settings.weights, layers, seed=settings.seed)
         _DREAMERS[key] = Dreamer(features, layers, xla=settings.xla)
     return _DREAMERS[key]
+
+
+@contextlib.contextmanager
+def _native_logs_hidden():
+    """TensorFlow's C++ start-up messages (no GPU found, oneDNN notes) bypass Python's logging and
+    TF_CPP_MIN_LOG_LEVEL; hide them from users unless DREAMVID_DEBUG is set. Python errors still show."""
+    if os.environ.get("DREAMVID_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def default_batch() -> int:

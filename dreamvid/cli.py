@@ -53,7 +53,7 @@ def render_command(
                                           rich_help_panel=VIDEO),
     flow_steps: Optional[int] = typer.Option(None, help="Steps per octave for frames that start from a carried "
                                              "dream [default: 3].", rich_help_panel=VIDEO),
-    cut_threshold: Optional[float] = typer.Option(None, help="Scene-cut sensitivity, 0..255 [default: 30].",
+    cut_threshold: Optional[float] = typer.Option(None, help="Scene-cut threshold, 0..255, lower cuts more [default: 27].",
                                                   rich_help_panel=VIDEO),
     frames: Optional[str] = typer.Option(None, help="Frame range START:END (half-open).", rich_help_panel=VIDEO),
     crf: Optional[int] = typer.Option(None, help="H.264 quality, 0..51, lower is better [default: 18].",

@@ -16,7 +16,7 @@ from .imageops import apply_delta, processing_size, resize
 from .journal import WorkFolder
 from .models import resolve_layers, resolve_weights
 from .progress import Reporter
-from .settings import Settings
+from .settings import Settings, frame_range
 from .sidecar import fingerprint, parameters, write_sidecar
 from .stills import IMAGE_SUFFIXES, inspect_image, list_images, read_image, write_image
 
@@ -68,7 +68,7 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
     elif source.suffix.lower() in VIDEO_SUFFIXES:
         from .video import probe_video
 
-        probe_video(source)
+        frame_range(settings.frames, probe_video(source).frame_count)
         frames, kind = (), "video"
         default = source.with_name(source.stem + "_dream" + source.suffix.lower())
     else:

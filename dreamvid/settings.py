@@ -75,7 +75,7 @@ class Settings:
     flow: bool = True
     blend: float = 0.9
     flow_steps: int = 3
-    cut_threshold: float = 30.0
+    cut_threshold: float = 27.0  # PySceneDetect's content threshold, after motion compensation
     frames: str | None = None  # "START:END", half-open
     crf: int = 18
     audio: bool = True
@@ -195,4 +195,13 @@ def parse_frame_range(text: str | None) -> tuple[int, int | None]:
     end = int(match[2]) if match[2] else None
     if end is not None and end <= start:
         raise UserError(f"--frames {text}: END must be greater than START")
+    return start, end
+
+
+def frame_range(text: str | None, frame_count: int) -> tuple[int, int]:
+    """The half-open range that `--frames` selects from a clip of `frame_count` frames."""
+    start, end = parse_frame_range(text)
+    end = frame_count if end is None else end
+    if start >= frame_count or end > frame_count:
+        raise UserError(f"--frames {text} is outside the clip, which has {frame_count} frames (0:{frame_count})")
     return start, end

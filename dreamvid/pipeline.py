@@ -1,0 +1,87 @@
+"""Background work with bounded queues: decoding, flow and encoding run beside the model. An item
+comes out exactly once and in order; an exception in the worker is re-raised in the consumer."""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+
+
+class Prefetch(Iterator[T]):
+    """Runs an iterable in a thread, `depth` items ahead of the consumer."""
+
+    def __init__(self, items: Iterable[T], depth: int = 2, name: str = "prefetch"):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, items: Iterable[T]) -> None:
+        try:
+            for item in items:
+                if not self._put((True, item)):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put((False, error))
+            return
+        self._put((True, _DONE))
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __next__(self) -> T:
+        ok, item = self._queue.get()
+        if not ok:
+            self.close()
+            raise item
+        if item is _DONE:
+            self._queue.put((True, _DONE))  # stay exhausted
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stop the worker (it may be blocked on a full queue) without waiting for its source to end."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class Worker:
+    """Runs `handle` on items in a thread, in order, `depth` behind; `close` waits for all and re-raises."""
+
+    def __init__(self, handle: Callable[[T], None], depth: int = 4, name: str = "worker"):
+        self._handle = handle
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self._error is None:
+                try:
+                    self._handle(item)
+                except BaseException as error:
+                    self._error = error
+
+    def submit(self, item: T) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def close(self) -> None:
+        self._queue.put(_DONE)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
