@@ -89,7 +89,7 @@ def render(inputs: list[str | Path] | str | Path, output: str | Path | None = No
 def run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
             fresh: bool = False, keep_parts: bool = False) -> JobResult:
     if job.kind == "video":
-        from .render import render_video
+        from .videojob import render_video
 
         return render_video(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
     return run_stills(job, dreamer, settings, reporter, batch, fresh=fresh)

@@ -64,3 +64,36 @@ def warping_error(
     """Mean E_t over the pairs that count (not across a cut); 0.0 when there is none."""
     errors = [e for e in frame_errors(outputs, sources, estimator) if e is not None]
     return float(np.mean(errors)) if errors else 0.0
+
+
+def score_videos(source_path, dreamed_path, start: int | None = None) -> dict:
+    """Warping error of a render and of its source over the same frames, for comparing settings.
+
+    `start` is the render's first source frame; by default it is read from the render's sidecar
+    (a render of `--frames 100:200` starts at 100), else 0."""
+    import json
+    from pathlib import Path
+
+    from dreamvid.video import probe_video, read_frames
+
+    dreamed_info = probe_video(dreamed_path)
+    if start is None:
+        sidecar = Path(str(dreamed_path) + ".json")
+        start = json.loads(sidecar.read_text())["frames"][0] if sidecar.is_file() else 0
+    end = start + dreamed_info.frame_count
+    source_info = probe_video(source_path)
+    if end > source_info.frame_count:
+        raise UserError(f"{dreamed_path} has more frames than {source_path} from frame {start}")
+
+    def sources():
+        return read_frames(source_path, start, end, info=source_info)
+
+    dreamed = warping_error(read_frames(dreamed_path, info=dreamed_info), sources())
+    own = warping_error(_resized(sources(), dreamed_info.height, dreamed_info.width), sources())
+    return {"dreamed": dreamed, "source": own, "frames": dreamed_info.frame_count, "start": start,
+            "size": [dreamed_info.width, dreamed_info.height]}
+
+
+def _resized(frames: Iterable[np.ndarray], height: int, width: int):
+    for frame in frames:
+        yield cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) if frame.shape[:2] != (height, width) else frame
