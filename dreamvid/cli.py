@@ -14,6 +14,12 @@ import typer
 
 from .errors import DreamvidError, UserError
 
+# Typer >= 0.20 raises its own copy of click's exceptions; older Typer raises click's. Catch both.
+_typer_errors = getattr(typer, "exceptions", None)
+EXIT = (click.exceptions.Exit, getattr(typer, "Exit", click.exceptions.Exit))
+ABORT = (click.exceptions.Abort, getattr(typer, "Abort", click.exceptions.Abort))
+USAGE = (click.ClickException, getattr(_typer_errors, "TyperException", click.ClickException))
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch DeepDream for videos, image sequences and stills.")
 COMMANDS = ("render", "layers", "score")
@@ -135,12 +141,15 @@ def main(argv: list[str] | None = None) -> None:
         args.insert(0, "render")
     try:
         app(args=args, prog_name="dreamvid", standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except EXIT as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except ABORT:
         _fail("interrupted", 130)
-    except click.ClickException as error:
-        _fail(error.format_message(), 2)
+    except USAGE as error:
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        if not message.strip():  # no arguments: Typer has printed the help already
+            sys.exit(2)
+        _fail(message, 2)
     except UserError as error:
         _fail(str(error), 2)
     except KeyboardInterrupt:

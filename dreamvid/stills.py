@@ -2,6 +2,7 @@
 bit depth and alpha. Writes go to a temporary name and are renamed when complete."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ def write_image(path: Path, picture: Picture) -> None:
     temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if not cv2.imwrite(str(temporary), data, params):
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the parent is a file: there is nothing to remove
+            temporary.unlink(missing_ok=True)
         raise UserError(f"cannot write image {path}")
     os.replace(temporary, path)

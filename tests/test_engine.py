@@ -1,0 +1,119 @@
+"""The engine on real (vgg16-hed) and random (InceptionV3) weights, at sizes a CPU handles in seconds."""
+import numpy as np
+import pytest
+
+from dreamvid.settings import DreamParams
+
+FEW = DreamParams(octaves=1, steps=4, step_size=0.02, jitter=8, tile=512, seed=0)
+
+
+def test_dreaming_raises_the_objective_and_visibly_changes_the_image(vgg_hed, natural):
+    source = natural(96, 96)[None]
+    dreamed = vgg_hed.dream(source, FEW, steps=8)
+    before, after = vgg_hed.objective(source)[0], vgg_hed.objective(dreamed)[0]
+    assert after > before * 1.2
+    assert dreamed.shape == source.shape and dreamed.dtype == np.float32
+    assert 0.0 <= dreamed.min() and dreamed.max() <= 1.0
+    assert np.abs(dreamed - source).mean() > 4 / 255  # more than a few grey levels on average
+
+
+def test_more_steps_raise_the_objective_more(vgg_hed, natural):
+    source = natural(96, 96, seed=1)[None]
+    objectives = [vgg_hed.objective(vgg_hed.dream(source, FEW, steps=steps))[0] for steps in (0, 2, 6)]
+    assert objectives[0] == pytest.approx(vgg_hed.objective(source)[0], rel=1e-4)  # 0 steps: no change
+    assert objectives[0] < objectives[1] < objectives[2]
+
+
+def test_zero_steps_and_one_octave_returns_the_source(vgg_hed, natural):
+    source = natural(64, 80)[None]
+    assert np.allclose(vgg_hed.dream(source, FEW, steps=0), source, atol=1e-6)
+
+
+def test_octaves_reinject_detail_and_still_raise_the_objective(vgg_hed, natural):
+    source = natural(96, 128, seed=2)[None]
+    params = DreamParams(octaves=2, octave_scale=1.5, steps=3, step_size=0.02, jitter=8, tile=512, seed=0)
+    dreamed = vgg_hed.dream(source, params)
+    assert dreamed.shape == source.shape
+    assert vgg_hed.objective(dreamed)[0] > vgg_hed.objective(source)[0]
+    # With no steps the detail lost by downscaling is put back: the source comes out unchanged.
+    assert np.allclose(vgg_hed.dream(source, params, steps=0), source, atol=1e-5)
+
+
+def test_a_batch_equals_each_image_dreamed_alone(vgg_hed, natural):
+    batch = np.stack([natural(64, 64, seed=seed) for seed in (3, 4, 5)])
+    batch[2] = batch[2] * 0.5  # different brightness: per-image normalisation must not mix images
+    together = vgg_hed.dream(batch, FEW)
+    alone = np.concatenate([vgg_hed.dream(batch[i:i + 1], FEW) for i in range(3)])
+    assert np.abs(together - alone).max() < 1e-4
+    assert np.abs(together[0] - together[1]).mean() > 0.01  # the images did stay different
+
+
+def test_same_seed_is_deterministic_and_another_seed_differs(vgg_hed, natural):
+    source = natural(64, 64, seed=6)[None]
+    first, again = vgg_hed.dream(source, FEW), vgg_hed.dream(source, FEW)
+    other = vgg_hed.dream(source, DreamParams(**{**FEW.__dict__, "seed": 1}))
+    assert np.array_equal(first, again)
+    assert np.abs(first - other).max() > 0.01
+
+
+def _neighbour_correlation(change: np.ndarray, axis: int) -> np.ndarray:
+    """Correlation of the dream's change between each column (axis=1) or row (axis=0) and the next one.
+    Inside a tile neighbours are strongly correlated; across a seam they come from two independent
+    gradient computations (each with its own zero padding) and the correlation collapses."""
+    lines = np.moveaxis(change, axis, 0).reshape(change.shape[axis], -1)
+    lines = lines - lines.mean(axis=1, keepdims=True)
+    a, b = lines[:-1], lines[1:]
+    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+
+
+# 160 px in tiles of at most 64: 3 tiles of ceil(160 / 3) = 54 px, so borders after pixels 53 and 107.
+BORDERS = [53, 107]
+
+
+@pytest.fixture(scope="module")
+def tiled_source(natural):
+    return natural(160, 160, seed=7)[None]
+
+
+def _profiles(vgg_hed, source, jitter, tile, steps):
+    params = DreamParams(octaves=1, steps=steps, step_size=0.02, jitter=jitter, tile=tile, seed=0)
+    change = (vgg_hed.dream(source, params) - source)[0]
+    return _neighbour_correlation(change, 1), _neighbour_correlation(change, 0)
+
+
+def test_the_seam_metric_sees_seams_when_tiles_do_not_move(vgg_hed, tiled_source):
+    """jitter=0 keeps tile borders in place: the metric must find them, or the next test proves nothing."""
+    for profile in _profiles(vgg_hed, tiled_source, jitter=0, tile=64, steps=8):
+        assert profile[BORDERS].max() < 0.5 * np.median(profile)
+        assert set(np.argsort(profile)[:2]) == set(BORDERS)
+
+
+def test_rolled_tiles_leave_no_seam(vgg_hed, tiled_source):
+    tiled = _profiles(vgg_hed, tiled_source, jitter=32, tile=64, steps=8)
+    untiled = _profiles(vgg_hed, tiled_source, jitter=32, tile=512, steps=8)
+    for profile, reference in zip(tiled, untiled):
+        median = np.median(profile)
+        assert profile[BORDERS].min() > 0.6 * median  # nothing at the fixed borders
+        assert profile.min() > 0.3 * median  # nor anywhere the roll moved them to
+        assert median > 0.8 * np.median(reference)  # and as smooth as dreaming without tiles
+
+
+def test_tiled_dream_still_raises_the_objective(vgg_hed, tiled_source):
+    params = DreamParams(octaves=1, steps=4, step_size=0.02, jitter=32, tile=64, seed=0)
+    assert vgg_hed.objective(vgg_hed.dream(tiled_source, params))[0] > vgg_hed.objective(tiled_source)[0]
+
+
+def test_image_smaller_than_the_network_comes_back_at_its_own_size(inception_random, natural):
+    source = natural(20, 20, seed=8)[None]
+    assert inception_random.features.min_side == 75
+    dreamed = inception_random.dream(source, DreamParams(octaves=2, steps=2, jitter=4, tile=512))
+    assert dreamed.shape == source.shape
+    assert np.abs(dreamed - source).mean() > 1e-3
+
+
+def test_inception_random_weights_dream_a_batch(inception_random, natural):
+    batch = np.stack([natural(80, 96, seed=9), natural(80, 96, seed=10)])
+    params = DreamParams(octaves=1, steps=3, step_size=0.02, jitter=8, tile=512, seed=0)
+    dreamed = inception_random.dream(batch, params)
+    assert dreamed.shape == batch.shape
+    assert np.all(inception_random.objective(dreamed) > inception_random.objective(batch))

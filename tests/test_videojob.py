@@ -1,0 +1,215 @@
+"""The video job end to end on tiny synthetic clips: counts, rates, audio, flow coherence, cuts,
+resume after a kill, refusal of changed parameters, decode failures and flat memory."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import dreamvid
+from clips import cut_clip, moving_clip, rotated_clip, translating_frames
+from dreamvid.errors import UserError
+from dreamvid.progress import Reporter
+from dreamvid.score import score_videos
+from dreamvid.video import FrameDecodeError, list_audio, probe_video
+from dreamvid.videojob import Segment, frame_name, parts_folder, plan_segments
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared/media/bigbuckbunny.mp4"
+FAST = dict(model="vgg16-hed", steps=3, octaves=1, flow_steps=1, jitter=8)
+
+
+@pytest.fixture(autouse=True)
+def _model(vgg_hed):
+    """Builds the vgg16-hed dreamer once; dreamvid.render finds it in its cache."""
+
+
+def parts(output: Path) -> dict[int, np.ndarray]:
+    folder = parts_folder(output)
+    return {int(p.stem.split("_")[1]): cv2.imread(str(p)) for p in sorted(folder.glob("frame_*.png"))}
+
+
+class Warnings(Reporter):
+    def __init__(self):
+        self.messages = []
+
+    def warn(self, message):
+        self.messages.append(message)
+
+
+def test_output_keeps_frame_count_rate_size_duration_and_audio(tmp_path):
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=10, size=(96, 64), fps=10, audio=True)
+    dreamvid.render(source, **FAST)
+    output = tmp_path / "clip_dream.mp4"
+    info, original = probe_video(output), probe_video(source)
+    assert (info.frame_count, info.fps, info.width, info.height) == (10, original.fps, 96, 64)
+    assert abs(info.duration - original.duration) < 1e-6
+    assert info.has_audio and list_audio(output) == list_audio(source)
+    assert (tmp_path / "clip_dream.mp4.json").is_file()
+    assert not parts_folder(output).exists()
+    first_source = next(iter(dreamvid.video.read_frames(source, 0, 1))).astype(float)
+    first_dream = next(iter(dreamvid.video.read_frames(output, 0, 1))).astype(float)
+    assert np.abs(first_source - first_dream).mean() > 2.0  # dreamed, not copied
+
+
+def test_silent_source_and_no_audio_option(tmp_path):
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=4, audio=True)
+    dreamvid.render(source, tmp_path / "mute.mov", audio=False, **FAST)
+    assert not probe_video(tmp_path / "mute.mov").has_audio
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="needs ../shared/media/bigbuckbunny.mp4")
+def test_bundled_clip_cut_short_keeps_rate_and_surround_audio(tmp_path):
+    output = tmp_path / "bunny.mp4"
+    dreamvid.render(SAMPLE, output, frames="10:16", max_side=128, **FAST)
+    info = probe_video(output)
+    assert (info.frame_count, info.fps, info.width, info.height) == (6, 25, 128, 72)
+    assert abs(info.duration - 6 / 25) < 1e-6
+    described = subprocess.run([dreamvid.video._ffmpeg_exe(), "-hide_banner", "-i", str(output)],
+                               capture_output=True, text=True).stderr
+    assert "5.1" in described and "Audio: aac" in described
+
+
+def test_odd_size_is_padded_and_said(tmp_path):
+    source = tmp_path / "odd.mkv"
+    frames = translating_frames(3, (95, 63), dx=1, dy=1)
+    subprocess.run([dreamvid.video._ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                    "-s", "95x63", "-framerate", "10", "-i", "pipe:0", "-c:v", "ffv1", str(source)],
+                   input=frames.tobytes(), check=True)
+    assert (probe_video(source).width, probe_video(source).height) == (95, 63)
+    reporter = Warnings()
+    dreamvid.render(source, reporter=reporter, **FAST)
+    out = probe_video(tmp_path / "odd_dream.mkv")
+    assert (out.width, out.height, out.frame_count) == (96, 64, 3)
+    assert any("padded" in message for message in reporter.messages)
+
+
+def test_rotation_is_honoured(tmp_path):
+    source = tmp_path / "phone.mp4"
+    rotated_clip(source, frames=3, size=(96, 64))
+    dreamvid.render(source, **FAST)
+    out = probe_video(tmp_path / "phone_dream.mp4")
+    assert (out.width, out.height) == (64, 96)
+
+
+def test_flow_lowers_the_warping_error(tmp_path):
+    source = tmp_path / "pan.mp4"
+    moving_clip(source, frames=10, size=(128, 80), dx=3, dy=1)
+    settings = dict(model="vgg16-hed", steps=4, octaves=2)
+    dreamvid.render(source, tmp_path / "flow.mp4", **settings)
+    dreamvid.render(source, tmp_path / "still.mp4", flow=False, **settings)
+    with_flow = score_videos(source, tmp_path / "flow.mp4")["dreamed"]
+    without = score_videos(source, tmp_path / "still.mp4")["dreamed"]
+    assert with_flow < 0.6 * without
+
+
+def test_cut_restarts_the_dream(tmp_path):
+    source = tmp_path / "cut.mp4"
+    cut_clip(source, frames=8, cut_at=4)
+    dreamvid.render(source, tmp_path / "flow.mp4", keep_parts=True, **FAST)
+    dreamvid.render(source, tmp_path / "still.mp4", keep_parts=True, flow=False, **FAST)
+    flow, still = parts(tmp_path / "flow.mp4"), parts(tmp_path / "still.mp4")
+    assert np.array_equal(flow[4], still[4])  # fresh start at the cut: as if dreamed alone
+    assert np.array_equal(flow[0], still[0])
+    assert not np.array_equal(flow[3], still[3])  # carried before the cut
+    assert not np.array_equal(flow[5], still[5])  # and carried again after it
+
+
+def test_changed_parameter_is_refused_unless_fresh(tmp_path):
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=4)
+    output = tmp_path / "out.mp4"
+    dreamvid.render(source, output, keep_parts=True, **FAST)
+    with pytest.raises(UserError, match="steps"):
+        dreamvid.render(source, output, overwrite=True, **{**FAST, "steps": 4})
+    dreamvid.render(source, output, overwrite=True, crf=30, **FAST)  # encoding only: the checkpoints still fit
+    dreamvid.render(source, output, overwrite=True, fresh=True, **{**FAST, "steps": 4})
+
+
+def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatch):
+    import dreamvid.videojob as videojob
+
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=8)
+    real = videojob.read_frames
+
+    def breaks_at_5(path, start=0, end=None, *, info=None):
+        for index, frame in enumerate(real(path, start, end, info=info), start):
+            if index == 5:
+                raise FrameDecodeError(index, path)
+            yield frame
+
+    monkeypatch.setattr(videojob, "read_frames", breaks_at_5)
+    output = tmp_path / "out.mp4"
+    with pytest.raises(FrameDecodeError, match="frame 5"):
+        dreamvid.render(source, output, **FAST)
+    assert not output.exists()
+    assert sorted(parts(output)) == [0, 1, 2, 3, 4]
+    monkeypatch.setattr(videojob, "read_frames", real)
+    dreamvid.render(source, output, **FAST)  # resumes at frame 5
+    assert probe_video(output).frame_count == 8
+
+
+def test_resume_after_kill_gives_the_same_frames(tmp_path):
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=14, size=(96, 64))
+    args = ["--model", "vgg16-hed", "--steps", "3", "--octaves", "1", "--flow-steps", "1", "--jitter", "8"]
+    reference = tmp_path / "reference.mp4"
+    dreamvid.render(source, reference, keep_parts=True, **FAST)
+    output = tmp_path / "killed.mp4"
+    command = [sys.executable, "-m", "dreamvid", str(source), "-o", str(output), "--keep-parts", "-q", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(parts_folder(output).glob("frame_*.png"))) < 4 and time.monotonic() < deadline:
+        assert process.poll() is None, "the render ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = len(list(parts_folder(output).glob("frame_*.png")))
+    assert 4 <= killed_at < 14 and not output.exists()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed, uninterrupted = parts(output), parts(reference)
+    assert sorted(resumed) == list(range(14))
+    for index in range(14):
+        assert np.array_equal(resumed[index], uninterrupted[index]), f"frame {index} differs"
+    assert probe_video(output).frame_count == 14
+
+
+def test_memory_does_not_grow_with_length(tmp_path):
+    def peak(frames: int) -> int:
+        source = tmp_path / f"clip{frames}.mp4"
+        moving_clip(source, frames=frames, size=(96, 64))
+        tracemalloc.start()
+        dreamvid.render(source, **{**FAST, "steps": 1})
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    short, long = peak(6), peak(30)
+    assert long < 1.5 * short
+
+
+def test_plan_segments_cover_the_range_once():
+    segments = plan_segments(3, 50, streams=4, warmup=5)
+    assert segments[0] == Segment(0, 3, segments[0].end, 0)
+    covered = [i for s in segments for i in range(s.start, s.end)]
+    assert covered == list(range(3, 50))
+    assert all(s.warmup == 5 for s in segments[1:])
+    assert len(plan_segments(0, 2, streams=8)) == 2
+
+
+def test_frame_range_outside_the_clip_is_a_user_error(tmp_path):
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=4)
+    with pytest.raises(UserError, match="outside the clip"):
+        dreamvid.render(source, frames="2:9", **FAST)
+    assert not (tmp_path / "clip_dream.mp4").exists()
