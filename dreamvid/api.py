@@ -11,7 +11,7 @@ import numpy as np
 
 from .imageops import from_float, to_float
 from .jobs import Job, JobResult, plan_jobs, run_stills
-from .models import load_feature_model, resolve_layers
+from .models import load_feature_model, resolve_layers, resolve_weights
 from .progress import Reporter
 from .settings import Settings, build_settings
 
@@ -20,7 +20,7 @@ _DREAMERS: dict[tuple, Any] = {}
 
 def load_dreamer(settings: Settings):
     """Build (once per model, weights, layers and XLA flag) the model and its compiled step loop."""
-    key = (settings.model, settings.weights, resolve_layers(settings.model, settings.layers), settings.xla,
+    key = (settings.model, resolve_weights(settings.model, settings.weights), resolve_layers(settings.model, settings.layers), settings.xla,
            settings.seed if settings.weights == "random" else None)
     if key not in _DREAMERS:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -75,15 +75,15 @@ def dream(image: np.ndarray, **options: Any) -> np.ndarray:
 
 def render(inputs: list[str | Path] | str | Path, output: str | Path | None = None, *,
            reporter: Reporter | None = None, overwrite: bool = False, fresh: bool = False,
-           config: str | Path | None = None, **options: Any) -> list[JobResult]:
+           keep_parts: bool = False, config: str | Path | None = None, **options: Any) -> list[JobResult]:
     """Render files (images, folders, videos) as the `dreamvid` command does; returns one result per input."""
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
     settings = build_settings(options, Path(config) if config else None)
-    jobs = plan_jobs(paths, settings, Path(output) if output else None, overwrite=overwrite)
+    jobs = plan_jobs(paths, settings, Path(output) if output else None, overwrite=overwrite, fresh=fresh)
     reporter = reporter or Reporter()
     dreamer = load_dreamer(settings)
     batch = settings.batch or default_batch()
-    return [run_job(job, dreamer, settings, reporter, batch, fresh=fresh) for job in jobs]
+    return [run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts) for job in jobs]
 
 
 def run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,

@@ -58,7 +58,7 @@ def render_command(
     blend: Optional[float] = typer.Option(None, help="Share of the previous dream carried, 0..1 [default: 0.9].",
                                           rich_help_panel=VIDEO),
     flow_steps: Optional[int] = typer.Option(None, help="Steps per octave for frames that start from a carried "
-                                             "dream [default: 3].", rich_help_panel=VIDEO),
+                                             "dream [default: 1].", rich_help_panel=VIDEO),
     cut_threshold: Optional[float] = typer.Option(None, help="Scene-cut threshold, 0..255, lower cuts more [default: 27].",
                                                   rich_help_panel=VIDEO),
     frames: Optional[str] = typer.Option(None, help="Frame range START:END (half-open).", rich_help_panel=VIDEO),
@@ -84,7 +84,7 @@ def render_command(
                    max_side=max_side, seed=seed, batch=batch, xla=xla, flow=flow, blend=blend,
                    flow_steps=flow_steps, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio)
     settings = build_settings(options, config)
-    jobs = plan_jobs(inputs, settings, output, overwrite=overwrite)  # fails here, before TensorFlow
+    jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh)  # fails here, before TensorFlow
 
     from .api import default_batch, load_dreamer, run_job
     from .console import RichReporter

@@ -13,13 +13,15 @@ import numpy as np
 
 from .errors import UserError
 from .imageops import apply_delta, processing_size, resize
-from .journal import WorkFolder
+from .journal import WorkFolder, check_resumable
 from .models import resolve_layers, resolve_weights
 from .progress import Reporter
 from .settings import Settings, frame_range
 from .sidecar import fingerprint, parameters, write_sidecar
 from .stills import IMAGE_SUFFIXES, inspect_image, list_images, read_image, write_image
 
+# Parameters that do not change the dreamed frames: a resume may change them.
+NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
 
@@ -34,6 +36,12 @@ class Job:
     frames: tuple[Path, ...] = field(default=(), repr=False)
 
 
+    @property
+    def work_folder(self) -> Path:
+        """Where a long job keeps its finished pieces until the output is complete."""
+        return self.output.with_name(self.output.name + (".parts" if self.kind == "video" else ".partial"))
+
+
 @dataclass(frozen=True)
 class JobResult:
     job: Job
@@ -42,8 +50,9 @@ class JobResult:
 
 
 def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None,
-              overwrite: bool = False) -> list[Job]:
-    """Validate everything a render can check without TensorFlow and decide each output path."""
+              overwrite: bool = False, fresh: bool = False) -> list[Job]:
+    """Validate everything a render can check without TensorFlow and decide each output path,
+    including whether an interrupted render of the same output can be resumed."""
     if not inputs:
         raise UserError("no input given")
     resolve_weights(settings.model, settings.weights)
@@ -53,6 +62,10 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
     outputs = [job.output.resolve() for job in jobs]
     if len(set(outputs)) != len(outputs):
         raise UserError("two inputs would write the same output: rename them or render them separately")
+    if not fresh:
+        params = resolved_parameters(settings)
+        for job in jobs:
+            check_resumable(job.work_folder, job_fingerprint(job, params), params)
     return jobs
 
 
@@ -105,10 +118,15 @@ def _check_output(source: Path, output: Path, kind: str, overwrite: bool) -> Non
         raise UserError(f"cannot write {output}: folder {parent} is not writable") from None
 
 
-def resolved_parameters(settings: Settings, batch: int) -> dict:
+def resolved_parameters(settings: Settings, batch: int | None = None) -> dict:
     layers = resolve_layers(settings.model, settings.layers)
     return parameters(settings, layers=[str(layer) for layer in layers],
                       weights=resolve_weights(settings.model, settings.weights), batch=batch)
+
+
+def job_fingerprint(job: Job, params: dict) -> str:
+    """What a resumed job must share with the run that made its checkpoints."""
+    return fingerprint({**params, "source": str(job.source.resolve())}, ignore=NOT_IN_FRAMES)
 
 
 def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, fresh: bool = False) -> JobResult:
@@ -126,9 +144,8 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         reporter.finish()
         return JobResult(job, 1, time.monotonic() - started)
 
-    work = WorkFolder.open(job.output.with_name(job.output.name + ".partial"),
-                           {"fingerprint": fingerprint(params), "parameters": params, "source": str(job.source)},
-                           fresh=fresh)
+    work = WorkFolder.open(job.work_folder, {"fingerprint": job_fingerprint(job, params), "parameters": params,
+                                             "source": str(job.source)}, fresh=fresh)
     todo = [frame for frame in job.frames if not work.has(frame.name)]
     done = len(job.frames) - len(todo)
     reporter.start(job.source.name, len(job.frames), resumed=done)

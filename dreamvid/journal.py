@@ -25,11 +25,8 @@ class WorkFolder:
         if path.exists() and fresh:
             shutil.rmtree(path)
         if path.exists():
-            old = _read_plan(path)
-            if old.get("fingerprint") != plan["fingerprint"]:
-                changed = _changed(old.get("parameters", {}), plan.get("parameters", {}))
-                raise UserError(f"{path} holds a render made with other parameters ({changed}): "
-                                f"run with those parameters to resume it, or add --fresh to start over")
+            check_resumable(path, plan["fingerprint"], plan.get("parameters", {}))
+            plan = _read_plan(path)  # its own plan (e.g. its segments) wins over a new one
         else:
             path.mkdir(parents=True)
             write_json(path / PLAN, plan)
@@ -45,6 +42,17 @@ class WorkFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def check_resumable(path: Path, fingerprint: str, parameters: dict[str, Any] | None = None) -> None:
+    """A UserError unless `path` is absent or holds pieces made with the same fingerprint."""
+    if not path.exists():
+        return
+    old = _read_plan(path)
+    if old.get("fingerprint") != fingerprint:
+        changed = _changed(old.get("parameters", {}), parameters) if parameters else "see its plan.json"
+        raise UserError(f"{path} holds a render made with other parameters ({changed}): "
+                        f"run with those parameters to resume it, or add --fresh to start over")
+
+
 def _read_plan(path: Path) -> dict[str, Any]:
     try:
         return json.loads((path / PLAN).read_text(encoding="utf-8"))
@@ -53,7 +61,7 @@ def _read_plan(path: Path) -> dict[str, Any]:
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> str:
-    keys = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    keys = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key) and key != "batch")
     if not keys:
         return "a different source or version"
     return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys[:4])

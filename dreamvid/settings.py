@@ -74,7 +74,7 @@ class Settings:
     # video
     flow: bool = True
     blend: float = 0.9
-    flow_steps: int = 3
+    flow_steps: int = 1
     cut_threshold: float = 27.0  # PySceneDetect's content threshold, after motion compensation
     frames: str | None = None  # "START:END", half-open
     crf: int = 18

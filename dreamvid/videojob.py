@@ -18,17 +18,13 @@ import numpy as np
 
 from .flow import Motion, MotionEstimator
 from .imageops import processing_size, resize, to_float
-from .jobs import Job, JobResult, resolved_parameters
+from .jobs import Job, JobResult, job_fingerprint, resolved_parameters
 from .journal import WorkFolder
 from .pipeline import Prefetch, Worker
 from .progress import Reporter
 from .settings import Settings, frame_range
-from .sidecar import fingerprint, write_sidecar
+from .sidecar import write_sidecar
 from .video import VideoInfo, VideoWriter, probe_video, read_frames
-
-# Parameters that do not change the dreamed frames: changing them does not invalidate checkpoints.
-NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
-
 
 @dataclass(frozen=True)
 class Segment:
@@ -148,13 +144,11 @@ def render_video(job: Job, dreamer, settings: Settings, reporter: Reporter, batc
     height, width = video_size(info, settings.max_side)
     segments = plan_segments(start, end, batch, warmup=0)
     params = resolved_parameters(settings, batch)
-    frame_params = {k: v for k, v in params.items() if k not in NOT_IN_FRAMES}
-    plan = {"fingerprint": fingerprint(frame_params), "parameters": frame_params, "source": str(job.source),
+    plan = {"fingerprint": job_fingerprint(job, params), "parameters": params, "source": str(job.source),
             "source_size": [info.width, info.height], "size": [width, height], "frames": [start, end],
             "segments": [asdict(segment) for segment in segments]}
-    work = WorkFolder.open(parts_folder(job.output), plan, fresh=fresh)
-    if segments != [Segment(**s) for s in work.plan.get("segments", [])]:
-        segments = [Segment(**s) for s in work.plan["segments"]]
+    work = WorkFolder.open(job.work_folder, plan, fresh=fresh)
+    segments = [Segment(**segment) for segment in work.plan["segments"]]  # a resume keeps its segments
     timings = {"decode": 0.0, "flow": 0.0, "dream": 0.0, "write": 0.0}
     started = time.monotonic()
     total = end - start
@@ -201,10 +195,6 @@ def render_video(job: Job, dreamer, settings: Settings, reporter: Reporter, batc
         work.remove()
     reporter.finish()
     return JobResult(job, new_frames, time.monotonic() - started)
-
-
-def parts_folder(output: Path) -> Path:
-    return output.with_name(output.name + ".parts")
 
 
 def _save(work: WorkFolder, index: int, frame: np.ndarray, timings: dict[str, float]) -> None:

@@ -175,9 +175,9 @@ def test_image_and_folder_render_end_to_end(tmp_path, dreamvid):
 
 def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
     """A folder render interrupted after frame1: its work folder as the CLI would have left it."""
-    from dreamvid.jobs import resolved_parameters
+    from dreamvid.jobs import Job, job_fingerprint, resolved_parameters
     from dreamvid.settings import build_settings
-    from dreamvid.sidecar import fingerprint, write_json
+    from dreamvid.sidecar import write_json
 
     frames = tmp_path / "frames"
     frames.mkdir()
@@ -187,7 +187,8 @@ def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
     params = resolved_parameters(settings, 1)
     work = tmp_path / "out.partial"
     work.mkdir()
-    write_json(work / "plan.json", {"fingerprint": fingerprint(params), "parameters": params, "source": "frames"})
+    plan_print = job_fingerprint(Job("stills", frames, tmp_path / "out"), params)
+    write_json(work / "plan.json", {"fingerprint": plan_print, "parameters": params, "source": "frames"})
     marker = np.zeros((40, 40, 3), np.uint8)
     marker[..., 0] = marker[..., 2] = 255  # magenta: no dream looks like this
     cv2.imwrite(str(work / "frame1.png"), marker)
