@@ -59,6 +59,10 @@ def render_command(
                                           rich_help_panel=VIDEO),
     flow_steps: Optional[int] = typer.Option(None, help="Steps per octave for frames that start from a carried "
                                              "dream [default: 1].", rich_help_panel=VIDEO),
+    streams: Optional[int] = typer.Option(None, help="Segments of the video dreamed side by side, their frames "
+                                          "batched [default: as --batch].", rich_help_panel=VIDEO),
+    warmup: Optional[int] = typer.Option(None, help="Frames a segment dreams before its first kept frame, to "
+                                         "cross-fade from the one before [default: 8].", rich_help_panel=VIDEO),
     cut_threshold: Optional[float] = typer.Option(None, help="Scene-cut threshold, 0..255, lower cuts more [default: 27].",
                                                   rich_help_panel=VIDEO),
     frames: Optional[str] = typer.Option(None, help="Frame range START:END (half-open).", rich_help_panel=VIDEO),
@@ -82,7 +86,7 @@ def render_command(
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
                    max_side=max_side, seed=seed, batch=batch, xla=xla, flow=flow, blend=blend,
-                   flow_steps=flow_steps, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio)
+                   flow_steps=flow_steps, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio)
     settings = build_settings(options, config)
     jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh)  # fails here, before TensorFlow
 

@@ -37,6 +37,13 @@ class Job:
 
 
     @property
+    def sidecar(self) -> Path:
+        """The JSON record of the render: beside a file, inside a folder."""
+        if self.output.suffix:
+            return self.output.with_name(self.output.name + ".json")
+        return self.output / "dreamvid.json"
+
+    @property
     def work_folder(self) -> Path:
         """Where a long job keeps its finished pieces until the output is complete."""
         return self.output.with_name(self.output.name + (".parts" if self.kind == "video" else ".partial"))

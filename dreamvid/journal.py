@@ -32,6 +32,11 @@ class WorkFolder:
             write_json(path / PLAN, plan)
         return cls(path, plan)
 
+    def update_plan(self, **fields: Any) -> None:
+        """Add to the plan (e.g. the segments, decided once the folder exists)."""
+        self.plan = {**self.plan, **fields}
+        write_json(self.path / PLAN, self.plan)
+
     def piece(self, name: str) -> Path:
         return self.path / name
 

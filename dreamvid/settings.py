@@ -75,6 +75,8 @@ class Settings:
     flow: bool = True
     blend: float = 0.9
     flow_steps: int = 1
+    streams: int | None = None  # segments dreamed side by side; None: as many as --batch
+    warmup: int = 8  # frames a segment starting inside a shot dreams before its first kept frame
     cut_threshold: float = 27.0  # PySceneDetect's content threshold, after motion compensation
     frames: str | None = None  # "START:END", half-open
     crf: int = 18
@@ -104,6 +106,8 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "batch": (1, 1024, False),
     "blend": (0.0, 1.0, False),
     "flow_steps": (0, 10_000, False),
+    "streams": (1, 1024, False),
+    "warmup": (0, 1000, False),
     "cut_threshold": (0.0, 255.0, True),
     "crf": (0, 51, False),
     "fps": (0.0, 1000.0, True),
@@ -140,7 +144,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
         return value
-    if key in ("max_side", "batch"):
+    if key in ("max_side", "batch", "streams"):
         expected = int
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

@@ -1,35 +1,40 @@
-"""The video job: split the frame range into segments, dream each segment as a chain in which every
-frame starts from the previous dreamed frame warped by the optical flow, checkpoint every frame, and
-encode the result with the source's audio once all frames exist.
+"""The temporal job (a video or an image sequence): split the frame range into segments, dream
+each segment as a chain in which every frame starts from the previous dreamed frame warped along
+the optical flow, checkpoint every frame, and write the result once every frame exists.
 
-Several segments are dreamed side by side, their i-th frames in one batch, so a video fills the
-accelerator although each frame depends on the one before it."""
+Several segments are dreamed side by side, their frames in one batch, so a video fills the
+accelerator although each frame depends on the one before it. Decoding and flow run ahead in
+threads, and the output is written by a thread that follows the finished frames in order."""
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
 
-from .flow import Motion, MotionEstimator
-from .imageops import processing_size, resize, to_float
+from .flow import Motion, MotionEstimator, warp
+from .imageops import from_float, processing_size, resize, to_float
 from .jobs import Job, JobResult, job_fingerprint, resolved_parameters
 from .journal import WorkFolder
 from .pipeline import Prefetch, Worker
 from .progress import Reporter
 from .settings import Settings, frame_range
 from .sidecar import write_sidecar
-from .video import VideoInfo, VideoWriter, probe_video, read_frames
+from .sources import FrameSource
+
 
 @dataclass(frozen=True)
 class Segment:
     """A chain of frames dreamed in order: [start, end) are kept; the `warmup` frames before
-    `start` are dreamed only to build up the carried dream. Plain data, so a cluster can take it."""
+    `start` are dreamed to build up the carried dream and cross-fade from the segment before.
+    Plain data, so that a cluster can take segments one by one."""
 
     index: int
     start: int
@@ -40,187 +45,334 @@ class Segment:
     def first(self) -> int:
         return self.start - self.warmup
 
-
-def plan_segments(start: int, end: int, streams: int, warmup: int = 0) -> list[Segment]:
-    """Split [start, end) into `streams` near-equal segments; each but the first warms up first."""
-    streams = max(1, min(streams, end - start))
-    bounds = np.linspace(start, end, streams + 1).round().astype(int)
-    return [Segment(i, int(a), int(b), min(warmup, int(a) - start)) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    def pieces(self) -> list[tuple[int, str]]:
+        """(frame index, checkpoint name) of every frame this segment dreams, in order."""
+        return [(i, piece_name(i, warm=i < self.start)) for i in range(self.first, self.end)]
 
 
-def frame_name(index: int) -> str:
-    return f"frame_{index:06d}.png"
+def piece_name(index: int, warm: bool = False) -> str:
+    return f"{'warm' if warm else 'frame'}_{index:06d}.png"
 
 
-def video_size(info: VideoInfo, max_side: int | None) -> tuple[int, int]:
+def plan_segments(start: int, end: int, streams: int, warmup: int = 0, cuts: tuple[int, ...] = ()) -> list[Segment]:
+    """Shots first (a segment starting at a cut needs no warm-up), then the longest parts halved
+    until there is a segment per stream. A part starting inside a shot warms up on the frames
+    before it, so it is only split where those frames exist."""
+    bounds = sorted({start, end, *(cut for cut in cuts if start < cut < end)})
+    parts = [(a, b, False) for a, b in zip(bounds, bounds[1:])]  # (start, end, starts inside a shot)
+    while len(parts) < streams:
+        longest = max(range(len(parts)), key=lambda k: parts[k][1] - parts[k][0])
+        a, b, inside = parts[longest]
+        middle = (a + b) // 2
+        if b - a < 2 or middle - a < warmup:
+            break
+        parts[longest:longest + 1] = [(a, middle, inside), (middle, b, True)]
+    return [Segment(i, a, b, warmup if inside else 0) for i, (a, b, inside) in enumerate(parts)]
+
+
+def crossfade_weights(segments: list[Segment]) -> dict[int, float]:
+    """For frames inside a warm-up window: the weight of the warm-up (new) chain; it rises
+    frame by frame, so the output glides from one segment's dream into the next."""
+    weights = {}
+    for segment in segments:
+        for offset in range(segment.warmup):
+            weights[segment.first + offset] = (offset + 1) / (segment.warmup + 1)
+    return weights
+
+
+def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     """(height, width) to dream and write at; shrunk sizes are rounded to even numbers for H.264."""
-    height, width = processing_size(info.height, info.width, max_side)
-    if (height, width) != (info.height, info.width):
-        height, width = max(2, height // 2 * 2), max(2, width // 2 * 2)
-    return height, width
+    small_h, small_w = processing_size(height, width, max_side)
+    if (small_h, small_w) != (height, width):
+        small_h, small_w = max(2, small_h // 2 * 2), max(2, small_w // 2 * 2)
+    return small_h, small_w
 
 
 @dataclass
-class _Step:
-    """One frame of a stream, ready to dream."""
+class _Frame:
+    """One frame of a chain, decoded, resized and with its motion from the frame before."""
 
     index: int
     source: np.ndarray  # float32 RGB at processing size
     motion: Motion | None  # None for the first frame of a chain
 
 
-class _Stream:
-    """One segment: decodes its frames and estimates flow in a background thread, and keeps the
-    chain's state (the previous source and dreamed frame) between batches."""
+class _Chain:
+    """One segment being dreamed: decodes its frames and estimates flow in a background thread,
+    and keeps the chain's state (the previous source and dreamed frame) between batches."""
 
-    def __init__(self, segment: Segment, info: VideoInfo, size: tuple[int, int], work: WorkFolder,
+    def __init__(self, segment: Segment, source: FrameSource, size: tuple[int, int], work: WorkFolder,
                  settings: Settings, timings: dict[str, float]):
         self.segment, self.work, self.settings, self.timings = segment, work, settings, timings
-        resume = next((i for i in range(segment.start, segment.end) if not work.has(frame_name(i))), segment.end)
-        self.resumed = resume - segment.start
-        self.complete = resume == segment.end
+        self.dtype = source.dtype
+        pieces = segment.pieces()
+        missing = _first_missing(pieces, work)
+        self.complete = missing == len(pieces)
         self.prev_source: np.ndarray | None = None
         self.prev_dream: np.ndarray | None = None
-        first = resume - 1 if resume > segment.start else segment.first
-        self._steps = None if self.complete else Prefetch(self._read(info, size, first), depth=2,
-                                                          name=f"decode-{segment.index}")
+        # A resumed chain decodes from the last finished frame, which only restores its state.
+        self._restore = pieces[missing - 1] if missing else None
+        first = pieces[missing - 1][0] if missing else segment.first
+        self._frames = None if self.complete else Prefetch(
+            self._read(source, size, first), depth=2, name=f"decode-{segment.index}")
 
-    def _read(self, info: VideoInfo, size: tuple[int, int], first: int) -> Iterator[_Step]:
+    def _read(self, source: FrameSource, size: tuple[int, int], first: int) -> Iterator[_Frame]:
         height, width = size
         estimator = MotionEstimator(cut_threshold=self.settings.cut_threshold) if self.settings.flow else None
-        prev = None
-        frames = read_frames(info.path, first, self.segment.end, info=info)
+        previous = None
+        frames = source.read(first, self.segment.end)
         for index in range(first, self.segment.end):
-            started = time.monotonic()
-            frame = next(frames)
-            small = resize(frame, height, width)
-            self.timings["decode"] += time.monotonic() - started
-            started = time.monotonic()
-            motion = estimator.estimate(prev, small) if estimator is not None and prev is not None else None
-            self.timings["flow"] += time.monotonic() - started
-            prev = small
-            yield _Step(index, to_float(small), motion)
+            tick = time.monotonic()
+            small = resize(next(frames), height, width)
+            eight_bit = from_float(small, np.uint8)  # flow works on 8-bit grey
+            self.timings["decode"] += time.monotonic() - tick
+            tick = time.monotonic()
+            motion = estimator.estimate(previous, eight_bit) if estimator and previous is not None else None
+            self.timings["flow"] += time.monotonic() - tick
+            previous = eight_bit
+            yield _Frame(index, small, motion)
 
-    def next_start(self) -> tuple[_Step, np.ndarray, bool] | None:
-        """The next frame to dream and the image it starts from (its source plus the carried dream)."""
-        while True:
-            try:
-                step = next(self._steps)
-            except StopIteration:
-                return None
-            if step.index >= self.segment.start and self.work.has(frame_name(step.index)):
-                # the frame before the resume point: it only restores the chain's state
-                saved = cv2.imread(str(self.work.piece(frame_name(step.index))), cv2.IMREAD_COLOR)
-                self.prev_source, self.prev_dream = step.source, to_float(saved[..., ::-1])
+    def next_start(self) -> tuple[_Frame, np.ndarray, bool] | None:
+        """The next frame to dream, the image it starts from, and whether a dream was carried into it."""
+        for frame in self._frames:
+            if self._restore and frame.index == self._restore[0]:
+                saved = load_piece(self.work.piece(self._restore[1]))
+                self.prev_source, self.prev_dream = frame.source, saved
+                self._restore = None
                 continue
-            carried = self._carry(step)
-            return step, (step.source if carried is None else np.clip(step.source + carried, 0.0, 1.0)), carried is not None
+            carried = self._carry(frame)
+            if carried is None:
+                return frame, frame.source, False
+            return frame, np.clip(frame.source + carried, 0.0, 1.0), True
+        return None
 
-    def _carry(self, step: _Step) -> np.ndarray | None:
+    def _carry(self, frame: _Frame) -> np.ndarray | None:
         """What dreaming added to the previous frame, moved along the flow, where it is reliable."""
-        from .flow import warp
-
-        if step.motion is None or step.motion.cut or self.prev_dream is None:
+        if frame.motion is None or frame.motion.cut or self.prev_dream is None:
             return None
         added = self.prev_dream - self.prev_source
-        return warp(added, step.motion.backward) * (step.motion.mask[..., None] * self.settings.blend)
+        return warp(added, frame.motion.backward) * (frame.motion.mask[..., None] * self.settings.blend)
 
-    def finished(self, step: _Step, dreamed: np.ndarray) -> np.ndarray:
-        """Record a dreamed frame; returns it as uint8. The chain continues from the quantised frame,
-        exactly what a resumed run reads back from disk, so a resume gives the same frames."""
-        frame = np.clip(np.rint(dreamed * 255.0), 0, 255).astype(np.uint8)
-        self.prev_source, self.prev_dream = step.source, frame.astype(np.float32) / 255.0
-        return frame
+    def finished(self, frame: _Frame, dreamed: np.ndarray) -> tuple[str, np.ndarray]:
+        """Record a dreamed frame; returns its checkpoint name and quantised pixels. The chain goes on
+        from the quantised frame, exactly what a resumed run reads back, so a resume gives the same frames."""
+        quantised = from_float(dreamed, self.dtype)
+        self.prev_source, self.prev_dream = frame.source, to_float(quantised)
+        return piece_name(frame.index, warm=frame.index < self.segment.start), quantised
 
     def close(self) -> None:
-        if self._steps is not None:
-            self._steps.close()
+        if self._frames is not None:
+            self._frames.close()
 
 
-def render_video(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
-                 fresh: bool = False, keep_parts: bool = False) -> JobResult:
-    info = probe_video(job.source)
-    start, end = frame_range(settings.frames, info.frame_count)
-    height, width = video_size(info, settings.max_side)
-    segments = plan_segments(start, end, batch, warmup=0)
-    params = resolved_parameters(settings, batch)
-    plan = {"fingerprint": job_fingerprint(job, params), "parameters": params, "source": str(job.source),
-            "source_size": [info.width, info.height], "size": [width, height], "frames": [start, end],
-            "segments": [asdict(segment) for segment in segments]}
-    work = WorkFolder.open(job.work_folder, plan, fresh=fresh)
-    segments = [Segment(**segment) for segment in work.plan["segments"]]  # a resume keeps its segments
-    timings = {"decode": 0.0, "flow": 0.0, "dream": 0.0, "write": 0.0}
+def _first_missing(pieces: list[tuple[int, str]], work: WorkFolder) -> int:
+    return next((k for k, (_, name) in enumerate(pieces) if not work.has(name)), len(pieces))
+
+
+def frames_done(segment: Segment, work: WorkFolder) -> int:
+    """Kept frames that a resumed chain will not dream again."""
+    pieces = segment.pieces()
+    return sum(1 for index, _ in pieces[:_first_missing(pieces, work)] if index >= segment.start)
+
+
+def load_piece(path: Path) -> np.ndarray:
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise OSError(f"cannot read checkpoint {path}")
+    return to_float(data[..., ::-1])
+
+
+def save_piece(path: Path, pixels: np.ndarray) -> None:
+    """Lossless, atomic: a piece on disk is always complete."""
+    temporary = path.with_name(f".{path.stem}.partial.png")
+    if not cv2.imwrite(str(temporary), np.ascontiguousarray(pixels[..., ::-1])):
+        raise OSError(f"cannot write checkpoint {temporary}")
+    os.replace(temporary, path)
+
+
+def detect_cuts(source: FrameSource, start: int, end: int, threshold: float) -> tuple[int, ...]:
+    """Frames that begin a new shot, from a quick pass at low resolution (only needed to split
+    segments at cuts; chains also notice cuts on their own)."""
+    height, width = output_size(source.width, source.height, 160)
+    estimator = MotionEstimator(cut_threshold=threshold)
+    cuts, previous = [], None
+    for index, frame in enumerate(source.read(start, end), start):
+        small = from_float(resize(frame, height, width), np.uint8)
+        if previous is not None and estimator.estimate(previous, small).cut:
+            cuts.append(index)
+        previous = small
+    return tuple(cuts)
+
+
+def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settings: Settings, reporter: Reporter,
+                    batch: int, *, fresh: bool = False, keep_parts: bool = False) -> JobResult:
+    """Dream `source` frame by frame with carried dreams, checkpointing in the job's work folder, and
+    hand the finished frames in order to the sink that `sink_factory(size, start, end)` opens."""
     started = time.monotonic()
-    total = end - start
-    streams = [_Stream(segment, info, (height, width), work, settings, timings) for segment in segments]
-    done = sum(stream.resumed for stream in streams)
-    reporter.start(job.source.name, total, resumed=done)
+    start, end = frame_range(settings.frames, source.frame_count)
+    height, width = output_size(source.width, source.height, settings.max_side)
+    streams = min(settings.streams or batch, end - start)
+    params = resolved_parameters(settings, batch)
+    work = WorkFolder.open(job.work_folder, {
+        "fingerprint": job_fingerprint(job, params), "parameters": params, "source": str(job.source),
+        "size": [width, height], "frames": [start, end]}, fresh=fresh)
+    if "segments" not in work.plan:  # planned once; a resume keeps the plan it started with
+        cuts = detect_cuts(source, start, end, settings.cut_threshold) if streams > 1 and settings.flow else ()
+        segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
+        work.update_plan(segments=[asdict(segment) for segment in segments])
+    segments = [Segment(**segment) for segment in work.plan["segments"]]
+
+    timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
+    pending = deque(segments)
+    lanes: list[_Chain | None] = [None] * streams
+    resumed = sum(frames_done(segment, work) for segment in segments)
+    reporter.start(job.source.name, end - start, resumed=resumed)
     new_frames = 0
-    writer = Worker(lambda item: _save(work, *item, timings), depth=2 * len(streams), name="checkpoint")
+    writer = Worker(lambda item: _timed(timings, "write", save_piece, work.piece(item[0]), item[1]),
+                    depth=2 * streams, name="checkpoint")
+    output = _OrderedOutput(sink_factory((height, width), start, end), work, segments, start, end, timings)
     try:
-        active = [stream for stream in streams if not stream.complete]
-        while active:
-            todo = [(stream, stream.next_start()) for stream in active]
-            for stream, item in todo:
-                if item is None:
-                    stream.close()
-            todo = [(stream, item) for stream, item in todo if item is not None]
-            active = [stream for stream, _ in todo]
-            for carried in (False, True):  # carried frames take fewer steps: dream them as their own batch
-                group = [(stream, item) for stream, item in todo if item[2] == carried]
-                if not group:
-                    continue
-                tick = time.monotonic()
-                steps = settings.flow_steps if carried else settings.steps
-                dreamed = dreamer.dream(np.stack([item[1] for _, item in group]), settings.dream_params(), steps=steps)
-                timings["dream"] += time.monotonic() - tick
-                for (stream, (step, _, _)), image in zip(group, dreamed):
-                    frame = stream.finished(step, image)
-                    if step.index >= stream.segment.start:
-                        writer.submit((step.index, frame))
-                        new_frames += 1
-            done = sum(stream.resumed for stream in streams) + new_frames
-            reporter.advance(done, timings)
-    finally:
-        for stream in streams:
-            stream.close()
+        while True:
+            for lane, chain in enumerate(lanes):
+                while lanes[lane] is None and pending:
+                    candidate = _Chain(pending.popleft(), source, (height, width), work, settings, timings)
+                    lanes[lane] = None if candidate.complete else candidate
+            if not any(lanes):
+                break
+            tick = time.monotonic()
+            todo = []
+            for lane, chain in enumerate(lanes):
+                item = chain.next_start() if chain else None
+                if chain and item is None:
+                    chain.close()
+                    lanes[lane] = None
+                elif item:
+                    todo.append((chain, item))
+            timings["wait"] += time.monotonic() - tick
+            for carried in (False, True):  # carried frames take fewer steps: they form their own batches
+                group = [(chain, item) for chain, item in todo if item[2] == carried]
+                for offset in range(0, len(group), batch):
+                    part = group[offset:offset + batch]
+                    tick = time.monotonic()
+                    dreamed = dreamer.dream(np.stack([item[1] for _, item in part]), settings.dream_params(),
+                                            steps=settings.flow_steps if carried else settings.steps)
+                    timings["dream"] += time.monotonic() - tick
+                    for (chain, (frame, _, _)), image in zip(part, dreamed):
+                        writer.submit(chain.finished(frame, image))
+                        new_frames += frame.index >= chain.segment.start
+            reporter.advance(resumed + new_frames, timings)
         writer.close()
-    tick = time.monotonic()
-    _encode(job, info, work, settings, start, end, (height, width), reporter)
-    timings["encode"] = time.monotonic() - tick
-    params["timings"] = {k: round(v, 2) for k, v in timings.items()}
-    write_sidecar(job.output.with_name(job.output.name + ".json"), params, input=str(job.source),
-                  frames=[start, end], size=[width, height], fps=str(info.fps))
+        output.close()
+    except BaseException:
+        for chain in lanes:
+            if chain:
+                chain.close()
+        output.abort()
+        with contextlib.suppress(BaseException):
+            writer.close()  # keeps the checkpoints already queued
+        raise
+    params["timings"] = {stage: round(seconds, 2) for stage, seconds in timings.items()}
+    write_sidecar(job.sidecar, params, input=str(job.source), frames=[start, end], size=[width, height],
+                  fps=str(source.fps), segments=len(segments))
     if not keep_parts:
         work.remove()
     reporter.finish()
     return JobResult(job, new_frames, time.monotonic() - started)
 
 
-def _save(work: WorkFolder, index: int, frame: np.ndarray, timings: dict[str, float]) -> None:
+def _timed(timings: dict[str, float], stage: str, function, *args):
     tick = time.monotonic()
-    path = work.piece(frame_name(index))
-    temporary = path.with_name(f".{path.name}.partial.png")
-    if not cv2.imwrite(str(temporary), frame[..., ::-1]):
-        raise OSError(f"cannot write checkpoint {temporary}")
-    os.replace(temporary, path)
-    timings["write"] += time.monotonic() - tick
+    function(*args)
+    timings[stage] += time.monotonic() - tick
 
 
-def _encode(job: Job, info: VideoInfo, work: WorkFolder, settings: Settings, start: int, end: int,
-            size: tuple[int, int], reporter: Reporter) -> None:
-    """Encode the checkpointed frames to a temporary file, then rename it: the output appears complete or not at all."""
-    height, width = size
-    temporary = job.output.with_name(f".{job.output.stem}.partial{job.output.suffix}")
-    frames = Prefetch((cv2.imread(str(work.piece(frame_name(i))), cv2.IMREAD_COLOR)[..., ::-1] for i in range(start, end)),
-                      depth=4, name="encode-read")
-    try:
-        with VideoWriter(temporary, width, height, info.fps, crf=settings.crf,
-                         audio_source=job.source if settings.audio else None,
-                         audio_start=float(start / info.fps), audio_duration=float((end - start) / info.fps),
-                         on_warning=reporter.warn) as writer:
-            for frame in frames:
-                writer.write(np.ascontiguousarray(frame))
-    finally:
-        frames.close()
-    os.replace(temporary, job.output)
+class _OrderedOutput:
+    """Follows the checkpoints in frame order in a thread and hands each finished frame (cross-faded
+    where two segments overlap) to the sink, so writing the output overlaps dreaming."""
+
+    def __init__(self, sink, work: WorkFolder, segments: list[Segment], start: int, end: int,
+                 timings: dict[str, float]):
+        self._sink, self._work, self._timings = sink, work, timings
+        self._weights = crossfade_weights(segments)
+        self._range = range(start, end)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="output", daemon=True)
+        self._thread.start()
+
+    def _ready(self, index: int) -> bool:
+        return self._work.has(piece_name(index)) and (
+            index not in self._weights or self._work.has(piece_name(index, warm=True)))
+
+    def final_frame(self, index: int) -> np.ndarray:
+        frame = load_piece(self._work.piece(piece_name(index)))
+        if index in self._weights:
+            weight = self._weights[index]
+            frame = (1 - weight) * frame + weight * load_piece(self._work.piece(piece_name(index, warm=True)))
+        return frame
+
+    def _run(self) -> None:
+        try:
+            for index in self._range:
+                while not self._ready(index):
+                    if self._stop.wait(0.02):
+                        return
+                tick = time.monotonic()
+                self._sink.write(self.final_frame(index))
+                self._timings["encode"] += time.monotonic() - tick
+        except BaseException as error:
+            self._error = error
+
+    def close(self) -> None:
+        """Wait for the last frame, then finish the sink (its output appears only now)."""
+        self._thread.join()
+        if self._error is not None:
+            self._sink.abort()
+            raise self._error
+        tick = time.monotonic()
+        self._sink.close()
+        self._timings["encode"] += time.monotonic() - tick
+
+    def abort(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sink.abort()
+
+
+class VideoSink:
+    """Encodes finished frames to a temporary file beside the output, renamed when complete."""
+
+    def __init__(self, output: Path, size: tuple[int, int], source: FrameSource, settings: Settings,
+                 start: int, end: int, reporter: Reporter, audio_from: Path | None):
+        from .video import VideoWriter
+
+        height, width = size
+        self.output = output
+        self.temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
+        fps = source.fps
+        self.writer = VideoWriter(self.temporary, width, height, fps, crf=settings.crf, audio_source=audio_from,
+                                  audio_start=float(start / fps), audio_duration=float((end - start) / fps),
+                                  on_warning=reporter.warn)
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(from_float(frame, np.uint8))
+
+    def close(self) -> None:
+        self.writer.close()
+        os.replace(self.temporary, self.output)
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+def render_video(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
+                 fresh: bool = False, keep_parts: bool = False) -> JobResult:
+    from .sources import VideoSource
+
+    source = VideoSource.open(job.source)
+    audio = job.source if settings.audio and source.has_audio else None
+
+    def sink(size, start, end):
+        return VideoSink(job.output, size, source, settings, start, end, reporter, audio)
+
+    return render_sequence(job, source, sink, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)

@@ -140,11 +140,11 @@ def test_changed_parameter_is_refused_unless_fresh(tmp_path):
 
 
 def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatch):
-    import dreamvid.videojob as videojob
+    import dreamvid.video as video
 
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=8)
-    real = videojob.read_frames
+    real = video.read_frames
 
     def breaks_at_5(path, start=0, end=None, *, info=None):
         for index, frame in enumerate(real(path, start, end, info=info), start):
@@ -152,13 +152,13 @@ def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatc
                 raise FrameDecodeError(index, path)
             yield frame
 
-    monkeypatch.setattr(videojob, "read_frames", breaks_at_5)
+    monkeypatch.setattr(video, "read_frames", breaks_at_5)
     output = tmp_path / "out.mp4"
     with pytest.raises(FrameDecodeError, match="frame 5"):
         dreamvid.render(source, output, **FAST)
     assert not output.exists()
     assert sorted(parts(output)) == [0, 1, 2, 3, 4]
-    monkeypatch.setattr(videojob, "read_frames", real)
+    monkeypatch.setattr(video, "read_frames", real)
     dreamvid.render(source, output, **FAST)  # resumes at frame 5
     assert probe_video(output).frame_count == 8
 

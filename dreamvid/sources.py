@@ -1,0 +1,75 @@
+"""What the temporal pipeline reads: a video file or a numbered image sequence, behind one small
+interface, so segments, flow and resume never touch a decoder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Protocol
+
+import numpy as np
+
+from .imageops import to_float
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .video import VideoInfo
+
+
+class FrameSource(Protocol):
+    path: Path
+    width: int
+    height: int
+    frame_count: int
+    fps: Fraction
+    dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences)
+
+    def read(self, start: int, end: int) -> Iterator[np.ndarray]:
+        """RGB float32 frames in [0, 1], [start, end), decoded in order."""
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    info: "VideoInfo"
+    dtype: np.dtype = np.dtype(np.uint8)
+
+    @classmethod
+    def open(cls, path: Path) -> "VideoSource":
+        from .video import probe_video
+
+        return cls(probe_video(path))
+
+    path = property(lambda self: self.info.path)
+    width = property(lambda self: self.info.width)
+    height = property(lambda self: self.info.height)
+    frame_count = property(lambda self: self.info.frame_count)
+    fps = property(lambda self: self.info.fps)
+    has_audio = property(lambda self: self.info.has_audio)
+
+    def read(self, start: int, end: int) -> Iterator[np.ndarray]:
+        from .video import read_frames
+
+        for frame in read_frames(self.info.path, start, end, info=self.info):
+            yield to_float(frame)
+
+
+@dataclass(frozen=True)
+class SequenceSource:
+    """Numbered stills in natural order, read as the frames of a clip."""
+
+    path: Path  # the folder
+    frames: tuple[Path, ...]
+    width: int
+    height: int
+    fps: Fraction
+    dtype: np.dtype = np.dtype(np.uint8)
+    has_audio: bool = False
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.frames)
+
+    def read(self, start: int, end: int) -> Iterator[np.ndarray]:
+        from .stills import read_image
+
+        for path in self.frames[start:end]:
+            yield read_image(path).rgb
