@@ -55,19 +55,24 @@ def piece_name(index: int, warm: bool = False) -> str:
 
 
 def plan_segments(start: int, end: int, streams: int, warmup: int = 0, cuts: tuple[int, ...] = ()) -> list[Segment]:
-    """Shots first (a segment starting at a cut needs no warm-up), then the longest parts halved
-    until there is a segment per stream. A part starting inside a shot warms up on the frames
-    before it, so it is only split where those frames exist."""
+    """Shots first (a segment starting at a cut needs no warm-up), then long shots cut into equal
+    parts until there is a segment per stream. A part starting inside a shot warms up on the frames
+    before it, so parts are never shorter than the warm-up."""
     bounds = sorted({start, end, *(cut for cut in cuts if start < cut < end)})
-    parts = [(a, b, False) for a, b in zip(bounds, bounds[1:])]  # (start, end, starts inside a shot)
-    while len(parts) < streams:
-        longest = max(range(len(parts)), key=lambda k: parts[k][1] - parts[k][0])
-        a, b, inside = parts[longest]
-        middle = (a + b) // 2
-        if b - a < 2 or middle - a < warmup:
+    shots = list(zip(bounds, bounds[1:]))
+    counts = [1] * len(shots)
+    while sum(counts) < streams:
+        best = max(range(len(shots)), key=lambda k: (shots[k][1] - shots[k][0]) / counts[k])
+        length = shots[best][1] - shots[best][0]
+        if length // (counts[best] + 1) < max(1, warmup):
             break
-        parts[longest:longest + 1] = [(a, middle, inside), (middle, b, True)]
-    return [Segment(i, a, b, warmup if inside else 0) for i, (a, b, inside) in enumerate(parts)]
+        counts[best] += 1
+    segments = []
+    for (a, b), count in zip(shots, counts):
+        edges = np.linspace(a, b, count + 1).round().astype(int)
+        for k, (first, last) in enumerate(zip(edges, edges[1:])):
+            segments.append(Segment(len(segments), int(first), int(last), warmup if k else 0))
+    return segments
 
 
 def crossfade_weights(segments: list[Segment]) -> dict[int, float]:
@@ -273,7 +278,7 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
         raise
     params["timings"] = {stage: round(seconds, 2) for stage, seconds in timings.items()}
     write_sidecar(job.sidecar, params, input=str(job.source), frames=[start, end], size=[width, height],
-                  fps=str(source.fps), segments=len(segments))
+                  fps=str(source.fps), segments=[asdict(segment) for segment in segments])
     if not keep_parts:
         work.remove()
     reporter.finish()

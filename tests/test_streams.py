@@ -1,0 +1,76 @@
+"""Segments dreamed side by side: batching them changes nothing, seams are not steps, cuts split them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import dreamvid
+from clips import cut_clip, moving_clip
+from dreamvid.score import frame_errors
+from dreamvid.video import read_frames
+from dreamvid.videojob import Segment, crossfade_weights, plan_segments
+
+SETTINGS = dict(model="vgg16-hed", steps=6, octaves=2)
+
+
+@pytest.fixture(autouse=True)
+def _model(vgg_hed):
+    """Builds the vgg16-hed dreamer once; dreamvid.render finds it in its cache."""
+
+
+def pieces(output: Path) -> dict[str, np.ndarray]:
+    folder = output.with_name(output.name + ".parts")
+    return {p.name: cv2.imread(str(p)) for p in sorted(folder.glob("*_*.png"))}
+
+
+def test_batched_streams_give_the_same_frames_as_one_by_one(tmp_path):
+    source = tmp_path / "pan.mp4"
+    moving_clip(source, frames=12, size=(96, 64), dx=2, dy=1)
+    common = dict(SETTINGS, streams=3, warmup=2, keep_parts=True)
+    dreamvid.render(source, tmp_path / "batched.mp4", batch=3, **common)
+    dreamvid.render(source, tmp_path / "single.mp4", batch=1, **common)
+    batched, single = pieces(tmp_path / "batched.mp4"), pieces(tmp_path / "single.mp4")
+    assert sorted(batched) == sorted(single)
+    assert any(name.startswith("warm_") for name in batched)
+    for name in batched:
+        assert np.array_equal(batched[name], single[name]), name
+
+
+def test_seams_between_segments_are_not_steps_in_the_warping_error(tmp_path):
+    source = tmp_path / "pan.mp4"
+    moving_clip(source, frames=24, size=(128, 80), dx=2, dy=1)
+    seams = [8, 16]  # plan_segments(0, 24, 3, ...) starts segments there
+
+    def errors(warmup: int) -> list[float]:
+        output = tmp_path / f"w{warmup}.mp4"
+        dreamvid.render(source, output, streams=3, batch=3, warmup=warmup, **SETTINGS)
+        return frame_errors(read_frames(output), read_frames(source))
+
+    hard, faded = errors(0), errors(4)
+    # errors[k] is the pair k -> k+1, so the seam at frame s is errors[s - 1]
+    inside = [e for k, e in enumerate(faded) if k + 1 not in seams]
+    assert min(hard[s - 1] for s in seams) > 3 * np.median(hard)  # the metric sees a hard seam
+    assert max(faded[s - 1] for s in seams) < 1.5 * np.median(inside)
+    assert max(faded) < 1.5 * np.median(inside)
+
+
+def test_segments_start_at_cuts_without_warmup(tmp_path):
+    assert plan_segments(0, 24, 3, warmup=4, cuts=(10,)) == [
+        Segment(0, 0, 10, 0), Segment(1, 10, 17, 0), Segment(2, 17, 24, 4)]
+    source = tmp_path / "cut.mp4"
+    cut_clip(source, frames=12, cut_at=6)
+    output = tmp_path / "out.mp4"
+    dreamvid.render(source, output, streams=2, batch=2, warmup=3, **SETTINGS)
+    import json
+
+    record = json.loads(Path(str(output) + ".json").read_text())
+    assert [(s["start"], s["warmup"]) for s in record["segments"]] == [(0, 0), (6, 0)]
+
+
+def test_crossfade_weights_rise_towards_the_new_segment():
+    weights = crossfade_weights([Segment(0, 0, 10), Segment(1, 10, 20, warmup=3)])
+    assert list(weights) == [7, 8, 9]
+    assert weights[7] < weights[8] < weights[9] < 1
