@@ -4,13 +4,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .imageops import from_float, to_float
-from .jobs import Job, JobResult, plan_jobs, run_stills
+from .errors import DreamvidError
+from .jobs import Job, JobResult, plan_jobs
 from .models import load_feature_model, resolve_layers, resolve_weights
 from .progress import Reporter
 from .settings import Settings, build_settings
@@ -65,7 +67,7 @@ def dream(image: np.ndarray, **options: Any) -> np.ndarray:
 
     Options are the CLI's, as keywords: dream(img, model="vgg16-hed", layers=["block4_conv3"], steps=20)."""
     settings = build_settings(options)
-    from .jobs import _dream_pictures
+    from .stillsjob import _dream_pictures
 
     dreamer = load_dreamer(settings)
     rgb = to_float(np.asarray(image))
@@ -75,23 +77,50 @@ def dream(image: np.ndarray, **options: Any) -> np.ndarray:
 
 def render(inputs: list[str | Path] | str | Path, output: str | Path | None = None, *,
            reporter: Reporter | None = None, overwrite: bool = False, fresh: bool = False,
-           keep_parts: bool = False, config: str | Path | None = None, **options: Any) -> list[JobResult]:
-    """Render files (images, folders, videos) as the `dreamvid` command does; returns one result per input."""
+           keep_parts: bool = False, sequence: bool = False, config: str | Path | None = None,
+           **options: Any) -> list[JobResult]:
+    """Render files as the `dreamvid` command does: images, folders, sequences and videos, in turn.
+
+    Every input is validated before any work. A job that fails while rendering is reported in its
+    result (its checkpoints kept) and the queue goes on; an existing output is skipped."""
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
     settings = build_settings(options, Path(config) if config else None)
-    jobs = plan_jobs(paths, settings, Path(output) if output else None, overwrite=overwrite, fresh=fresh)
     reporter = reporter or Reporter()
-    dreamer = load_dreamer(settings)
-    batch = settings.batch or default_batch()
-    return [run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts) for job in jobs]
+    jobs = plan_jobs(paths, settings, Path(output) if output else None, overwrite=overwrite, fresh=fresh,
+                     sequence=sequence, warn=reporter.warn)
+    return run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts)
+
+
+def run_queue(jobs: list[Job], settings: Settings, reporter: Reporter, *, fresh: bool = False,
+              keep_parts: bool = False) -> list[JobResult]:
+    todo = [job for job in jobs if not job.skip]
+    dreamer = load_dreamer(settings) if todo else None
+    batch = settings.batch or (default_batch() if todo else 1)
+    results = []
+    for job in jobs:
+        if job.skip:
+            reporter.warn(f"{job.output} exists: skipped (add --overwrite to render it again)")
+            results.append(JobResult(job, 0, 0.0, "skipped"))
+            continue
+        started = time.monotonic()
+        try:
+            results.append(run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts))
+        except (DreamvidError, OSError) as error:
+            if len(jobs) == 1:
+                raise
+            reporter.warn(f"{job.source}: failed: {error} (checkpoints kept; the queue goes on)")
+            results.append(JobResult(job, 0, time.monotonic() - started, "failed", str(error)))
+    return results
 
 
 def run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
             fresh: bool = False, keep_parts: bool = False) -> JobResult:
-    if job.kind == "video":
-        from .videojob import render_video
+    if job.temporal:
+        from .videojob import run_temporal
 
-        return render_video(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
+        return run_temporal(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
+    from .stillsjob import run_stills
+
     return run_stills(job, dreamer, settings, reporter, batch, fresh=fresh)
 
 

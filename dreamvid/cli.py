@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -66,6 +65,10 @@ def render_command(
     cut_threshold: Optional[float] = typer.Option(None, help="Scene-cut threshold, 0..255, lower cuts more [default: 27].",
                                                   rich_help_panel=VIDEO),
     frames: Optional[str] = typer.Option(None, help="Frame range START:END (half-open).", rich_help_panel=VIDEO),
+    sequence: bool = typer.Option(False, "--sequence", help="Dream a folder of numbered images as one clip, "
+                                  "with flow, instead of as independent stills.", rich_help_panel=VIDEO),
+    fps: Optional[float] = typer.Option(None, help="Frame rate of a sequence written as a video [default: 25].",
+                                        rich_help_panel=VIDEO),
     crf: Optional[int] = typer.Option(None, help="H.264 quality, 0..51, lower is better [default: 18].",
                                       rich_help_panel=VIDEO),
     audio: Optional[bool] = typer.Option(None, "--audio/--no-audio", help="Keep the source's audio [default: on].",
@@ -86,22 +89,20 @@ def render_command(
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
                    max_side=max_side, seed=seed, batch=batch, xla=xla, flow=flow, blend=blend,
-                   flow_steps=flow_steps, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio)
+                   flow_steps=flow_steps, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps)
     settings = build_settings(options, config)
-    jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh)  # fails here, before TensorFlow
+    from .console import RichReporter, print_results
 
-    from .api import default_batch, load_dreamer, run_job
-    from .console import RichReporter
-
-    started = time.monotonic()
     with RichReporter(quiet=quiet, verbose=verbose) as reporter:
-        dreamer = load_dreamer(settings)
-        batch_size = settings.batch or default_batch()
-        results = [run_job(job, dreamer, settings, reporter, batch_size, fresh=fresh, keep_parts=keep_parts)
-                   for job in jobs]
-    frames_done = sum(result.frames for result in results)
-    outputs = ", ".join(str(result.job.output) for result in results)
-    typer.echo(f"dreamed {frames_done} frame(s) in {time.monotonic() - started:.1f}s -> {outputs}")
+        jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh, sequence=sequence,
+                         warn=reporter.warn)  # bad input fails here, before TensorFlow loads
+
+        from .api import run_queue
+
+        results = run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts)
+    print_results(results, quiet=quiet)
+    if any(result.status == "failed" for result in results):
+        raise typer.Exit(1)
 
 
 @app.command("layers")

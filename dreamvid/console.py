@@ -6,6 +6,7 @@ import time
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
 from rich.text import Text
 
 from .progress import Reporter
@@ -34,13 +35,15 @@ class RichReporter(Reporter):
         self.task = None
 
     def __enter__(self) -> "RichReporter":
-        self.progress.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        if self.task is not None:
+            self.progress.stop()
 
     def start(self, job: str, total: int, resumed: int = 0) -> None:
+        if self.task is None:
+            self.progress.start()  # only now: a command that fails validation prints one line, no bar
         if resumed and not self.quiet:
             self.console.print(f"{job}: resuming, {resumed} of {total} frames already done")
         self.task = self.progress.add_task(job, total=total, completed=resumed, resumed=resumed,
@@ -58,3 +61,24 @@ class RichReporter(Reporter):
     def finish(self) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=self.progress.tasks[-1].total)
+
+
+def print_results(results, quiet: bool = False) -> None:
+    """One line for a single job; a table for a queue."""
+    console = Console()
+    if len(results) == 1:
+        result = results[0]
+        if result.status == "done":
+            console.print(f"dreamed {result.frames} frame(s) in {result.seconds:.1f}s -> {result.job.output}")
+        elif not quiet:
+            console.print(f"{result.job.output}: {result.status}")
+        return
+    table = Table("input", "output", "frames", "time", "status", title="render queue")
+    for result in results:
+        status = result.status if result.error is None else f"[red]failed[/]: {result.error}"
+        table.add_row(str(result.job.source), str(result.job.output), str(result.frames), f"{result.seconds:.1f}s",
+                      status)
+    console.print(table)
+    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    console.print(f"dreamed {sum(r.frames for r in results)} frame(s) in {sum(r.seconds for r in results):.1f}s: "
+                  + ", ".join(f"{count} {status}" for status, count in counts.items()))

@@ -1,52 +1,54 @@
-"""What to render: turns the inputs of one command into validated jobs (before TensorFlow loads),
-and runs still-image jobs."""
+"""What to render: turns the inputs of one command into validated jobs, before TensorFlow loads."""
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import Callable
 
 from .errors import UserError
-from .imageops import apply_delta, processing_size, resize
-from .journal import WorkFolder, check_resumable
+from .journal import check_resumable
 from .models import resolve_layers, resolve_weights
-from .progress import Reporter
 from .settings import Settings, frame_range
-from .sidecar import fingerprint, parameters, write_sidecar
-from .stills import IMAGE_SUFFIXES, inspect_image, list_images, read_image, write_image
+from .sidecar import fingerprint, parameters
+from .stills import IMAGE_SUFFIXES, inspect_image, list_images, list_sequence
 
 # Parameters that do not change the dreamed frames: a resume may change them.
 NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
+VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
 
 @dataclass(frozen=True)
 class Job:
-    """One input and where its result goes. `kind` is image, stills (a folder of independent
-    images) or video."""
+    """One input and where its result goes.
+
+    kind: image, stills (a folder of independent images), video, or sequence (numbered images
+    dreamed as a clip). A video or sequence goes to a video file, or to a folder of images when
+    `frame_names` is set (one name per source frame)."""
 
     kind: str
     source: Path
     output: Path
     frames: tuple[Path, ...] = field(default=(), repr=False)
+    frame_names: tuple[str, ...] | None = field(default=None, repr=False)
+    skip: bool = False  # the output exists and --overwrite was not given
 
+    @property
+    def temporal(self) -> bool:
+        return self.kind in ("video", "sequence")
 
     @property
     def sidecar(self) -> Path:
         """The JSON record of the render: beside a file, inside a folder."""
-        if self.output.suffix:
-            return self.output.with_name(self.output.name + ".json")
-        return self.output / "dreamvid.json"
+        if self.frame_names is not None or self.kind == "stills":
+            return self.output / "dreamvid.json"
+        return self.output.with_name(self.output.name + ".json")
 
     @property
     def work_folder(self) -> Path:
         """Where a long job keeps its finished pieces until the output is complete."""
-        return self.output.with_name(self.output.name + (".parts" if self.kind == "video" else ".partial"))
+        return self.output.with_name(self.output.name + (".parts" if self.temporal else ".partial"))
 
 
 @dataclass(frozen=True)
@@ -54,33 +56,48 @@ class JobResult:
     job: Job
     frames: int
     seconds: float
+    status: str = "done"  # done, skipped or failed
+    error: str | None = None
 
 
-def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None,
-              overwrite: bool = False, fresh: bool = False) -> list[Job]:
+def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None, *, overwrite: bool = False,
+              fresh: bool = False, sequence: bool = False, warn: Callable[[str], None] = lambda _: None) -> list[Job]:
     """Validate everything a render can check without TensorFlow and decide each output path,
-    including whether an interrupted render of the same output can be resumed."""
+    including whether an interrupted render of the same output can be resumed. Any bad input
+    stops the whole command here, before any work."""
     if not inputs:
         raise UserError("no input given")
     resolve_weights(settings.model, settings.weights)
     resolve_layers(settings.model, settings.layers)
-    jobs = [_plan_one(path, settings, output if len(inputs) == 1 else None, output, overwrite)
-            for path in inputs]
+    if len(inputs) > 1 and output is not None and output.suffix:
+        raise UserError(f"with several inputs, -o names a folder to write into (got {output})")
+    if len(inputs) > 1 and output is not None and not output.is_dir():
+        raise UserError(f"output folder {output} does not exist")
+    jobs = [_plan_one(path, settings, output if len(inputs) == 1 else None,
+                      output if len(inputs) > 1 else None, overwrite, sequence, warn) for path in inputs]
     outputs = [job.output.resolve() for job in jobs]
     if len(set(outputs)) != len(outputs):
         raise UserError("two inputs would write the same output: rename them or render them separately")
     if not fresh:
         params = resolved_parameters(settings)
         for job in jobs:
-            check_resumable(job.work_folder, job_fingerprint(job, params), params)
+            if not job.skip:
+                check_resumable(job.work_folder, job_fingerprint(job, params), params)
     return jobs
 
 
-def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: Path | None,
-              overwrite: bool) -> Job:
-    if not source.exists():
+def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: Path | None, overwrite: bool,
+              sequence: bool, warn: Callable[[str], None]) -> Job:
+    frames: tuple[Path, ...] = ()
+    if "%" in source.name:
+        kind, frames = "sequence", list_sequence(source, warn)
+        default = source.parent.with_name(source.parent.name + "_dream")
+    elif not source.exists():
         raise UserError(f"input not found: {source}")
-    if source.is_dir():
+    elif source.is_dir() and sequence:
+        kind, frames = "sequence", list_sequence(source, warn)
+        default = source.with_name(source.name + "_dream")
+    elif source.is_dir():
         frames = tuple(list_images(source))
         for frame in frames:
             inspect_image(frame)
@@ -89,31 +106,60 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         from .video import probe_video
 
         frame_range(settings.frames, probe_video(source).frame_count)
-        frames, kind = (), "video"
-        default = source.with_name(source.stem + "_dream" + source.suffix.lower())
+        kind, default = "video", source.with_name(source.stem + "_dream" + source.suffix.lower())
     else:
         inspect_image(source)
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream.png")
-    if explicit is not None:
-        output = explicit
-    elif folder is not None:
-        output = folder / default.name
+    if kind == "sequence":
+        frame_range(settings.frames, len(frames))
+    output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
+    output, frame_names = _frame_output(kind, source, output, frames)
+    _check_output(source, output, kind, frame_names is not None)
+    exists = output.exists() and (frame_names is None or all((output / name).exists() for name in frame_names))
+    return Job(kind, source, output, frames, frame_names, skip=exists and not overwrite)
+
+
+def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...]) -> tuple[Path, tuple[str, ...] | None]:
+    """For a video or sequence: whether it goes to a video file or a folder of images, and their names.
+
+    A sequence keeps its file names; a video's frames are numbered by source frame (clip_00000.png),
+    or by a pattern such as out/f_%05d.png."""
+    if not (kind in ("video", "sequence")) or output.suffix.lower() in VIDEO_OUTPUTS:
+        return output, None
+    if "%" in output.name:
+        folder, pattern = output.parent, output.name
+    elif output.suffix and not output.is_dir():
+        raise UserError(f"output {output}: give a video (.mp4, .mov, .mkv), a folder, or a pattern like f_%05d.png")
     else:
-        output = default
-    _check_output(source, output, kind, overwrite)
-    return Job(kind, source, output, frames)
+        folder, pattern = output, None
+    if kind == "sequence" and pattern is None:
+        return folder, tuple(frame.name for frame in frames)
+    if pattern is None:
+        pattern = f"{source.stem}_%05d.png"
+    count = len(frames) if kind == "sequence" else _frame_count(source)
+    try:
+        names = tuple(pattern % index for index in range(count))
+    except (TypeError, ValueError):
+        raise UserError(f"bad frame pattern {pattern}: use one number field, e.g. f_%05d.png") from None
+    if Path(names[0]).suffix.lower() not in IMAGE_SUFFIXES:
+        raise UserError(f"frame pattern {pattern} must end in an image suffix, e.g. .png")
+    return folder, names
 
 
-def _check_output(source: Path, output: Path, kind: str, overwrite: bool) -> None:
-    if output.resolve() == source.resolve():
+def _frame_count(source: Path) -> int:
+    from .video import probe_video
+
+    return probe_video(source).frame_count
+
+
+def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> None:
+    if output.resolve() == source.resolve() or (to_folder and output.resolve() == source.parent.resolve()
+                                                and kind == "sequence"):
         raise UserError(f"output {output} is the input: choose another with -o")
     if kind == "image" and output.suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(f"output {output} must end in an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    if kind == "video" and output.suffix.lower() not in (".mp4", ".mov", ".mkv"):
-        raise UserError(f"video output {output} must end in .mp4, .mov or .mkv")
-    if output.exists() and not overwrite:
-        raise UserError(f"output {output} exists: add --overwrite to replace it")
-    if output.is_dir() != (kind == "stills") and output.exists():
+    folder_output = kind == "stills" or to_folder
+    if output.exists() and output.is_dir() != folder_output:
         raise UserError(f"output {output} exists and is a {'folder' if output.is_dir() else 'file'}")
     parent = output.parent
     if not parent.is_dir():
@@ -134,63 +180,3 @@ def resolved_parameters(settings: Settings, batch: int | None = None) -> dict:
 def job_fingerprint(job: Job, params: dict) -> str:
     """What a resumed job must share with the run that made its checkpoints."""
     return fingerprint({**params, "source": str(job.source.resolve())}, ignore=NOT_IN_FRAMES)
-
-
-def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, fresh: bool = False) -> JobResult:
-    """Dream an image, or a folder of independent images batched by size. A folder renders into
-    `<output>.partial/` (resumable) and is renamed when every image is done."""
-    params = resolved_parameters(settings, batch)
-    started = time.monotonic()
-    if job.kind == "image":
-        reporter.start(job.source.name, 1)
-        picture = read_image(job.source)
-        picture.rgb = _dream_pictures([picture.rgb], dreamer, settings)[0]
-        write_image(job.output, picture)
-        write_sidecar(job.output.with_name(job.output.name + ".json"), params, input=str(job.source))
-        reporter.advance(1)
-        reporter.finish()
-        return JobResult(job, 1, time.monotonic() - started)
-
-    work = WorkFolder.open(job.work_folder, {"fingerprint": job_fingerprint(job, params), "parameters": params,
-                                             "source": str(job.source)}, fresh=fresh)
-    todo = [frame for frame in job.frames if not work.has(frame.name)]
-    done = len(job.frames) - len(todo)
-    reporter.start(job.source.name, len(job.frames), resumed=done)
-    for group in _batches(todo, batch):
-        pictures = [read_image(path) for path in group]
-        dreamed = _dream_pictures([p.rgb for p in pictures], dreamer, settings)
-        for path, picture, rgb in zip(group, pictures, dreamed):
-            picture.rgb = rgb
-            write_image(work.piece(path.name), picture)
-        done += len(group)
-        reporter.advance(done)
-    (work.path / "plan.json").unlink()
-    write_sidecar(work.path / "dreamvid.json", params, input=str(job.source), frames=len(job.frames))
-    if job.output.exists():
-        shutil.rmtree(job.output)
-    os.replace(work.path, job.output)
-    reporter.finish()
-    return JobResult(job, len(todo), time.monotonic() - started)
-
-
-def _batches(paths: list[Path], batch: int) -> list[list[Path]]:
-    """Consecutive groups of at most `batch` images of the same size (headers only)."""
-    groups: list[list[Path]] = []
-    last_size = None
-    for path in paths:
-        info = inspect_image(path)
-        size = (info.width, info.height)
-        if not groups or size != last_size or len(groups[-1]) >= batch:
-            groups.append([])
-        groups[-1].append(path)
-        last_size = size
-    return groups
-
-
-def _dream_pictures(images: list[np.ndarray], dreamer, settings: Settings) -> list[np.ndarray]:
-    """Dream same-size RGB float images at the processing size; results keep the input size."""
-    height, width = images[0].shape[:2]
-    small_h, small_w = processing_size(height, width, settings.max_side)
-    small = np.stack([resize(image, small_h, small_w) for image in images])
-    dreamed = dreamer.dream(small, settings.dream_params())
-    return [apply_delta(image, s, d) for image, s, d in zip(images, small, dreamed)]

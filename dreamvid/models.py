@@ -189,7 +189,7 @@ def _preprocess_inception(x):
 def _preprocess_caffe(x):
     import tensorflow as tf
 
-    bgr = (x[..., ::-1] + 1.0) * 127.5
+    bgr = (tf.reverse(x, axis=[-1]) + 1.0) * 127.5  # not x[..., ::-1]: XLA cannot compile that on a dynamic shape
     return bgr - tf.constant([103.939, 116.779, 123.68], dtype=x.dtype)
 
 

@@ -64,6 +64,15 @@ class SequenceSource:
     dtype: np.dtype = np.dtype(np.uint8)
     has_audio: bool = False
 
+    @classmethod
+    def open(cls, folder: Path, frames: tuple[Path, ...], fps: float) -> "SequenceSource":
+        """Size and sample type come from the first frame (the planner checked that all match)."""
+        from .stills import read_image
+
+        first = read_image(frames[0])
+        height, width = first.rgb.shape[:2]
+        return cls(folder, frames, width, height, Fraction(fps).limit_denominator(1001), first.dtype)
+
     @property
     def frame_count(self) -> int:
         return len(self.frames)
@@ -73,3 +82,8 @@ class SequenceSource:
 
         for path in self.frames[start:end]:
             yield read_image(path).rgb
+
+    def alpha(self, index: int) -> np.ndarray | None:
+        from .stills import read_image
+
+        return read_image(self.frames[index]).alpha

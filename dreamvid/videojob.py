@@ -344,40 +344,20 @@ class _OrderedOutput:
         self._sink.abort()
 
 
-class VideoSink:
-    """Encodes finished frames to a temporary file beside the output, renamed when complete."""
-
-    def __init__(self, output: Path, size: tuple[int, int], source: FrameSource, settings: Settings,
-                 start: int, end: int, reporter: Reporter, audio_from: Path | None):
-        from .video import VideoWriter
-
-        height, width = size
-        self.output = output
-        self.temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
-        fps = source.fps
-        self.writer = VideoWriter(self.temporary, width, height, fps, crf=settings.crf, audio_source=audio_from,
-                                  audio_start=float(start / fps), audio_duration=float((end - start) / fps),
-                                  on_warning=reporter.warn)
-
-    def write(self, frame: np.ndarray) -> None:
-        self.writer.write(from_float(frame, np.uint8))
-
-    def close(self) -> None:
-        self.writer.close()
-        os.replace(self.temporary, self.output)
-
-    def abort(self) -> None:
-        self.writer.abort()
-
-
-def render_video(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
+def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
                  fresh: bool = False, keep_parts: bool = False) -> JobResult:
-    from .sources import VideoSource
+    """A video or an image sequence, to a video file or a folder of frames."""
+    from .sinks import FramesSink, VideoSink
+    from .sources import SequenceSource, VideoSource
 
-    source = VideoSource.open(job.source)
-    audio = job.source if settings.audio and source.has_audio else None
+    source = VideoSource.open(job.source) if job.kind == "video" else SequenceSource.open(job.source, job.frames,
+                                                                                              settings.fps)
 
     def sink(size, start, end):
-        return VideoSink(job.output, size, source, settings, start, end, reporter, audio)
+        if job.frame_names is not None:
+            alpha = source.alpha if job.kind == "sequence" else None
+            return FramesSink(job.output, job.frame_names[start:end], source.dtype, alpha, start)
+        audio = job.source if settings.audio and source.has_audio else None
+        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio)
 
     return render_sequence(job, source, sink, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)

@@ -117,7 +117,6 @@ BAD_INPUTS = {
     "output under a file": (["photo.png", "-o", "photo.png/out.png"], "cannot write"),
     "output in a missing folder": (["photo.png", "-o", "no/such/out.png"], "does not exist"),
     "output is the input": (["photo.png", "-o", "photo.png"], "is the input"),
-    "existing output": (["photo.png"], "--overwrite"),
     "not an image suffix": (["photo.png", "-o", "out.txt"], "image suffix"),
     "unknown option": (["photo.png", "--stepz", "3"], "--stepz"),
     "not a number": (["photo.png", "--steps", "many"], "'--steps'"),
@@ -127,8 +126,6 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_fails_fast_with_one_line(case, workspace, dreamvid):
     args, words = BAD_INPUTS[case]
-    if case == "existing output":
-        (workspace / "photo_dream.png").write_bytes(b"an earlier render")
     before = _snapshot(workspace)
     run = dreamvid(workspace, *args)
     assert run.status == 2, run.stderr
@@ -139,6 +136,16 @@ def test_bad_input_fails_fast_with_one_line(case, workspace, dreamvid):
     assert "Traceback" not in run.stderr + run.stdout
     assert _snapshot(workspace) == before  # nothing written, inputs untouched
     assert run.loaded == [], f"TensorFlow was imported before the input was checked: {run.loaded[:3]}"
+
+
+def test_existing_output_is_skipped_without_loading_tensorflow(workspace, dreamvid):
+    (workspace / "photo_dream.png").write_bytes(b"an earlier render")
+    before = _snapshot(workspace)
+    run = dreamvid(workspace, "photo.png")
+    assert run.status == 0, run.stderr
+    assert "skipped" in run.stderr and "--overwrite" in run.stderr
+    assert _snapshot(workspace) == before
+    assert run.loaded == []
 
 
 def test_image_and_folder_render_end_to_end(tmp_path, dreamvid):

@@ -1,0 +1,74 @@
+"""Where the finished frames of a video or sequence go: an encoded video with the source's audio,
+or a folder of images. Either appears complete or not at all."""
+from __future__ import annotations
+
+import os
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .imageops import from_float, resize
+from .stills import Picture, write_image
+
+
+class VideoSink:
+    """Encodes to a temporary file beside the output, renamed when complete."""
+
+    def __init__(self, output: Path, size: tuple[int, int], fps: Fraction, crf: int, start: int, end: int,
+                 warn: Callable[[str], None], audio_from: Path | None):
+        from .video import VideoWriter
+
+        height, width = size
+        self.output = output
+        self.temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
+        self.writer = VideoWriter(self.temporary, width, height, fps, crf=crf, audio_source=audio_from,
+                                  audio_start=float(start / fps), audio_duration=float((end - start) / fps),
+                                  on_warning=warn)
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(from_float(frame, np.uint8))
+
+    def close(self) -> None:
+        self.writer.close()
+        os.replace(self.temporary, self.output)
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+class FramesSink:
+    """Writes images into a hidden folder beside the output, moved into place when all are written.
+
+    The format follows each name's suffix; `dtype` keeps 16-bit sources 16-bit; `alpha(index)`, when
+    given, returns the source frame's alpha plane so it is kept."""
+
+    def __init__(self, output: Path, names: tuple[str, ...], dtype: np.dtype,
+                 alpha: Callable[[int], np.ndarray | None] | None = None, first_index: int = 0):
+        self.output, self.names, self.dtype, self.alpha = output, names, dtype, alpha
+        self.first_index = first_index
+        self.temporary = output.with_name(f".{output.name}.partial-frames")
+        shutil.rmtree(self.temporary, ignore_errors=True)
+        self.temporary.mkdir(parents=True)
+        self.written = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        index = self.first_index + self.written
+        alpha = self.alpha(index) if self.alpha else None
+        if alpha is not None:
+            alpha = resize(alpha, *frame.shape[:2])
+        write_image(self.temporary / self.names[self.written], Picture(frame, alpha, self.dtype))
+        self.written += 1
+
+    def close(self) -> None:
+        if not self.output.exists():
+            os.replace(self.temporary, self.output)
+            return
+        for name in self.names:  # an existing folder: move the frames in, leave its other files alone
+            os.replace(self.temporary / name, self.output / name)
+        shutil.rmtree(self.temporary)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.temporary, ignore_errors=True)

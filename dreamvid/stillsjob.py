@@ -1,0 +1,77 @@
+"""Still-image jobs: one picture, or a folder of independent pictures batched by size."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .imageops import apply_delta, processing_size, resize
+from .jobs import Job, JobResult, job_fingerprint, resolved_parameters
+from .journal import WorkFolder
+from .progress import Reporter
+from .settings import Settings
+from .sidecar import write_sidecar
+from .stills import inspect_image, read_image, write_image
+
+
+def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, fresh: bool = False) -> JobResult:
+    """Dream an image, or a folder of independent images batched by size. A folder renders into
+    `<output>.partial/` (resumable) and is renamed when every image is done."""
+    params = resolved_parameters(settings, batch)
+    started = time.monotonic()
+    if job.kind == "image":
+        reporter.start(job.source.name, 1)
+        picture = read_image(job.source)
+        picture.rgb = _dream_pictures([picture.rgb], dreamer, settings)[0]
+        write_image(job.output, picture)
+        write_sidecar(job.output.with_name(job.output.name + ".json"), params, input=str(job.source))
+        reporter.advance(1)
+        reporter.finish()
+        return JobResult(job, 1, time.monotonic() - started)
+
+    work = WorkFolder.open(job.work_folder, {"fingerprint": job_fingerprint(job, params), "parameters": params,
+                                             "source": str(job.source)}, fresh=fresh)
+    todo = [frame for frame in job.frames if not work.has(frame.name)]
+    done = len(job.frames) - len(todo)
+    reporter.start(job.source.name, len(job.frames), resumed=done)
+    for group in _batches(todo, batch):
+        pictures = [read_image(path) for path in group]
+        dreamed = _dream_pictures([p.rgb for p in pictures], dreamer, settings)
+        for path, picture, rgb in zip(group, pictures, dreamed):
+            picture.rgb = rgb
+            write_image(work.piece(path.name), picture)
+        done += len(group)
+        reporter.advance(done)
+    (work.path / "plan.json").unlink()
+    write_sidecar(work.path / "dreamvid.json", params, input=str(job.source), frames=len(job.frames))
+    if job.output.exists():
+        shutil.rmtree(job.output)
+    os.replace(work.path, job.output)
+    reporter.finish()
+    return JobResult(job, len(todo), time.monotonic() - started)
+
+
+def _batches(paths: list[Path], batch: int) -> list[list[Path]]:
+    """Consecutive groups of at most `batch` images of the same size (headers only)."""
+    groups: list[list[Path]] = []
+    last_size = None
+    for path in paths:
+        info = inspect_image(path)
+        size = (info.width, info.height)
+        if not groups or size != last_size or len(groups[-1]) >= batch:
+            groups.append([])
+        groups[-1].append(path)
+        last_size = size
+    return groups
+
+
+def _dream_pictures(images: list[np.ndarray], dreamer, settings: Settings) -> list[np.ndarray]:
+    """Dream same-size RGB float images at the processing size; results keep the input size."""
+    height, width = images[0].shape[:2]
+    small_h, small_w = processing_size(height, width, settings.max_side)
+    small = np.stack([resize(image, small_h, small_w) for image in images])
+    dreamed = dreamer.dream(small, settings.dream_params())
+    return [apply_delta(image, s, d) for image, s, d in zip(images, small, dreamed)]
