@@ -61,14 +61,15 @@ class Settings:
     model: str = "inception_v3"
     weights: str | None = None  # None: the model's own default (imagenet, or the bundled HED weights)
     layers: tuple[LayerSpec, ...] = ()  # empty: the model's default layers
-    octaves: int = 4
-    octave_scale: float = 1.3
-    steps: int = 10
-    step_size: float = 0.01
-    jitter: int = 32
-    tile: int = 512
+    # the engine's parameters, with DreamParams' defaults
+    octaves: int = DreamParams.octaves
+    octave_scale: float = DreamParams.octave_scale
+    steps: int = DreamParams.steps
+    step_size: float = DreamParams.step_size
+    jitter: int = DreamParams.jitter
+    tile: int = DreamParams.tile
+    seed: int = DreamParams.seed
     max_side: int | None = None
-    seed: int = 0
     batch: int | None = None  # None: chosen from the device
     xla: bool = False
     # video

@@ -217,3 +217,16 @@ def test_frame_range_outside_the_clip_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="outside the clip"):
         dreamvid.render(source, frames="2:9", **FAST)
     assert not (tmp_path / "clip_dream.mp4").exists()
+
+
+def test_score_command_prints_both_warping_errors_as_json(tmp_path):
+    import json
+
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=6, size=(96, 64))
+    dreamvid.render(source, frames="1:6", **FAST)
+    run = subprocess.run([sys.executable, "-m", "dreamvid", "score", str(source), str(tmp_path / "clip_dream.mp4")],
+                         capture_output=True, text=True, check=True)
+    report = json.loads(run.stdout)
+    assert report["frames"] == 5 and report["start"] == 1  # the range comes from the render's sidecar
+    assert report["dreamed"] > report["source"] >= 0
