@@ -23,14 +23,15 @@ _DREAMERS: dict[tuple, Any] = {}
 def load_dreamer(settings: Settings):
     """Build (once per model, weights, layers and XLA flag) the model and its compiled step loop."""
     key = (settings.model, resolve_weights(settings.model, settings.weights), resolve_layers(settings.model, settings.layers), settings.xla,
-           settings.seed if settings.weights == "random" else None)
+           settings.seed if settings.weights == "random" else None, settings.precision)
     if key not in _DREAMERS:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with _native_logs_hidden():
             from .engine import Dreamer
 
             layers = key[2]
-            features = load_feature_model(settings.model, settings.weights, layers, seed=settings.seed)
+            features = load_feature_model(settings.model, settings.weights, layers, seed=settings.seed,
+                                          precision=settings.precision)
         _DREAMERS[key] = Dreamer(features, layers, xla=settings.xla)
     return _DREAMERS[key]
 

@@ -52,6 +52,8 @@ def render_command(
                                         rich_help_panel=DREAM),
     xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
                                        rich_help_panel=DREAM),
+    precision: Optional[str] = typer.Option(None, help="float32, or bfloat16 activations: faster "
+                                            "where the hardware has bfloat16, a slightly different dream [default: float32].", rich_help_panel=DREAM),
     flow: Optional[bool] = typer.Option(None, "--flow/--no-flow", rich_help_panel=VIDEO,
                                         help="Carry the dream along the optical flow [default: on]."),
     blend: Optional[float] = typer.Option(None, help="Share of the previous dream carried, 0..1 [default: 0.9].",
@@ -88,7 +90,7 @@ def render_command(
 
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
-                   max_side=max_side, seed=seed, batch=batch, xla=xla, flow=flow, blend=blend,
+                   max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
                    flow_steps=flow_steps, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps)
     settings = build_settings(options, config)
     from .console import RichReporter, print_results

@@ -89,34 +89,44 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
 def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: Path | None, overwrite: bool,
               sequence: bool, warn: Callable[[str], None]) -> Job:
     frames: tuple[Path, ...] = ()
+    span = (0, 0)  # the frames a video or sequence renders, [start, end)
     if "%" in source.name:
         kind, frames = "sequence", list_sequence(source, warn)
-        default = source.parent.with_name(source.parent.name + "_dream")
+        default = _beside(source.parent, "_dream")
     elif not source.exists():
         raise UserError(f"input not found: {source}")
     elif source.is_dir() and sequence:
         kind, frames = "sequence", list_sequence(source, warn)
-        default = source.with_name(source.name + "_dream")
+        default = _beside(source, "_dream")
     elif source.is_dir():
         frames = tuple(list_images(source))
         for frame in frames:
             inspect_image(frame)
-        kind, default = "stills", source.with_name(source.name + "_dream")
+        kind, default = "stills", _beside(source, "_dream")
     elif source.suffix.lower() in VIDEO_SUFFIXES:
         from .video import probe_video
 
-        frame_range(settings.frames, probe_video(source).frame_count)
+        span = frame_range(settings.frames, probe_video(source).frame_count)
         kind, default = "video", source.with_name(source.stem + "_dream" + source.suffix.lower())
     else:
         inspect_image(source)
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream.png")
     if kind == "sequence":
-        frame_range(settings.frames, len(frames))
+        span = frame_range(settings.frames, len(frames))
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
     output, frame_names = _frame_output(kind, source, output, frames)
     _check_output(source, output, kind, frame_names is not None)
-    exists = output.exists() and (frame_names is None or all((output / name).exists() for name in frame_names))
+    # Frames of a --frames range are all that a finished render wrote.
+    exists = output.exists() and (frame_names is None or all((output / name).exists()
+                                                             for name in frame_names[span[0]:span[1]]))
     return Job(kind, source, output, frames, frame_names, skip=exists and not overwrite)
+
+
+def _beside(folder: Path, suffix: str) -> Path:
+    """shot -> shot_dream beside it; `.` or `..` are named by the folder they stand for."""
+    if folder.name in ("", ".", ".."):
+        folder = folder.resolve()
+    return folder.with_name(folder.name + suffix)
 
 
 def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...]) -> tuple[Path, tuple[str, ...] | None]:

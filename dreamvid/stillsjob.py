@@ -27,7 +27,7 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         picture = read_image(job.source)
         picture.rgb = _dream_pictures([picture.rgb], dreamer, settings)[0]
         write_image(job.output, picture)
-        write_sidecar(job.output.with_name(job.output.name + ".json"), params, input=str(job.source))
+        write_sidecar(job.sidecar, params, precision_used=dreamer.features.precision, input=str(job.source))
         reporter.advance(1)
         reporter.finish()
         return JobResult(job, 1, time.monotonic() - started)
@@ -46,7 +46,8 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         done += len(group)
         reporter.advance(done)
     (work.path / "plan.json").unlink()
-    write_sidecar(work.path / "dreamvid.json", params, input=str(job.source), frames=len(job.frames))
+    write_sidecar(work.path / "dreamvid.json", params, precision_used=dreamer.features.precision,
+                  input=str(job.source), frames=len(job.frames))
     if job.output.exists():
         shutil.rmtree(job.output)
     os.replace(work.path, job.output)

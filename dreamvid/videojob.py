@@ -277,7 +277,8 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
             writer.close()  # keeps the checkpoints already queued
         raise
     params["timings"] = {stage: round(seconds, 2) for stage, seconds in timings.items()}
-    write_sidecar(job.sidecar, params, input=str(job.source), frames=[start, end], size=[width, height],
+    write_sidecar(job.sidecar, params, precision_used=dreamer.features.precision, input=str(job.source),
+                  frames=[start, end], size=[width, height],
                   fps=str(source.fps), segments=[asdict(segment) for segment in segments])
     if not keep_parts:
         work.remove()

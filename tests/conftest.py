@@ -33,7 +33,8 @@ def inception_random():
     from dreamvid.api import load_dreamer
     from dreamvid.settings import build_settings
 
-    return load_dreamer(build_settings({"model": "inception_v3", "weights": "random", "layers": ["mixed3"]}))
+    return load_dreamer(build_settings({"model": "inception_v3", "weights": "random", "layers": ["mixed3"],
+                                               "precision": "float32"}))
 
 
 @pytest.fixture(scope="session")
@@ -42,4 +43,4 @@ def vgg_hed():
     from dreamvid.api import load_dreamer
     from dreamvid.settings import build_settings
 
-    return load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block4_conv3"]}))
+    return load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block4_conv3"], "precision": "float32"}))

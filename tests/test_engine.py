@@ -117,3 +117,27 @@ def test_inception_random_weights_dream_a_batch(inception_random, natural):
     dreamed = inception_random.dream(batch, params)
     assert dreamed.shape == batch.shape
     assert np.all(inception_random.objective(dreamed) > inception_random.objective(batch))
+
+
+def test_bfloat16_activations_dream_the_same_picture(natural):
+    """--precision bfloat16 is only worth having if it dreams as strongly and alike: compare with float32."""
+    from dreamvid.api import load_dreamer
+    from dreamvid.settings import DreamParams, build_settings
+
+    picture = natural(64, 96, seed=3)[None]
+    params = DreamParams(octaves=2, steps=6, jitter=8)
+    dreams = {}
+    for precision in ("float32", "bfloat16"):
+        dreamer = load_dreamer(build_settings({"model": "vgg16-hed", "precision": precision}))
+        assert dreamer.features.precision == precision
+        dreams[precision] = dreamer.dream(picture, params)
+    other_seed = load_dreamer(build_settings({"model": "vgg16-hed", "precision": "float32"})).dream(
+        picture, DreamParams(octaves=2, steps=6, jitter=8, seed=1))
+    assert np.abs(dreams["float32"] - picture).mean() > 0.01
+    # bfloat16 is another dream of the same strength, closer to float32's than another seed's
+    # (measured: about half as far)
+    seed_difference = np.abs(other_seed - dreams["float32"]).mean()
+    assert np.abs(dreams["bfloat16"] - dreams["float32"]).mean() < 0.8 * seed_difference
+    reference = load_dreamer(build_settings({"model": "vgg16-hed", "precision": "float32"}))
+    strengths = reference.objective(np.concatenate([dreams["float32"], dreams["bfloat16"]]))
+    assert abs(strengths[1] - strengths[0]) < 0.05 * strengths[0]
