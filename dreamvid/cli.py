@@ -43,7 +43,8 @@ def render_command(
                                               rich_help_panel=DREAM),
     jitter: Optional[int] = typer.Option(None, help="Pixels of random roll per step [default: 32].",
                                          rich_help_panel=DREAM),
-    tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames [default: 512].",
+    tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames "
+                                       "[default: chosen from free memory].",
                                        rich_help_panel=DREAM),
     max_side: Optional[int] = typer.Option(None, help="Dream at this longer side; output keeps the input size.",
                                            rich_help_panel=DREAM),
@@ -147,7 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
         args.insert(0, "render")
     try:
-        app(args=args, prog_name="dreamvid", standalone_mode=False)
+        status = app(args=args, prog_name="dreamvid", standalone_mode=False)
+        if isinstance(status, int) and status:  # typer.Exit(n) is returned, not raised, outside standalone mode
+            sys.exit(status)
     except EXIT as done:
         sys.exit(done.exit_code)
     except ABORT:

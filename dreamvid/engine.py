@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -29,6 +30,8 @@ class Dreamer:
             self._ascent_graph, jit_compile=xla,
             input_signature=[image, scalar_i, scalar_f, scalar_i, scalar_i, tf.TensorSpec([2], tf.int32)])
         self._objective = tf.function(self._objective_graph, input_signature=[image])
+        self._tiles: dict[int, int] = {}
+        self._activation_bytes: float | None = None
 
     def objective(self, images: np.ndarray) -> np.ndarray:
         """The objective of each image (untiled), e.g. to check that dreaming raises it."""
@@ -40,6 +43,7 @@ class Dreamer:
         Octaves go from small to full size; after each upscale the detail that the smaller
         octave could not hold is taken back from the input, as in keras-io's deep_dream.py."""
         steps = params.steps if steps is None else steps
+        tile = params.tile or self.auto_tile(len(images))
         height, width = images.shape[1:3]
         shapes = octave_shapes(height, width, params.octaves, params.octave_scale, self.features.min_side)
         original = tf.constant(_to_model_range(images))
@@ -51,10 +55,32 @@ class Dreamer:
                 base = _resize(original, shape)
                 image = _resize(image, shape) + (base - upscaled_base)
             image = self._ascent(image, tf.constant(steps), tf.constant(params.step_size, tf.float32),
-                                 tf.constant(params.jitter), tf.constant(params.tile),
+                                 tf.constant(params.jitter), tf.constant(tile),
                                  tf.constant([params.seed, octave], tf.int32))
         image = _resize(image, (height, width))
         return ((image.numpy() + 1.0) / 2.0).clip(0.0, 1.0)
+
+    def auto_tile(self, batch: int) -> int:
+        """The largest tile whose gradient pass fits in about a third of the free memory (the
+        accelerator's, else the machine's), from the activation bytes the model keeps per pixel."""
+        if batch not in self._tiles:
+            budget = free_memory() / 3
+            side = int((budget / (2 * batch * self._bytes_per_pixel())) ** 0.5)
+            self._tiles[batch] = max(MIN_TILE, min(MAX_TILE, side // 32 * 32))
+        return self._tiles[batch]
+
+    def _bytes_per_pixel(self) -> float:
+        """Activation bytes per input pixel over every layer up to the deepest chosen one (what
+        backpropagation keeps), measured with one small forward pass."""
+        if self._activation_bytes is None:
+            model = self.features.model
+            maps = [layer.output for layer in model.layers if len(layer.output.shape) == 4]
+            probe = keras.Model(model.inputs, maps)
+            side = 128
+            outputs = probe(tf.zeros([1, side, side, 3]), training=False)
+            elements = sum(int(np.prod(output.shape[1:])) for output in outputs)
+            self._activation_bytes = elements * 4 / side**2
+        return self._activation_bytes
 
     def _objective_graph(self, image):
         return objective(self.features.model(self.features.preprocess(image), training=False), self.layers)
@@ -88,6 +114,29 @@ class Dreamer:
                     loss = tf.reduce_sum(self._objective_graph(part))
                 gradient += tape.gradient(loss, image)
         return gradient
+
+
+MIN_TILE, MAX_TILE = 256, 2048
+
+
+def free_memory() -> int:
+    """Free bytes on the first GPU, else the machine's available memory."""
+    if tf.config.list_physical_devices("GPU"):
+        import subprocess
+
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            return int(out.split()[0]) * 2**20
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            return 8 * 2**30  # a conservative guess for a current accelerator
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
 
 
 def _ceil_div(a, b):

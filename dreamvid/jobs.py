@@ -11,7 +11,7 @@ from .journal import check_resumable
 from .models import resolve_layers, resolve_weights
 from .settings import Settings, frame_range
 from .sidecar import fingerprint, parameters
-from .stills import IMAGE_SUFFIXES, inspect_image, list_images, list_sequence
+from .stills import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, list_images, list_sequence, read_image
 
 # Parameters that do not change the dreamed frames: a resume may change them.
 NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
@@ -109,7 +109,7 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         span = frame_range(settings.frames, probe_video(source).frame_count)
         kind, default = "video", source.with_name(source.stem + "_dream" + source.suffix.lower())
     else:
-        inspect_image(source)
+        _decodes(source)
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream.png")
     if kind == "sequence":
         span = frame_range(settings.frames, len(frames))
@@ -127,6 +127,15 @@ def _beside(folder: Path, suffix: str) -> Path:
     if folder.name in ("", ".", ".."):
         folder = folder.resolve()
     return folder.with_name(folder.name + suffix)
+
+
+def _decodes(path: Path) -> None:
+    """A single image is decoded whole while planning: cheap for one, and a damaged one fails fast."""
+    inspect_image(path)
+    try:
+        read_image(path)
+    except ImageDecodeError as error:
+        raise UserError(str(error)) from None
 
 
 def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...]) -> tuple[Path, tuple[str, ...] | None]:

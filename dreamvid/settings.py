@@ -50,7 +50,7 @@ class DreamParams:
     steps: int = 10
     step_size: float = 0.01
     jitter: int = 32
-    tile: int = 512
+    tile: int | None = None  # None: the engine chooses it from free memory
     seed: int = 0
 
 
@@ -147,7 +147,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
         return value
-    if key in ("max_side", "batch", "streams"):
+    if key in ("max_side", "batch", "streams", "tile"):
         expected = int
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

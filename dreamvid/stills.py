@@ -13,9 +13,13 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import UserError
+from .errors import DreamvidError, UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class ImageDecodeError(DreamvidError):
+    """An image whose header was fine fails to decode (planning checks headers only, to stay fast)."""
 
 
 def natural_key(path: Path | str) -> list:
@@ -129,7 +133,7 @@ def read_image(path: Path) -> Picture:
     """Decode grayscale, RGB(A), 8 or 16 bit; grayscale becomes RGB (the dream is in colour)."""
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
-        raise UserError(f"cannot decode image: {path}")
+        raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)")
     dtype = data.dtype if data.dtype in (np.uint8, np.uint16) else np.dtype(np.uint8)
     top = 65535.0 if data.dtype == np.uint16 else 255.0
     if data.dtype not in (np.uint8, np.uint16):

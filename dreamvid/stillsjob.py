@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,15 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
     """Dream an image, or a folder of independent images batched by size. A folder renders into
     `<output>.partial/` (resumable) and is renamed when every image is done."""
     params = resolved_parameters(settings, batch)
+    settings = replace(settings, tile=settings.tile or dreamer.auto_tile(batch))
+    recorded = {**params, "tile": settings.tile}
     started = time.monotonic()
     if job.kind == "image":
         reporter.start(job.source.name, 1)
         picture = read_image(job.source)
         picture.rgb = _dream_pictures([picture.rgb], dreamer, settings)[0]
         write_image(job.output, picture)
-        write_sidecar(job.sidecar, params, precision_used=dreamer.features.precision, input=str(job.source))
+        write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
         reporter.advance(1)
         reporter.finish()
         return JobResult(job, 1, time.monotonic() - started)
@@ -46,7 +49,7 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         done += len(group)
         reporter.advance(done)
     (work.path / "plan.json").unlink()
-    write_sidecar(work.path / "dreamvid.json", params, precision_used=dreamer.features.precision,
+    write_sidecar(work.path / "dreamvid.json", recorded, precision_used=dreamer.features.precision,
                   input=str(job.source), frames=len(job.frames))
     if job.output.exists():
         shutil.rmtree(job.output)

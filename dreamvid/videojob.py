@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -226,6 +226,10 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
         segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
         work.update_plan(segments=[asdict(segment) for segment in segments])
     segments = [Segment(**segment) for segment in work.plan["segments"]]
+    if "tile" not in work.plan:  # chosen from free memory once: a resumed chain must tile as it did
+        work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
+    settings = replace(settings, tile=work.plan["tile"])
+    params["tile"] = settings.tile
 
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     pending = deque(segments)

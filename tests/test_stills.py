@@ -42,10 +42,13 @@ def test_inspect_image_rejects_bad_files(tmp_path, content, message):
         inspect_image(path)
 
 
-def test_read_image_of_text_is_a_user_error(tmp_path):
+def test_read_image_of_text_is_a_decode_error(tmp_path):
+    """Mid-render, a frame that fails to decode stops its job (exit 1), it is not a validation error."""
+    from dreamvid.stills import ImageDecodeError
+
     path = tmp_path / "photo.png"
     path.write_text("not an image")
-    with pytest.raises(UserError, match="cannot decode"):
+    with pytest.raises(ImageDecodeError, match="cannot decode"):
         read_image(path)
 
 

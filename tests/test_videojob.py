@@ -2,7 +2,6 @@
 resume after a kill, refusal of changed parameters, decode failures and flat memory."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
