@@ -141,3 +141,19 @@ def test_bfloat16_activations_dream_the_same_picture(natural):
     reference = load_dreamer(build_settings({"model": "vgg16-hed", "precision": "float32"}))
     strengths = reference.objective(np.concatenate([dreams["float32"], dreams["bfloat16"]]))
     assert abs(strengths[1] - strengths[0]) < 0.05 * strengths[0]
+
+
+def test_tile_is_chosen_from_free_memory(vgg_hed, monkeypatch):
+    import dreamvid.engine as engine
+
+    def tile_with(free_bytes: int, batch: int) -> int:
+        monkeypatch.setattr(engine, "free_memory", lambda: free_bytes)
+        vgg_hed._tiles.clear()
+        return vgg_hed.auto_tile(batch)
+
+    roomy, tight = tile_with(16 * 2**30, 1), tile_with(2 * 2**30, 1)
+    assert engine.MIN_TILE <= tight < roomy <= engine.MAX_TILE
+    assert tile_with(16 * 2**30, 4) < roomy  # a bigger batch gets smaller tiles
+    # the gradient pass of one tile stays within the budget it was given
+    assert 2 * tight**2 * vgg_hed._bytes_per_pixel() <= 2 * 2**30 / 3
+    vgg_hed._tiles.clear()
