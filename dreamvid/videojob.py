@@ -232,50 +232,21 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     params["tile"] = settings.tile
 
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
-    pending = deque(segments)
-    lanes: list[_Chain | None] = [None] * streams
     resumed = sum(frames_done(segment, work) for segment in segments)
     reporter.start(job.source.name, end - start, resumed=resumed)
     new_frames = 0
+    lanes = _Lanes(segments, streams, lambda segment: _Chain(segment, source, (height, width), work, settings, timings))
     writer = Worker(lambda item: _timed(timings, "write", save_piece, work.piece(item[0]), item[1]),
                     depth=2 * streams, name="checkpoint")
     output = _OrderedOutput(sink_factory((height, width), start, end), work, segments, start, end, timings)
     try:
-        while True:
-            for lane, chain in enumerate(lanes):
-                while lanes[lane] is None and pending:
-                    candidate = _Chain(pending.popleft(), source, (height, width), work, settings, timings)
-                    lanes[lane] = None if candidate.complete else candidate
-            if not any(lanes):
-                break
-            tick = time.monotonic()
-            todo = []
-            for lane, chain in enumerate(lanes):
-                item = chain.next_start() if chain else None
-                if chain and item is None:
-                    chain.close()
-                    lanes[lane] = None
-                elif item:
-                    todo.append((chain, item))
-            timings["wait"] += time.monotonic() - tick
-            for carried in (False, True):  # carried frames take fewer steps: they form their own batches
-                group = [(chain, item) for chain, item in todo if item[2] == carried]
-                for offset in range(0, len(group), batch):
-                    part = group[offset:offset + batch]
-                    tick = time.monotonic()
-                    dreamed = dreamer.dream(np.stack([item[1] for _, item in part]), settings.dream_params(),
-                                            steps=settings.flow_steps if carried else settings.steps)
-                    timings["dream"] += time.monotonic() - tick
-                    for (chain, (frame, _, _)), image in zip(part, dreamed):
-                        writer.submit(chain.finished(frame, image))
-                        new_frames += frame.index >= chain.segment.start
+        while todo := _timed(timings, "wait", lanes.next_round):
+            new_frames += _dream_round(todo, dreamer, settings, batch, writer.submit, timings)
             reporter.advance(resumed + new_frames, timings)
         writer.close()
         output.close()
     except BaseException:
-        for chain in lanes:
-            if chain:
-                chain.close()
+        lanes.close()
         output.abort()
         with contextlib.suppress(BaseException):
             writer.close()  # keeps the checkpoints already queued
@@ -292,8 +263,59 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
 
 def _timed(timings: dict[str, float], stage: str, function, *args):
     tick = time.monotonic()
-    function(*args)
+    result = function(*args)
     timings[stage] += time.monotonic() - tick
+    return result
+
+
+class _Lanes:
+    """`streams` chains side by side; a lane whose segment is finished takes the next one."""
+
+    def __init__(self, segments: list[Segment], streams: int, open_chain):
+        self._pending = deque(segments)
+        self._open_chain = open_chain
+        self._lanes: list[_Chain | None] = [None] * streams
+
+    def next_round(self) -> list[tuple[_Chain, tuple[_Frame, np.ndarray, bool]]]:
+        """The next frame of every lane (empty when all segments are done)."""
+        todo = []
+        for lane in range(len(self._lanes)):
+            while True:
+                while self._lanes[lane] is None and self._pending:
+                    chain = self._open_chain(self._pending.popleft())
+                    self._lanes[lane] = None if chain.complete else chain
+                chain = self._lanes[lane]
+                if chain is None:
+                    break
+                item = chain.next_start()
+                if item is not None:
+                    todo.append((chain, item))
+                    break
+                chain.close()
+                self._lanes[lane] = None
+        return todo
+
+    def close(self) -> None:
+        for chain in self._lanes:
+            if chain is not None:
+                chain.close()
+
+
+def _dream_round(todo, dreamer, settings: Settings, batch: int, save, timings: dict[str, float]) -> int:
+    """Dream one frame of each lane, at most `batch` at a time; returns how many kept frames it made.
+    Carried frames take fewer steps, so they form their own batches."""
+    kept = 0
+    for carried in (False, True):
+        group = [(chain, item) for chain, item in todo if item[2] == carried]
+        for offset in range(0, len(group), batch):
+            part = group[offset:offset + batch]
+            starts = np.stack([start_image for _, (_, start_image, _) in part])
+            dreamed = _timed(timings, "dream", dreamer.dream, starts, settings.dream_params(),
+                             settings.flow_steps if carried else settings.steps)
+            for (chain, (frame, _, _)), image in zip(part, dreamed):
+                save(chain.finished(frame, image))
+                kept += frame.index >= chain.segment.start
+    return kept
 
 
 class _OrderedOutput:
