@@ -20,7 +20,8 @@ ABORT = (click.exceptions.Abort, getattr(typer, "Abort", click.exceptions.Abort)
 USAGE = (click.ClickException, getattr(_typer_errors, "TyperException", click.ClickException))
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Batch DeepDream for videos, image sequences and stills.")
+                  help="Batch DeepDream for videos, image sequences and stills. "
+                       "`dreamvid INPUT ...` is short for `dreamvid render INPUT ...`.")
 COMMANDS = ("render", "layers", "score")
 DREAM, VIDEO, RUN = "Dream", "Video", "Run"
 
