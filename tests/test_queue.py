@@ -12,27 +12,13 @@ import numpy as np
 import pytest
 
 import dreamvid
+from helpers import FAST, Warnings
 from clips import moving_clip, translating_frames
 from conftest import natural_picture
-from dreamvid.progress import Reporter
 from dreamvid.video import FrameDecodeError, probe_video
 from test_cli import PROBE, _command, _snapshot
 
-FAST = dict(model="vgg16-hed", steps=3, octaves=1, flow_steps=1, jitter=8)
 RENDER = ["--model", "vgg16-hed", "--steps", "2", "--octaves", "1", "--flow-steps", "1", "--jitter", "4"]
-
-
-@pytest.fixture(autouse=True)
-def _model(vgg_hed):
-    """Builds the vgg16-hed dreamer once; dreamvid.render finds it in its cache."""
-
-
-class Warnings(Reporter):
-    def __init__(self):
-        self.messages = []
-
-    def warn(self, message):
-        self.messages.append(message)
 
 
 def write_picture(path: Path, height: int = 40, width: int = 48, seed: int = 0) -> None:

@@ -13,26 +13,11 @@ import numpy as np
 import pytest
 
 import dreamvid
+from helpers import FAST, Warnings
 from clips import moving_clip, translating_frames
-from dreamvid.progress import Reporter
 from dreamvid.score import frame_errors, warping_error
 from dreamvid.video import probe_video, read_frames
 from test_cli import PROBE, _command, _snapshot
-
-FAST = dict(model="vgg16-hed", steps=3, octaves=1, flow_steps=1, jitter=8)
-
-
-@pytest.fixture(autouse=True)
-def _model(vgg_hed):
-    """Builds the vgg16-hed dreamer once; dreamvid.render finds it in its cache."""
-
-
-class Warnings(Reporter):
-    def __init__(self):
-        self.messages = []
-
-    def warn(self, message):
-        self.messages.append(message)
 
 
 def write_frames(folder: Path, frames: np.ndarray, names: list[str] | None = None) -> list[str]:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 import dreamvid
 from clips import cut_clip, moving_clip
@@ -14,11 +13,6 @@ from dreamvid.video import read_frames
 from dreamvid.videojob import Segment, crossfade_weights, plan_segments
 
 SETTINGS = dict(model="vgg16-hed", steps=6, octaves=2)
-
-
-@pytest.fixture(autouse=True)
-def _model(vgg_hed):
-    """Builds the vgg16-hed dreamer once; dreamvid.render finds it in its cache."""
 
 
 def pieces(output: Path) -> dict[str, np.ndarray]:

@@ -14,20 +14,14 @@ import numpy as np
 import pytest
 
 import dreamvid
+from helpers import FAST, Warnings
 from clips import cut_clip, moving_clip, rotated_clip, translating_frames
 from dreamvid.errors import UserError
-from dreamvid.progress import Reporter
 from dreamvid.score import score_videos
 from dreamvid.video import FrameDecodeError, list_audio, probe_video
 from dreamvid.videojob import Segment, plan_segments
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/media/bigbuckbunny.mp4"
-FAST = dict(model="vgg16-hed", steps=3, octaves=1, flow_steps=1, jitter=8)
-
-
-@pytest.fixture(autouse=True)
-def _model(vgg_hed):
-    """Builds the vgg16-hed dreamer once; dreamvid.render finds it in its cache."""
 
 
 def parts_folder(output: Path) -> Path:
@@ -37,14 +31,6 @@ def parts_folder(output: Path) -> Path:
 def parts(output: Path) -> dict[int, np.ndarray]:
     folder = parts_folder(output)
     return {int(p.stem.split("_")[1]): cv2.imread(str(p)) for p in sorted(folder.glob("frame_*.png"))}
-
-
-class Warnings(Reporter):
-    def __init__(self):
-        self.messages = []
-
-    def warn(self, message):
-        self.messages.append(message)
 
 
 def test_output_keeps_frame_count_rate_size_duration_and_audio(tmp_path):

@@ -1,0 +1,17 @@
+"""What several test files share: quick render settings and a reporter that keeps warnings."""
+from __future__ import annotations
+
+from dreamvid.progress import Reporter
+
+# Real vgg16-hed weights, but few steps on tiny frames: enough to dream, quick on 2 cores.
+FAST = dict(model="vgg16-hed", steps=3, octaves=1, flow_steps=1, jitter=8)
+
+
+class Warnings(Reporter):
+    """Keeps every warning the library reports."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.messages.append(message)
