@@ -1,7 +1,13 @@
-"""Shared fixtures: each model is built once per session, and pictures are small synthetic ones."""
+"""Shared fixtures: each model is built once per session, pictures are small synthetic ones, and the
+installed command runs with a probe that records whether it loaded TensorFlow."""
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -44,3 +50,64 @@ def vgg_hed():
     from dreamvid.settings import build_settings
 
     return load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block4_conv3"], "precision": "float32"}))
+
+
+# Imported by every Python the tests start: records at exit which heavy modules were loaded.
+PROBE = """\
+import atexit, os, sys
+
+def _record(path=os.environ.get("DREAMVID_IMPORT_PROBE")):
+    if path:
+        with open(path, "w") as file:
+            file.write("\\n".join(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
+
+atexit.register(_record)
+"""
+
+
+def _command() -> list[str]:
+    installed = Path(sys.executable).with_name("dreamvid")
+    if installed.exists():
+        return [str(installed)]
+    found = shutil.which("dreamvid")
+    assert found, "the dreamvid command is not installed (pip install -e .)"
+    return [found]
+
+
+@pytest.fixture(scope="session")
+def probe_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "sitecustomize.py").write_text(PROBE)
+    return folder
+
+
+class Run:
+    def __init__(self, result: subprocess.CompletedProcess, loaded: list[str]):
+        self.status, self.stdout, self.stderr, self.loaded = result.returncode, result.stdout, result.stderr, loaded
+
+
+@pytest.fixture
+def cli(probe_dir, tmp_path_factory):
+    """Run the installed command in a folder; returns the status, output and the heavy modules it loaded."""
+
+    def run(folder: Path, *args: str) -> Run:
+        record = tmp_path_factory.mktemp("loaded") / "modules.txt"
+        env = {**os.environ, "PYTHONPATH": str(probe_dir), "DREAMVID_IMPORT_PROBE": str(record),
+               "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "250"}
+        result = subprocess.run(_command() + list(args), cwd=folder, env=env, capture_output=True, text=True,
+                                timeout=300)
+        loaded = record.read_text().split() if record.exists() else None
+        assert loaded is not None, f"the import probe did not run: {result.stderr}"
+        return Run(result, loaded)
+
+    return run
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every file and folder under `folder` with its bytes' hash and modification time."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        state[str(path.relative_to(folder))] = (digest, stat.st_mtime_ns)
+    return state

@@ -2,86 +2,21 @@
 with exit status 2, one line on stderr and nothing written; a few real renders use vgg16-hed."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import natural_picture
+from conftest import natural_picture, snapshot
 from dreamvid.settings import Settings
-
-# Imported by every Python the tests start: records at exit which heavy modules were loaded.
-PROBE = """\
-import atexit, os, sys
-
-def _record(path=os.environ.get("DREAMVID_IMPORT_PROBE")):
-    if path:
-        with open(path, "w") as file:
-            file.write("\\n".join(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
-
-atexit.register(_record)
-"""
 
 RENDER = ["--model", "vgg16-hed", "--steps", "2", "--octaves", "1", "--jitter", "4", "--quiet"]
 
 
-def _command() -> list[str]:
-    installed = Path(sys.executable).with_name("dreamvid")
-    if installed.exists():
-        return [str(installed)]
-    found = shutil.which("dreamvid")
-    assert found, "the dreamvid command is not installed (pip install -e .)"
-    return [found]
-
-
-@pytest.fixture(scope="session")
-def probe_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("probe")
-    (folder / "sitecustomize.py").write_text(PROBE)
-    return folder
-
-
-class Run:
-    def __init__(self, result: subprocess.CompletedProcess, loaded: list[str]):
-        self.status, self.stdout, self.stderr, self.loaded = result.returncode, result.stdout, result.stderr, loaded
-
-
-@pytest.fixture
-def dreamvid(probe_dir, tmp_path_factory):
-    """Run the installed command in a folder; returns the status, output and the heavy modules it loaded."""
-
-    def run(folder: Path, *args: str) -> Run:
-        record = tmp_path_factory.mktemp("loaded") / "modules.txt"
-        env = {**os.environ, "PYTHONPATH": str(probe_dir), "DREAMVID_IMPORT_PROBE": str(record),
-               "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
-        result = subprocess.run(_command() + list(args), cwd=folder, env=env, capture_output=True, text=True,
-                                timeout=300)
-        loaded = record.read_text().split() if record.exists() else None
-        assert loaded is not None, f"the import probe did not run: {result.stderr}"
-        return Run(result, loaded)
-
-    return run
-
-
 def _write_picture(path: Path, height: int, width: int, seed: int = 0) -> None:
     assert cv2.imwrite(str(path), np.rint(natural_picture(height, width, seed)[..., ::-1] * 255).astype(np.uint8))
-
-
-def _snapshot(folder: Path) -> dict[str, tuple]:
-    """Every file and folder under `folder` with its bytes' hash and modification time."""
-    state = {}
-    for path in sorted(folder.rglob("*")):
-        stat = path.stat()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-        state[str(path.relative_to(folder))] = (digest, stat.st_mtime_ns)
-    return state
 
 
 @pytest.fixture
@@ -124,37 +59,37 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_fails_fast_with_one_line(case, workspace, dreamvid):
+def test_bad_input_fails_fast_with_one_line(case, workspace, cli):
     args, words = BAD_INPUTS[case]
-    before = _snapshot(workspace)
-    run = dreamvid(workspace, *args)
+    before = snapshot(workspace)
+    run = cli(workspace, *args)
     assert run.status == 2, run.stderr
     lines = run.stderr.splitlines()
     assert len(lines) == 1, run.stderr
     assert lines[0].startswith("dreamvid: error: "), lines[0]
     assert words in lines[0]
     assert "Traceback" not in run.stderr + run.stdout
-    assert _snapshot(workspace) == before  # nothing written, inputs untouched
+    assert snapshot(workspace) == before  # nothing written, inputs untouched
     assert run.loaded == [], f"TensorFlow was imported before the input was checked: {run.loaded[:3]}"
 
 
-def test_existing_output_is_skipped_without_loading_tensorflow(workspace, dreamvid):
+def test_existing_output_is_skipped_without_loading_tensorflow(workspace, cli):
     (workspace / "photo_dream.png").write_bytes(b"an earlier render")
-    before = _snapshot(workspace)
-    run = dreamvid(workspace, "photo.png")
+    before = snapshot(workspace)
+    run = cli(workspace, "photo.png")
     assert run.status == 0, run.stderr
     assert "skipped" in run.stderr and "--overwrite" in run.stderr
-    assert _snapshot(workspace) == before
+    assert snapshot(workspace) == before
     assert run.loaded == []
 
 
-def test_image_and_folder_render_end_to_end(tmp_path, dreamvid):
+def test_image_and_folder_render_end_to_end(tmp_path, cli):
     _write_picture(tmp_path / "photo.jpg", 48, 64, seed=1)
     frames = tmp_path / "frames"
     frames.mkdir()
     for index, name in enumerate(["frame1.png", "frame2.png", "frame10.png"]):
         _write_picture(frames / name, 40, 40, seed=index + 2)
-    run = dreamvid(tmp_path, "photo.jpg", "frames", *RENDER, "--batch", "2")
+    run = cli(tmp_path, "photo.jpg", "frames", *RENDER, "--batch", "2")
     assert run.status == 0, run.stderr
     assert "tensorflow" in run.loaded  # the import probe works: the fast failures above mean something
     assert "dreamed 4 frame(s)" in run.stdout
@@ -202,9 +137,9 @@ def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
     return frames, work
 
 
-def test_folder_render_resumes_a_partial_run(tmp_path, dreamvid):
+def test_folder_render_resumes_a_partial_run(tmp_path, cli):
     frames, work = _partial_render(tmp_path, steps=2)
-    run = dreamvid(tmp_path, "render", "frames", "-o", "out", *RENDER, "--batch", "1")
+    run = cli(tmp_path, "render", "frames", "-o", "out", *RENDER, "--batch", "1")
     assert run.status == 0, run.stderr
     output = tmp_path / "out"
     assert not work.exists() and not (output / "plan.json").exists()
@@ -216,24 +151,24 @@ def test_folder_render_resumes_a_partial_run(tmp_path, dreamvid):
         assert dreamed.shape == source.shape and np.abs(dreamed.astype(int) - source).mean() > 1
 
 
-def test_changed_parameter_refuses_to_resume_unless_fresh(tmp_path, dreamvid):
+def test_changed_parameter_refuses_to_resume_unless_fresh(tmp_path, cli):
     _, work = _partial_render(tmp_path, steps=3)
-    before = _snapshot(tmp_path)
-    run = dreamvid(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1")
+    before = snapshot(tmp_path)
+    run = cli(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1")
     assert run.status == 2
     assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr
     assert "steps: 3 -> 2" in run.stderr and "--fresh" in run.stderr
-    assert _snapshot(tmp_path) == before and not (tmp_path / "out").exists()
+    assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()
 
-    run = dreamvid(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1", "--fresh")
+    run = cli(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1", "--fresh")
     assert run.status == 0, run.stderr
     redone = cv2.imread(str(tmp_path / "out" / "frame1.png"))
     assert not (redone[..., 1] == 0).all()  # the stale magenta frame was dreamed again
     assert json.loads((tmp_path / "out" / "dreamvid.json").read_text())["parameters"]["steps"] == 2
 
 
-def test_layers_prints_the_table(tmp_path, dreamvid):
-    run = dreamvid(tmp_path, "layers", "--model", "vgg16-hed")
+def test_layers_prints_the_table(tmp_path, cli):
+    run = cli(tmp_path, "layers", "--model", "vgg16-hed")
     assert run.status == 0, run.stderr
     rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if line.count("│") >= 3}
     from dreamvid.models import CATALOG

@@ -3,8 +3,6 @@ breaks while rendering is reported and the queue goes on; a rerun skips what is 
 the rest; `-o DIR` gathers the outputs."""
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -14,9 +12,8 @@ import pytest
 import dreamvid
 from helpers import FAST, Warnings
 from clips import moving_clip, translating_frames
-from conftest import natural_picture
+from conftest import natural_picture, snapshot
 from dreamvid.video import FrameDecodeError, probe_video
-from test_cli import PROBE, _command, _snapshot
 
 RENDER = ["--model", "vgg16-hed", "--steps", "2", "--octaves", "1", "--flow-steps", "1", "--jitter", "4"]
 
@@ -95,25 +92,6 @@ def test_single_job_failure_raises(tmp_path, monkeypatch):
         dreamvid.render(clip, **FAST)
 
 
-@pytest.fixture
-def cli(tmp_path_factory):
-    """Run the installed command in a folder; returns (status, stdout, stderr, heavy modules it loaded)."""
-    probe = tmp_path_factory.mktemp("probe")
-    (probe / "sitecustomize.py").write_text(PROBE)
-
-    def run(folder: Path, *args: str):
-        record = probe / "modules.txt"
-        record.unlink(missing_ok=True)
-        env = {**os.environ, "PYTHONPATH": str(probe), "DREAMVID_IMPORT_PROBE": str(record),
-               "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "250"}
-        result = subprocess.run(_command() + list(args), cwd=folder, env=env, capture_output=True, text=True,
-                                timeout=300)
-        assert record.exists(), f"the import probe did not run: {result.stderr}"
-        return result.returncode, result.stdout, result.stderr, record.read_text().split()
-
-    return run
-
-
 def test_cli_queue_into_a_folder_with_a_broken_file(tmp_path, cli):
     """A frame whose header is fine but whose data is cut short passes validation and breaks the
     sequence halfway: the others finish, the table says why, the status is 1; once it is repaired
@@ -126,42 +104,42 @@ def test_cli_queue_into_a_folder_with_a_broken_file(tmp_path, cli):
     (tmp_path / "out").mkdir()
     args = ["a.mp4", "shot", "photo.jpg", "--sequence", "-o", "out", *RENDER]
 
-    status, stdout, stderr, loaded = cli(tmp_path, *args)
-    assert "tensorflow" in loaded
-    rows = {line.split("│")[1].strip(): line for line in stdout.splitlines() if line.count("│") >= 5}
-    assert set(rows) == {"a.mp4", "shot", "photo.jpg"}, stdout
+    run = cli(tmp_path, *args)
+    assert "tensorflow" in run.loaded
+    rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if line.count("│") >= 5}
+    assert set(rows) == {"a.mp4", "shot", "photo.jpg"}, run.stdout
     assert "done" in rows["a.mp4"] and "done" in rows["photo.jpg"]
-    assert "failed" in rows["shot"] and "frame_0003.png" in rows["shot"], stdout
-    assert "2 done" in stdout and "1 failed" in stdout
+    assert "failed" in rows["shot"] and "frame_0003.png" in rows["shot"], run.stdout
+    assert "2 done" in run.stdout and "1 failed" in run.stdout
     out = tmp_path / "out"
     assert probe_video(out / "a_dream.mp4").frame_count == 4 and (out / "photo_dream.png").is_file()
     assert not (out / "shot_dream").exists() and checkpoints(out / "shot_dream") == [0, 1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "out", "photo.jpg", "shot"]  # nothing beside
-    assert status == 1, stderr
+    assert run.status == 1, run.stderr
 
     frames[3].write_bytes(good)
-    status, stdout, stderr, _ = cli(tmp_path, *args)
-    assert status == 0, stderr
-    assert "skipped" in stdout and "1 done" in stdout and "2 skipped" in stdout, stdout
+    run = cli(tmp_path, *args)
+    assert run.status == 0, run.stderr
+    assert "skipped" in run.stdout and "1 done" in run.stdout and "2 skipped" in run.stdout, run.stdout
     assert sorted(p.name for p in (out / "shot_dream").glob("*.png")) == [p.name for p in frames]
     assert not (out / "shot_dream.parts").exists()
 
-    before = _snapshot(tmp_path)
-    status, stdout, stderr, loaded = cli(tmp_path, *args)
-    assert status == 0, stderr
-    assert "3 skipped" in stdout and "--overwrite" in stderr
-    assert loaded == [], f"a queue with nothing to do loaded {loaded[:3]}"
-    assert _snapshot(tmp_path) == before
+    before = snapshot(tmp_path)
+    run = cli(tmp_path, *args)
+    assert run.status == 0, run.stderr
+    assert "3 skipped" in run.stdout and "--overwrite" in run.stderr
+    assert run.loaded == [], f"a queue with nothing to do loaded {run.loaded[:3]}"
+    assert snapshot(tmp_path) == before
 
 
 def test_cli_queue_stops_on_a_missing_input_before_any_work(tmp_path, cli):
     moving_clip(tmp_path / "a.mp4", frames=3, size=(64, 48))
     write_picture(tmp_path / "photo.jpg")
-    before = _snapshot(tmp_path)
-    status, stdout, stderr, loaded = cli(tmp_path, "a.mp4", "photo.jpg", "missing.mov", *RENDER)
-    assert status == 2
-    assert stderr.splitlines() == ["dreamvid: error: input not found: missing.mov"]
-    assert loaded == [] and _snapshot(tmp_path) == before
+    before = snapshot(tmp_path)
+    run = cli(tmp_path, "a.mp4", "photo.jpg", "missing.mov", *RENDER)
+    assert run.status == 2
+    assert run.stderr.splitlines() == ["dreamvid: error: input not found: missing.mov"]
+    assert run.loaded == [] and snapshot(tmp_path) == before
 
 
 def test_queue_output_folder_must_exist(tmp_path):

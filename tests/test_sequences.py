@@ -4,8 +4,6 @@ frames of another size refused before TensorFlow loads."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -13,11 +11,11 @@ import numpy as np
 import pytest
 
 import dreamvid
+from conftest import snapshot
 from helpers import FAST, Warnings
 from clips import moving_clip, translating_frames
 from dreamvid.score import frame_errors, warping_error
 from dreamvid.video import probe_video, read_frames
-from test_cli import PROBE, _command, _snapshot
 
 
 def write_frames(folder: Path, frames: np.ndarray, names: list[str] | None = None) -> list[str]:
@@ -203,24 +201,6 @@ def test_folder_without_sequence_stays_stills(tmp_path):
     assert results[0].job.kind == "stills" and (tmp_path / "shot_dream" / "frame_0001.png").is_file()
 
 
-@pytest.fixture
-def cli(tmp_path_factory):
-    """Run the installed command in a folder; returns (status, stderr, heavy modules it loaded)."""
-    probe = tmp_path_factory.mktemp("probe")
-    (probe / "sitecustomize.py").write_text(PROBE)
-
-    def run(folder: Path, *args: str):
-        record = probe / "modules.txt"
-        env = {**os.environ, "PYTHONPATH": str(probe), "DREAMVID_IMPORT_PROBE": str(record),
-               "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
-        result = subprocess.run(_command() + list(args), cwd=folder, env=env, capture_output=True, text=True,
-                                timeout=300)
-        assert record.exists(), f"the import probe did not run: {result.stderr}"
-        return result.returncode, result.stderr, record.read_text().split()
-
-    return run
-
-
 @pytest.mark.parametrize("broken", ["size", "unreadable"])
 @pytest.mark.parametrize("given_as", ["folder", "pattern"])
 def test_bad_frame_fails_fast_naming_it(broken, given_as, tmp_path, cli):
@@ -230,12 +210,12 @@ def test_bad_frame_fails_fast_naming_it(broken, given_as, tmp_path, cli):
         write_frames(tmp_path / "shot", translating_frames(1, (48, 48), dx=2, dy=1), [bad.name])
     else:
         bad.write_text("not a PNG")
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     args = ["shot", "--sequence"] if given_as == "folder" else ["shot/frame_%04d.png"]
-    status, stderr, loaded = cli(tmp_path, *args, "--model", "vgg16-hed", "-q")
-    assert status == 2, stderr
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dreamvid: error: ") and "frame_0003.png" in lines[0], stderr
+    run = cli(tmp_path, *args, "--model", "vgg16-hed", "-q")
+    assert run.status == 2, run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dreamvid: error: ") and "frame_0003.png" in lines[0], run.stderr
     assert ("48x48" in lines[0] and "64x48" in lines[0]) if broken == "size" else "not a readable image" in lines[0]
-    assert loaded == [], f"TensorFlow was imported before the frames were checked: {loaded[:3]}"
-    assert _snapshot(tmp_path) == before
+    assert run.loaded == [], f"TensorFlow was imported before the frames were checked: {run.loaded[:3]}"
+    assert snapshot(tmp_path) == before
