@@ -68,11 +68,11 @@ def dream(image: np.ndarray, **options: Any) -> np.ndarray:
 
     Options are the CLI's, as keywords: dream(img, model="vgg16-hed", layers=["block4_conv3"], steps=20)."""
     settings = build_settings(options)
-    from .stillsjob import _dream_pictures
+    from .stillsjob import dream_pictures
 
     dreamer = load_dreamer(settings)
     rgb = to_float(np.asarray(image))
-    result = _dream_pictures([rgb], dreamer, settings)[0]
+    result = dream_pictures([rgb], dreamer, settings)[0]
     return from_float(result, image.dtype) if image.dtype in (np.uint8, np.uint16) else result
 
 

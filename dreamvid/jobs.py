@@ -89,7 +89,8 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
 def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: Path | None, overwrite: bool,
               sequence: bool, warn: Callable[[str], None]) -> Job:
     frames: tuple[Path, ...] = ()
-    span = (0, 0)  # the frames a video or sequence renders, [start, end)
+    count = 0  # frames in a video or sequence
+    span = (0, 0)  # the frames it renders, [start, end)
     if "%" in source.name:
         kind, frames = "sequence", list_sequence(source, warn)
         default = _beside(source.parent, "_dream")
@@ -106,15 +107,17 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
     elif source.suffix.lower() in VIDEO_SUFFIXES:
         from .video import probe_video
 
-        span = frame_range(settings.frames, probe_video(source).frame_count)
+        count = probe_video(source).frame_count
         kind, default = "video", source.with_name(source.stem + "_dream" + source.suffix.lower())
     else:
         _decodes(source)
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream.png")
     if kind == "sequence":
-        span = frame_range(settings.frames, len(frames))
+        count = len(frames)
+    if kind in ("video", "sequence"):
+        span = frame_range(settings.frames, count)
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
-    output, frame_names = _frame_output(kind, source, output, frames)
+    output, frame_names = _frame_output(kind, source, output, frames, count)
     _check_output(source, output, kind, frame_names is not None)
     # Frames of a --frames range are all that a finished render wrote.
     exists = output.exists() and (frame_names is None or all((output / name).exists()
@@ -138,7 +141,8 @@ def _decodes(path: Path) -> None:
         raise UserError(str(error)) from None
 
 
-def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...]) -> tuple[Path, tuple[str, ...] | None]:
+def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...],
+                  count: int) -> tuple[Path, tuple[str, ...] | None]:
     """For a video or sequence: whether it goes to a video file or a folder of images, and their names.
 
     A sequence keeps its file names; a video's frames are numbered by source frame (clip_00000.png),
@@ -155,7 +159,6 @@ def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...
         return folder, tuple(frame.name for frame in frames)
     if pattern is None:
         pattern = f"{source.stem}_%05d.png"
-    count = len(frames) if kind == "sequence" else _frame_count(source)
     try:
         names = tuple(pattern % index for index in range(count))
     except (TypeError, ValueError):
@@ -163,12 +166,6 @@ def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...
     if Path(names[0]).suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(f"frame pattern {pattern} must end in an image suffix, e.g. .png")
     return folder, names
-
-
-def _frame_count(source: Path) -> int:
-    from .video import probe_video
-
-    return probe_video(source).frame_count
 
 
 def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> None:

@@ -28,7 +28,7 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
     if job.kind == "image":
         reporter.start(job.source.name, 1)
         picture = read_image(job.source)
-        picture.rgb = _dream_pictures([picture.rgb], dreamer, settings)[0]
+        picture.rgb = dream_pictures([picture.rgb], dreamer, settings)[0]
         write_image(job.output, picture)
         write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
         reporter.advance(1)
@@ -42,7 +42,7 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
     reporter.start(job.source.name, len(job.frames), resumed=done)
     for group in _batches(todo, batch):
         pictures = [read_image(path) for path in group]
-        dreamed = _dream_pictures([p.rgb for p in pictures], dreamer, settings)
+        dreamed = dream_pictures([p.rgb for p in pictures], dreamer, settings)
         for path, picture, rgb in zip(group, pictures, dreamed):
             picture.rgb = rgb
             write_image(work.piece(path.name), picture)
@@ -72,7 +72,7 @@ def _batches(paths: list[Path], batch: int) -> list[list[Path]]:
     return groups
 
 
-def _dream_pictures(images: list[np.ndarray], dreamer, settings: Settings) -> list[np.ndarray]:
+def dream_pictures(images: list[np.ndarray], dreamer, settings: Settings) -> list[np.ndarray]:
     """Dream same-size RGB float images at the processing size; results keep the input size."""
     height, width = images[0].shape[:2]
     small_h, small_w = processing_size(height, width, settings.max_side)
