@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import machine  # noqa: E402  (benchmarks/machine.py, next to this file)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BUNDLED_CLIP = Path(__file__).resolve().parents[2] / "shared/media/bigbuckbunny.mp4"
+BUNDLED_CLIP = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
 # A DeepDream step is one forward pass and one backward pass to the input. The backward pass costs
 # about one forward (gradients with respect to activations only: the weights are not differentiated,
 # and the graph prunes their gradients), so a step is about 2 forwards, not the 3 of a training step.

@@ -8,16 +8,13 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from .errors import DreamvidError, UserError
 
-# Typer >= 0.20 raises its own copy of click's exceptions; older Typer raises click's. Catch both.
-_typer_errors = getattr(typer, "exceptions", None)
-EXIT = (click.exceptions.Exit, getattr(typer, "Exit", click.exceptions.Exit))
-ABORT = (click.exceptions.Abort, getattr(typer, "Abort", click.exceptions.Abort))
-USAGE = (click.ClickException, getattr(_typer_errors, "TyperException", click.ClickException))
+# Typer >= 0.29 carries its own copy of click and raises these; click itself is not a dependency.
+EXIT, ABORT, USAGE = typer.Exit, typer.Abort, TyperException
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch DeepDream for videos, image sequences and stills. "

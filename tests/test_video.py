@@ -1,4 +1,4 @@
-"""Decode/encode behaviour of dreamvid.video on tiny synthetic clips and on the shared Big Buck Bunny sample."""
+"""Decode/encode behaviour of dreamvid.video on tiny synthetic clips and on the bundled Big Buck Bunny sample (samples/)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from clips import FFMPEG, audio_only, cut_clip, moving_clip, rotated_clip
 from dreamvid.errors import UserError
 from dreamvid.video import EncodeError, FrameDecodeError, VideoWriter, list_audio, probe_video, read_frames
 
-BIG_BUCK_BUNNY = Path(__file__).resolve().parents[2] / "shared/media/bigbuckbunny.mp4"
+BIG_BUCK_BUNNY = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
 
 
 def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -229,7 +229,6 @@ def test_probe_rejects_truncated_files(tmp_path):
         probe_video(tmp_path / "fast-half.mp4")
 
 
-@pytest.mark.skipif(not BIG_BUCK_BUNNY.exists(), reason="shared sample media not present")
 def test_big_buck_bunny_sample():
     info = probe_video(BIG_BUCK_BUNNY)
     assert (info.width, info.height, info.fps, info.frame_count) == (1280, 720, Fraction(25), 132)
@@ -240,7 +239,6 @@ def test_big_buck_bunny_sample():
     assert 20 < frames[0].mean() < 235 and mean_abs_diff(frames[0], frames[1]) < 20
 
 
-@pytest.mark.skipif(not BIG_BUCK_BUNNY.exists(), reason="shared sample media not present")
 def test_overestimated_frame_count_is_tolerated_only_when_reading_to_the_end(tmp_path):
     # Matroska has no frame count; OpenCV estimates it from the duration (133 here for 132 frames).
     mkv = tmp_path / "bbb.mkv"

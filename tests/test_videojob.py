@@ -21,7 +21,7 @@ from dreamvid.score import score_videos
 from dreamvid.video import FrameDecodeError, list_audio, probe_video
 from dreamvid.videojob import Segment, plan_segments
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/media/bigbuckbunny.mp4"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
 
 
 def parts_folder(output: Path) -> Path:
@@ -56,7 +56,6 @@ def test_silent_source_and_no_audio_option(tmp_path):
     assert not probe_video(tmp_path / "mute.mov").has_audio
 
 
-@pytest.mark.skipif(not SAMPLE.is_file(), reason="needs ../shared/media/bigbuckbunny.mp4")
 def test_bundled_clip_cut_short_keeps_rate_and_surround_audio(tmp_path):
     output = tmp_path / "bunny.mp4"
     dreamvid.render(SAMPLE, output, frames="10:16", max_side=128, **FAST)
