@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .imageops import from_float, to_float
-from .errors import DreamvidError
+from .errors import DreamvidError, OutOfMemory
 from .jobs import Job, JobResult, plan_jobs
 from .models import load_feature_model, resolve_layers, resolve_weights
 from .progress import Reporter
@@ -106,16 +106,29 @@ def run_queue(jobs: list[Job], settings: Settings, reporter: Reporter, *, fresh:
         started = time.monotonic()
         try:
             results.append(run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts))
-        except (DreamvidError, OSError) as error:
+        except Exception as error:  # not KeyboardInterrupt: Ctrl-C stops the whole queue
             if len(jobs) == 1:
                 raise
-            reporter.warn(f"{job.source}: failed: {error} (checkpoints kept; the queue goes on)")
-            results.append(JobResult(job, 0, time.monotonic() - started, "failed", str(error)))
+            reason = str(error) if isinstance(error, (DreamvidError, OSError)) else f"{type(error).__name__}: {error}"
+            reporter.warn(f"{job.source}: failed: {reason} (checkpoints kept; the queue goes on)")
+            results.append(JobResult(job, 0, time.monotonic() - started, "failed", reason))
     return results
 
 
 def run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
             fresh: bool = False, keep_parts: bool = False) -> JobResult:
+    """One job; TensorFlow's out-of-memory error becomes a message that says what to lower."""
+    import tensorflow as tf
+
+    try:
+        return _run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
+    except tf.errors.ResourceExhaustedError:
+        raise OutOfMemory(f"{job.source}: out of memory while dreaming (batch {batch}): try a smaller --tile, "
+                          f"--batch 1 or a smaller --max-side; finished frames are kept") from None
+
+
+def _run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
+             fresh: bool = False, keep_parts: bool = False) -> JobResult:
     if job.temporal:
         from .videojob import run_temporal
 

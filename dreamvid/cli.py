@@ -4,6 +4,7 @@ Everything is validated before TensorFlow is imported, so bad input fails in abo
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -11,7 +12,7 @@ from typing import Optional
 import typer
 from typer.exceptions import TyperException
 
-from .errors import DreamvidError, UserError
+from .errors import DreamvidError, Terminated, UserError
 
 # Typer >= 0.29 carries its own copy of click and raises these; click itself is not a dependency.
 EXIT, ABORT, USAGE = typer.Exit, typer.Abort, TyperException
@@ -145,14 +146,15 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h"):
         args.insert(0, "render")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         status = app(args=args, prog_name="dreamvid", standalone_mode=False)
         if isinstance(status, int) and status:  # typer.Exit(n) is returned, not raised, outside standalone mode
             sys.exit(status)
     except EXIT as done:
         sys.exit(done.exit_code)
-    except ABORT:
-        _fail("interrupted", 130)
+    except ABORT as abort:  # click turns KeyboardInterrupt (and so Terminated) into Abort
+        _interrupted(isinstance(abort.__cause__, Terminated))
     except USAGE as error:
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         if not message.strip():  # no arguments: Typer has printed the help already
@@ -160,10 +162,22 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message, 2)
     except UserError as error:
         _fail(str(error), 2)
-    except KeyboardInterrupt:
-        _fail("interrupted: run the same command again to resume", 130)
+    except KeyboardInterrupt as interrupt:
+        _interrupted(isinstance(interrupt, Terminated))
     except DreamvidError as error:
         _fail(str(error), 1)
+    except OSError as error:  # a disk that fills up or a folder that vanishes mid-render: say so, keep it short
+        _fail(f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}", 1)
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def _interrupted(terminated: bool) -> None:
+    """Ctrl-C exits 130 and SIGTERM 143, as shells expect; the checkpoints stay for a resume."""
+    what = "stopped by SIGTERM" if terminated else "interrupted"
+    _fail(f"{what}: finished frames are kept; run the same command again to resume", 143 if terminated else 130)
 
 
 def _fail(message: str, status: int) -> None:

@@ -5,6 +5,7 @@ Images are float32 NHWC in [0, 1]; inside, the engine works in [-1, 1] and the m
 preprocessing maps that to what the network expects."""
 from __future__ import annotations
 
+import time
 from typing import Sequence
 
 import keras
@@ -28,9 +29,10 @@ class Dreamer:
         # One trace for every size, batch and step count (XLA still compiles once per shape).
         self._ascent = tf.function(
             self._ascent_graph, jit_compile=xla,
-            input_signature=[image, scalar_i, scalar_f, scalar_i, scalar_i, tf.TensorSpec([2], tf.int32)])
+            input_signature=[image, scalar_i, scalar_i, scalar_f, scalar_i, scalar_i, tf.TensorSpec([2], tf.int32)])
         self._objective = tf.function(self._objective_graph, input_signature=[image])
         self._tiles: dict[int, int] = {}
+        self._chunk = 1  # steps per compiled call, adapted to keep each call near CALL_SECONDS
         self._activation_bytes: float | None = None
 
     def objective(self, images: np.ndarray) -> np.ndarray:
@@ -54,11 +56,26 @@ class Dreamer:
                 upscaled_base = _resize(base, shape)
                 base = _resize(original, shape)
                 image = _resize(image, shape) + (base - upscaled_base)
-            image = self._ascent(image, tf.constant(steps), tf.constant(params.step_size, tf.float32),
-                                 tf.constant(params.jitter), tf.constant(tile),
-                                 tf.constant([params.seed, octave], tf.int32))
+            image = self._ascend(image, steps, params, tile, octave)
         image = _resize(image, (height, width))
         return ((image.numpy() + 1.0) / 2.0).clip(0.0, 1.0)
+
+    def _ascend(self, image: tf.Tensor, steps: int, params: DreamParams, tile: int, octave: int) -> tf.Tensor:
+        """Run `steps` compiled steps in calls of about CALL_SECONDS each, so that Ctrl-C or SIGTERM
+        (which Python handles only between calls) stops a render within seconds. Each step's random
+        roll depends on its index alone, so the result does not depend on how the steps are split."""
+        done, chunk = 0, self._chunk
+        while done < steps:
+            count = min(chunk, steps - done)
+            tick = time.monotonic()
+            image = self._ascent(image, tf.constant(done), tf.constant(count),
+                                 tf.constant(params.step_size, tf.float32), tf.constant(params.jitter),
+                                 tf.constant(tile), tf.constant([params.seed, octave], tf.int32))
+            done += count
+            per_step = (time.monotonic() - tick) / count
+            chunk = max(1, min(MAX_CHUNK, int(CALL_SECONDS / max(per_step, 1e-6))))
+        self._chunk = chunk
+        return image
 
     def auto_tile(self, batch: int) -> int:
         """The largest tile whose gradient pass fits in about a third of the free memory (the
@@ -85,8 +102,8 @@ class Dreamer:
     def _objective_graph(self, image):
         return objective(self.features.model(self.features.preprocess(image), training=False), self.layers)
 
-    def _ascent_graph(self, image, steps, step_size, jitter, tile, seed):
-        for step in tf.range(steps):
+    def _ascent_graph(self, image, first_step, steps, step_size, jitter, tile, seed):
+        for step in tf.range(first_step, first_step + steps):
             shift = tf.random.stateless_uniform(
                 [2], seed=tf.random.experimental.stateless_fold_in(seed, step),
                 minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
@@ -117,6 +134,8 @@ class Dreamer:
 
 
 MIN_TILE, MAX_TILE = 256, 2048
+# A compiled call runs this long at most (roughly): how late an interrupt can be noticed.
+CALL_SECONDS, MAX_CHUNK = 0.5, 1000
 
 
 def free_memory() -> int:

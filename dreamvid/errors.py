@@ -7,3 +7,11 @@ class DreamvidError(Exception):
 
 class UserError(DreamvidError):
     """Bad input or options: the CLI prints the message alone and exits with status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python handles signals, so a render stops and cleans up as on Ctrl-C."""
+
+
+class OutOfMemory(DreamvidError):
+    """The accelerator or the machine ran out of memory while dreaming."""

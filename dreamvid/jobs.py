@@ -8,7 +8,7 @@ from typing import Callable
 
 from .errors import UserError
 from .journal import check_resumable
-from .models import resolve_layers, resolve_weights
+from .models import check_tile, resolve_layers, resolve_weights
 from .settings import Settings, frame_range
 from .sidecar import fingerprint, parameters
 from .stills import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, list_images, list_sequence, read_image
@@ -69,6 +69,7 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
         raise UserError("no input given")
     resolve_weights(settings.model, settings.weights)
     resolve_layers(settings.model, settings.layers)
+    check_tile(settings.model, settings.tile)
     if len(inputs) > 1 and output is not None and output.suffix:
         raise UserError(f"with several inputs, -o names a folder to write into (got {output})")
     if len(inputs) > 1 and output is not None and not output.is_dir():

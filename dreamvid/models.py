@@ -77,6 +77,15 @@ def resolve_layers(model: str, layers: tuple[LayerSpec, ...]) -> tuple[LayerSpec
     return layers
 
 
+def check_tile(model: str, tile: int | None) -> None:
+    """A frame is split into tiles no smaller than half of --tile, and each must be one the network can see."""
+    spec = model_spec(model)
+    smallest = 2 * (spec.min_side if spec else 32)
+    if tile is not None and tile < smallest:
+        raise UserError(f"--tile must be at least {smallest} for {model} (got {tile}): its smallest input is "
+                        f"{smallest // 2} pixels and tiles can be half of --tile")
+
+
 def check_layers(layers: tuple[LayerSpec, ...], channels: dict[str, int], model: str) -> None:
     for layer in layers:
         if layer.name not in channels:

@@ -98,6 +98,7 @@ class Settings:
 # Bounds, checked for values from the command line, config files and the API alike.
 # name: (minimum, maximum, strictly greater than minimum?)
 BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    "seed": (0, 2**31 - 1, False),  # TensorFlow's stateless seeds are 32-bit signed
     "octaves": (1, 20, False),
     "octave_scale": (1.0, 4.0, True),
     "steps": (0, 10_000, False),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 import time
 from collections import deque
@@ -233,6 +234,8 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
 
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     resumed = sum(frames_done(segment, work) for segment in segments)
+    _warn_if_disk_short(work.path, sum(s.end - s.first for s in segments) - resumed, (height, width), source.dtype,
+                        reporter.warn)
     reporter.start(job.source.name, end - start, resumed=resumed)
     new_frames = 0
     lanes = _Lanes(segments, streams, lambda segment: _Chain(segment, source, (height, width), work, settings, timings))
@@ -242,6 +245,7 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     try:
         while todo := _timed(timings, "wait", lanes.next_round):
             new_frames += _dream_round(todo, dreamer, settings, batch, writer.submit, timings)
+            output.raise_if_failed()  # a dead encoder stops the night now, not after the last frame
             reporter.advance(resumed + new_frames, timings)
         writer.close()
         output.close()
@@ -259,6 +263,23 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
         work.remove()
     reporter.finish()
     return JobResult(job, new_frames, time.monotonic() - started)
+
+
+# Bytes of a lossless checkpoint per raw byte of a dreamed frame (PNG; 0.74 measured on the bundled clip).
+CHECKPOINT_RATIO = 0.8
+
+
+def _warn_if_disk_short(folder: Path, frames: int, size: tuple[int, int], dtype: np.dtype, warn) -> None:
+    """Checkpoints stay on disk until the output is complete: say so before the night if they will not fit."""
+    needed = int(frames * size[0] * size[1] * 3 * np.dtype(dtype).itemsize * CHECKPOINT_RATIO)
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        warn(f"the checkpoints of this render need about {_gigabytes(needed)} in {folder.parent} "
+             f"but only {_gigabytes(free)} is free: the render will stop when the disk is full")
+
+
+def _gigabytes(count: int) -> str:
+    return f"{count / 1e9:.2f} GB"
 
 
 def _timed(timings: dict[str, float], stage: str, function, *args):
@@ -354,6 +375,11 @@ class _OrderedOutput:
                 self._timings["encode"] += time.monotonic() - tick
         except BaseException as error:
             self._error = error
+
+    def raise_if_failed(self) -> None:
+        """The sink's error (ffmpeg died, the disk is full) as soon as it happens."""
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
         """Wait for the last frame, then finish the sink (its output appears only now)."""

@@ -157,3 +157,22 @@ def test_tile_is_chosen_from_free_memory(vgg_hed, monkeypatch):
     # the gradient pass of one tile stays within the budget it was given
     assert 2 * tight**2 * vgg_hed._bytes_per_pixel() <= 2 * 2**30 / 3
     vgg_hed._tiles.clear()
+
+
+def test_steps_split_into_short_calls_give_the_same_dream(vgg_hed, natural, monkeypatch):
+    """The step loop runs in calls short enough for Ctrl-C to land within seconds; how the steps are
+    split must not change a pixel (each step's roll depends on its index alone)."""
+    import dreamvid.engine as engine
+
+    source = natural(64, 64, seed=3)[None]
+    monkeypatch.setattr(engine, "MAX_CHUNK", 1000)
+    monkeypatch.setattr(vgg_hed, "_chunk", 1000)
+    whole = vgg_hed.dream(source, FEW, steps=5)
+    calls = []
+    real = vgg_hed._ascent
+    monkeypatch.setattr(vgg_hed, "_ascent", lambda *args: calls.append(int(args[2])) or real(*args))
+    monkeypatch.setattr(engine, "CALL_SECONDS", 0.0)  # one step per call
+    monkeypatch.setattr(vgg_hed, "_chunk", 1)
+    split = vgg_hed.dream(source, FEW, steps=5)
+    assert calls == [1, 1, 1, 1, 1]
+    assert np.array_equal(whole, split)
