@@ -149,12 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         status = app(args=args, prog_name="dreamvid", standalone_mode=False)
+        if status == 130:  # Typer returns KeyboardInterrupt (and so Terminated) as this status
+            _interrupted(_SIGNALS["terminated"])
         if isinstance(status, int) and status:  # typer.Exit(n) is returned, not raised, outside standalone mode
             sys.exit(status)
-    except EXIT as done:
-        sys.exit(done.exit_code)
-    except ABORT as abort:  # click turns KeyboardInterrupt (and so Terminated) into Abort
-        _interrupted(isinstance(abort.__cause__, Terminated))
+    except (EXIT, ABORT) as done:
+        sys.exit(getattr(done, "exit_code", 1))
     except USAGE as error:
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         if not message.strip():  # no arguments: Typer has printed the help already
@@ -170,7 +170,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}", 1)
 
 
+_SIGNALS = {"terminated": False}
+
+
 def _terminate(signum, frame) -> None:
+    _SIGNALS["terminated"] = True
     raise Terminated()
 
 

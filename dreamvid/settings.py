@@ -130,9 +130,13 @@ def _check_bounds(key: str, value: Any) -> None:
     low, high, strict = BOUNDS[key]
     if low is not None and (value <= low if strict else value < low):
         relation = ">" if strict else ">="
-        raise UserError(f"{option_name(key)} must be {relation} {low:g} (got {value:g})")
+        raise UserError(f"{option_name(key)} must be {relation} {_number(low)} (got {_number(value)})")
     if high is not None and value > high:
-        raise UserError(f"{option_name(key)} must be <= {high:g} (got {value:g})")
+        raise UserError(f"{option_name(key)} must be <= {_number(high)} (got {_number(value)})")
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
