@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import UserError
 from .atomic import recover_folder
+from .errors import UserError
 from .journal import check_resumable, source_identity
 from .models import resolve_layers, resolve_weights
 from .settings import Settings, frame_range
-from .sidecar import RECORD, fingerprint, owned_files, parameters, read_record, sidecar_path, version
+from .sidecar import fingerprint, owned_files, parameters, read_record, sidecar_path, version
 from .stills import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, list_images, list_sequence, read_image
 
 # Parameters that do not change the dreamed frames: a resume may change them.

@@ -59,8 +59,9 @@ def check_resumable(path: Path, plan: dict[str, Any]) -> None:
         return
     old = _read_plan(path)
     if old.get("dreamvid") != plan["dreamvid"]:
-        raise UserError(f"{path} holds a partial render made by dreamvid {old.get('dreamvid', '0.1.0 or older')} "
-                        f"(this is {plan['dreamvid']}): add --fresh to start over")
+        maker = f"dreamvid {old['dreamvid']}" if old.get("dreamvid") else "an older dreamvid"
+        raise UserError(f"{path} holds a partial render made by {maker} (this is dreamvid {plan['dreamvid']}): "
+                        f"add --fresh to start over")
     change = identity_change(old.get("identity") or {}, plan.get("identity") or {}, _used(path, old))
     if change:
         raise UserError(f"{plan['source']} changed since its partial render ({change}): add --fresh to start over")

@@ -355,7 +355,7 @@ def test_plan_of_another_dreamvid_version_is_refused(tmp_path, cli):
     run = cli(tmp_path, "clip.mp4", "-o", "out.mp4", "--model", "vgg16-hed", "--steps", "3", "--octaves", "1",
               "--flow-steps", "1", "--jitter", "8")
     assert run.status == 2 and run.loaded == []
-    assert "made by dreamvid 0.0.1 (this is " in run.stderr and "--fresh" in run.stderr, run.stderr
+    assert "made by dreamvid 0.0.1 (this is dreamvid " in run.stderr and "--fresh" in run.stderr, run.stderr
 
 
 def test_identity_change_names_what_changed():
