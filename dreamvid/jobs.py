@@ -219,6 +219,10 @@ def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> Non
     folder_output = kind == "stills" or to_folder
     if output.exists() and output.is_dir() != folder_output:
         raise UserError(f"output {output} exists and is a {'folder' if output.is_dir() else 'file'}")
+    if folder_output and Path.cwd().is_relative_to(output.resolve()):
+        # A finished folder is swapped in whole: the folder a command runs in cannot be swapped.
+        raise UserError(f"output folder {output} holds the current folder: write into a folder of its own, "
+                        f"e.g. -o out")
     parent = output.parent
     if not parent.is_dir():
         raise UserError(f"cannot write {output}: folder {parent} does not exist")

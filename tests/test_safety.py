@@ -251,6 +251,16 @@ def test_frames_folder_refuses_to_replace_a_user_file_of_the_same_name(tmp_path,
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("target", [".", "f_%05d.png"])
+def test_folder_output_must_not_be_the_current_folder(target, tmp_path, cli):
+    """A finished folder is swapped in whole, so it cannot be the folder the command runs in."""
+    moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    before = snapshot(tmp_path)
+    run = cli(tmp_path, "clip.mp4", "-o", target, *QUICK)
+    assert run.status == 2 and "holds the current folder" in run.stderr and run.loaded == [], run.stderr
+    assert snapshot(tmp_path) == before
+
+
 def test_a_folder_with_every_frame_but_no_record_is_not_done(tmp_path):
     """Before, a frames folder counted as done when every frame name existed, as after a half-finished move."""
     moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
