@@ -74,12 +74,17 @@ def check_resumable(path: Path, plan: dict[str, Any]) -> None:
 def _used(path: Path, plan: dict[str, Any]) -> set[str]:
     """The source files that the pieces in a work folder were made from: an image of a folder by its
     own name; a frame of a chain (named by its index, e.g. frame_000003.png) depends on every frame
-    before it. A file not used yet may change (say, a broken frame repaired) without harm."""
+    of its segment up to it. A file not used yet may change (say, a broken frame repaired) without harm."""
     names = list((plan.get("identity") or {}).get("files", {}))
     if plan.get("kind") == "stills":
         return {name for name in names if (path / name).is_file()}
-    last = max((int(piece.stem[-6:]) for piece in path.glob("*.png") if piece.stem[-6:].isdigit()), default=-1)
-    return set(names[:last + 1])
+    made = {int(piece.stem[-6:]) for piece in path.glob("*.png") if piece.stem[-6:].isdigit()}
+    used: set[str] = set()
+    for segment in plan.get("segments") or [{"start": 0, "end": len(names)}]:
+        first = segment["start"] - segment.get("warmup", 0)
+        last = max((index for index in made if first <= index < segment["end"]), default=first - 1)
+        used.update(names[first:last + 1])
+    return used
 
 
 def source_identity(source: Path, frames: tuple[Path, ...], count: int,

@@ -22,7 +22,7 @@ from helpers import FAST
 from dreamvid import atomic
 from dreamvid.errors import UserError
 from dreamvid.jobs import job_plan, plan_jobs, resolved_parameters
-from dreamvid.journal import identity_change
+from dreamvid.journal import _used, identity_change
 from dreamvid.settings import build_settings
 from dreamvid.sidecar import owned_files, read_record, write_json
 from dreamvid.sinks import FramesSink
@@ -385,3 +385,16 @@ def test_identity_change_names_what_changed():
     assert identity_change(frames, changed, {"a.png", "b.png"}) == "b.png changed: size 1 -> 2 bytes"
     gone = {**frames, "frames": 2, "files": {"a.png": [1, 0]}}
     assert identity_change(frames, gone, {"b.png"}) == "b.png is gone"
+
+
+def test_a_frame_counts_as_used_once_its_segment_dreamed_it(tmp_path):
+    names = {f"f{index}.png": [1, 0] for index in range(6)}
+    plan = {"kind": "sequence", "identity": {"files": names},
+            "segments": [{"index": 0, "start": 0, "end": 3, "warmup": 0},
+                         {"index": 1, "start": 3, "end": 6, "warmup": 1}]}
+    for piece in ("frame_000000.png", "frame_000004.png"):  # the second segment warmed up on f2
+        (tmp_path / piece).write_bytes(b"")
+    assert _used(tmp_path, plan) == {"f0.png", "f2.png", "f3.png", "f4.png"}  # f1 may still be repaired
+    plan["segments"] = None  # one chain from the start
+    assert _used(tmp_path, plan) == {"f0.png", "f1.png", "f2.png", "f3.png", "f4.png"}
+    assert _used(tmp_path, {**plan, "kind": "stills"}) == set()
