@@ -75,7 +75,11 @@ def swap_folder(new: Path, target: Path) -> None:
         return
     old = _old_name(target)
     os.rename(target, old)
-    os.rename(new, target)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(old, target)
+        raise
     shutil.rmtree(old)
 
 
