@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .atomic import recover_folder
 from .errors import UserError
-from .journal import check_resumable
+from .journal import check_resumable, source_identity
 from .models import check_tile, resolve_layers, resolve_weights
 from .settings import Settings, frame_range
-from .sidecar import fingerprint, parameters
+from .sidecar import fingerprint, owned_files, parameters, read_record, sidecar_path, version
 from .stills import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, list_images, list_sequence, read_image
 
 # Parameters that do not change the dreamed frames: a resume may change them.
@@ -33,17 +34,20 @@ class Job:
     frames: tuple[Path, ...] = field(default=(), repr=False)
     frame_names: tuple[str, ...] | None = field(default=None, repr=False)
     skip: bool = False  # the output exists and --overwrite was not given
+    identity: dict | None = field(default=None, repr=False, compare=False)  # of the source, for the plan
 
     @property
     def temporal(self) -> bool:
         return self.kind in ("video", "sequence")
 
     @property
+    def to_folder(self) -> bool:
+        return self.frame_names is not None or self.kind == "stills"
+
+    @property
     def sidecar(self) -> Path:
         """The JSON record of the render: beside a file, inside a folder."""
-        if self.frame_names is not None or self.kind == "stills":
-            return self.output / "dreamvid.json"
-        return self.output.with_name(self.output.name + ".json")
+        return sidecar_path(self.output, self.to_folder)
 
     @property
     def work_folder(self) -> Path:
@@ -83,7 +87,7 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
         params = resolved_parameters(settings)
         for job in jobs:
             if not job.skip:
-                check_resumable(job.work_folder, job_fingerprint(job, params), params)
+                check_resumable(job.work_folder, job_plan(job, params))
     return jobs
 
 
@@ -92,6 +96,7 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
     frames: tuple[Path, ...] = ()
     count = 0  # frames in a video or sequence
     span = (0, 0)  # the frames it renders, [start, end)
+    size = None  # (width, height) of a video or sequence
     if "%" in source.name:
         kind, frames = "sequence", list_sequence(source, warn)
         default = _beside(source.parent, "_dream")
@@ -108,22 +113,59 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
     elif source.suffix.lower() in VIDEO_SUFFIXES:
         from .video import probe_video
 
-        count = probe_video(source).frame_count
+        info = probe_video(source)
+        count, size = info.frame_count, (info.width, info.height)
         kind, default = "video", source.with_name(source.stem + "_dream" + source.suffix.lower())
     else:
         _decodes(source)
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream.png")
     if kind == "sequence":
         count = len(frames)
+        first = inspect_image(frames[0])
+        size = (first.width, first.height)
     if kind in ("video", "sequence"):
         span = frame_range(settings.frames, count)
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
     output, frame_names = _frame_output(kind, source, output, frames, count)
     _check_output(source, output, kind, frame_names is not None)
-    # Frames of a --frames range are all that a finished render wrote.
-    exists = output.exists() and (frame_names is None or all((output / name).exists()
-                                                             for name in frame_names[span[0]:span[1]]))
-    return Job(kind, source, output, frames, frame_names, skip=exists and not overwrite)
+    # A folder is done when its record, written last, lists every file of this render (a --frames
+    # range: the frames of that range); a file is done when it is there and matches its record.
+    names = frame_names[span[0]:span[1]] if frame_names is not None else (
+        tuple(frame.name for frame in frames) if kind == "stills" else None)
+    done = _done(output, names)
+    if not done or overwrite:
+        _check_owner(output, names, overwrite)
+    identity = None if kind == "image" else source_identity(source, frames, count, size)
+    return Job(kind, source, output, frames, frame_names, skip=done and not overwrite, identity=identity)
+
+
+def _done(output: Path, names: tuple[str, ...] | None) -> bool:
+    if names is not None:
+        recover_folder(output)  # a swap cut short by a kill (without renameat2): the old folder comes back
+        return output.is_dir() and set(names) <= owned_files(output)
+    if not output.exists():
+        return False
+    made = read_record(sidecar_path(output, folder=False))
+    return made is None or made.get("bytes", output.stat().st_size) == output.stat().st_size
+
+
+def _check_owner(output: Path, names: tuple[str, ...] | None, overwrite: bool) -> None:
+    """Refuse, before any work, to replace a file that dreamvid did not write: a folder's files are
+    dreamvid's when its record lists them, a file is when its record is beside it."""
+    record = sidecar_path(output, names is not None)
+    if record.exists() and read_record(record) is None:
+        raise UserError(f"{record} exists and dreamvid did not write it: move it away or choose another -o")
+    if names is None:
+        if overwrite and output.exists() and read_record(record) is None:
+            raise UserError(f"{output} exists and dreamvid did not write it (no {record.name} beside it): "
+                            f"move it away or choose another -o")
+        return
+    owned = owned_files(output)
+    theirs = [name for name in names if name not in owned and (output / name).exists()]
+    if theirs:
+        more = f" and {len(theirs) - 1} more" if len(theirs) > 1 else ""
+        raise UserError(f"{output / theirs[0]}{more} exists and dreamvid did not write it: "
+                        f"move it away or choose another -o")
 
 
 def _beside(folder: Path, suffix: str) -> Path:
@@ -178,6 +220,10 @@ def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> Non
     folder_output = kind == "stills" or to_folder
     if output.exists() and output.is_dir() != folder_output:
         raise UserError(f"output {output} exists and is a {'folder' if output.is_dir() else 'file'}")
+    if folder_output and Path.cwd().is_relative_to(output.resolve()):
+        # A finished folder is swapped in whole: the folder a command runs in cannot be swapped.
+        raise UserError(f"output folder {output} holds the current folder: write into a folder of its own, "
+                        f"e.g. -o out")
     parent = output.parent
     if not parent.is_dir():
         raise UserError(f"cannot write {output}: folder {parent} does not exist")
@@ -197,3 +243,9 @@ def resolved_parameters(settings: Settings, batch: int | None = None) -> dict:
 def job_fingerprint(job: Job, params: dict) -> str:
     """What a resumed job must share with the run that made its checkpoints."""
     return fingerprint({**params, "source": str(job.source.resolve())}, ignore=NOT_IN_FRAMES)
+
+
+def job_plan(job: Job, params: dict) -> dict:
+    """The plan a work folder starts with: a resume must match its version, source and fingerprint."""
+    return {"dreamvid": version(), "fingerprint": job_fingerprint(job, params), "parameters": params,
+            "source": str(job.source), "kind": job.kind, "identity": job.identity}

@@ -1,10 +1,12 @@
 """The work folder of a long render: the plan that made it (written once) and the finished pieces
 (each written to a temporary name, then renamed). Resume is "plan minus what is there"; a changed
-parameter is refused rather than silently mixing two renders."""
+parameter, source or dreamvid version is refused rather than silently mixing two renders."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from .errors import UserError
 from .sidecar import write_json
 
 PLAN = "plan.json"
+SAMPLE = 1 << 20  # bytes of a video hashed at its start, middle and end
 
 
 class WorkFolder:
@@ -21,12 +24,14 @@ class WorkFolder:
 
     @classmethod
     def open(cls, path: Path, plan: dict[str, Any], fresh: bool = False) -> "WorkFolder":
-        """Create the folder, or reopen it when its plan matches `plan` (same fingerprint)."""
+        """Create the folder, or reopen it when its plan matches `plan` (same version, source and fingerprint)."""
         if path.exists() and fresh:
             shutil.rmtree(path)
         if path.exists():
-            check_resumable(path, plan["fingerprint"], plan.get("parameters", {}))
-            plan = _read_plan(path)  # its own plan (e.g. its segments) wins over a new one
+            check_resumable(path, plan)
+            # Its own plan (e.g. its segments) wins over a new one, but the source is as it is now.
+            plan = {**_read_plan(path), "identity": plan.get("identity")}
+            write_json(path / PLAN, plan)
         else:
             path.mkdir(parents=True)
             write_json(path / PLAN, plan)
@@ -47,15 +52,101 @@ class WorkFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def check_resumable(path: Path, fingerprint: str, parameters: dict[str, Any] | None = None) -> None:
-    """A UserError unless `path` is absent or holds pieces made with the same fingerprint."""
+def check_resumable(path: Path, plan: dict[str, Any]) -> None:
+    """A UserError unless `path` is absent or holds pieces that `plan` can go on with: made by the same
+    dreamvid version, from the same source, with the same fingerprint."""
     if not path.exists():
         return
     old = _read_plan(path)
-    if old.get("fingerprint") != fingerprint:
-        changed = _changed(old.get("parameters", {}), parameters) if parameters else "see its plan.json"
+    if old.get("dreamvid") != plan["dreamvid"]:
+        maker = f"dreamvid {old['dreamvid']}" if old.get("dreamvid") else "an older dreamvid"
+        raise UserError(f"{path} holds a partial render made by {maker} (this is dreamvid {plan['dreamvid']}): "
+                        f"add --fresh to start over")
+    change = identity_change(old.get("identity") or {}, plan.get("identity") or {}, _used(path, old))
+    if change:
+        raise UserError(f"{plan['source']} changed since its partial render ({change}): add --fresh to start over")
+    if old.get("fingerprint") != plan["fingerprint"]:
+        changed = _changed(old.get("parameters", {}), plan.get("parameters", {}))
         raise UserError(f"{path} holds a render made with other parameters ({changed}): "
                         f"run with those parameters to resume it, or add --fresh to start over")
+
+
+def _used(path: Path, plan: dict[str, Any]) -> set[str]:
+    """The source files that the pieces in a work folder were made from: an image of a folder by its
+    own name; a frame of a chain (named by its index, e.g. frame_000003.png) depends on every frame
+    of its segment up to it. A file not used yet may change (say, a broken frame repaired) without harm."""
+    names = list((plan.get("identity") or {}).get("files", {}))
+    if plan.get("kind") == "stills":
+        return {name for name in names if (path / name).is_file()}
+    made = {int(piece.stem[-6:]) for piece in path.glob("*.png") if piece.stem[-6:].isdigit()}
+    used: set[str] = set()
+    for segment in plan.get("segments") or [{"start": 0, "end": len(names)}]:
+        first = segment["start"] - segment.get("warmup", 0)
+        last = max((index for index in made if first <= index < segment["end"]), default=first - 1)
+        used.update(names[first:last + 1])
+    return used
+
+
+def source_identity(source: Path, frames: tuple[Path, ...], count: int,
+                    size: tuple[int, int] | None) -> dict[str, Any]:
+    """What a plan records of its source, without decoding: a video's length, date and a hash of
+    three sampled blocks; the names, lengths and dates of a sequence's or folder's images; the frame
+    count and (width, height)."""
+    identity: dict[str, Any] = {"frames": count, "size": list(size) if size else None}
+    if frames:
+        identity["files"] = {frame.name: _stat(frame) for frame in frames}
+    else:
+        length, modified = _stat(source)
+        identity.update(bytes=length, modified=modified, sample=_sample_hash(source, length))
+    return identity
+
+
+def _stat(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _sample_hash(path: Path, length: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for offset in sorted({0, max(0, length // 2 - SAMPLE // 2), max(0, length - SAMPLE)}):
+            file.seek(offset)
+            digest.update(file.read(SAMPLE))
+    return digest.hexdigest()[:16]
+
+
+def identity_change(old: dict[str, Any], new: dict[str, Any], used: set[str]) -> str | None:
+    """What differs between two source identities, in words; None when they match. Of the files of a
+    sequence or folder, only the `used` ones count (a folder of stills may also gain images)."""
+    if old.get("frames") != new.get("frames"):
+        return f"{old.get('frames')} -> {new.get('frames')} frames"
+    if old.get("size") != new.get("size"):
+        return f"picture {_size(old.get('size'))} -> {_size(new.get('size'))}"
+    if old.get("bytes") != new.get("bytes"):
+        return f"size {old.get('bytes')} -> {new.get('bytes')} bytes"
+    if old.get("sample") != new.get("sample"):
+        return "content changed"
+    if old.get("modified") != new.get("modified"):
+        return f"modified {_date(old.get('modified'))} -> {_date(new.get('modified'))}"
+    before, after = old.get("files", {}), new.get("files", {})
+    for name in sorted(used & (before.keys() - after.keys())):
+        return f"{name} is gone"
+    for name in sorted(used & before.keys()):
+        if before[name] != after[name]:
+            return f"{name} changed: " + (f"size {before[name][0]} -> {after[name][0]} bytes"
+                                          if before[name][0] != after[name][0] else
+                                          f"modified {_date(before[name][1])} -> {_date(after[name][1])}")
+    return None
+
+
+def _size(size: list[int] | None) -> str:
+    return f"{size[0]}x{size[1]}" if size else "unknown"
+
+
+def _date(nanoseconds: int | None) -> str:
+    if nanoseconds is None:
+        return "unknown"
+    return datetime.fromtimestamp(nanoseconds / 1e9, timezone.utc).isoformat(timespec="seconds")
 
 
 def _read_plan(path: Path) -> dict[str, Any]:

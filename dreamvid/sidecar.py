@@ -1,15 +1,19 @@
-"""The JSON record written beside every output: enough to reproduce the render."""
+"""The JSON record of every output: enough to reproduce the render, and the proof of which files
+dreamvid wrote (`<output>.json` beside a file, `dreamvid.json` inside a folder listing its files), so
+that it never replaces a file it did not write."""
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .atomic import carry_over, swap_folder, write_text
 from .settings import Settings
+
+RECORD = "dreamvid.json"  # inside a folder output
 
 
 def version() -> str:
@@ -35,17 +39,48 @@ def fingerprint(params: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def write_sidecar(path: Path, params: dict[str, Any], **extra: Any) -> None:
-    record = {
+def sidecar_path(output: Path, folder: bool) -> Path:
+    """The record of an output: beside a file, inside a folder."""
+    return output / RECORD if folder else output.with_name(output.name + ".json")
+
+
+def record(params: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
         "dreamvid": version(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "parameters": params,
         **extra,
     }
-    write_json(path, record)
+
+
+def write_sidecar(path: Path, params: dict[str, Any], **extra: Any) -> None:
+    write_json(path, record(params, **extra))
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The dreamvid record at `path`; None where there is none, or the file is not dreamvid's."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "dreamvid" in data and "parameters" in data else None
+
+
+def owned_files(folder: Path) -> set[str]:
+    """The files of a folder output that dreamvid wrote, as its record lists them."""
+    found = read_record(folder / RECORD)
+    return set(found.get("files", [])) if found else set()
+
+
+def publish_folder(staging: Path, output: Path, names: list[str], data: dict[str, Any]) -> None:
+    """Complete the new folder `staging`, which holds the `names` just made: the old output's other
+    files (the user's, and dreamvid's not made again) are linked in, the record listing dreamvid's
+    files is written last, and the whole folder is swapped in at `output` in one step."""
+    owned = owned_files(output)
+    kept = carry_over(output, staging, skip=set(names) | {RECORD})
+    write_json(staging / RECORD, {**data, "files": sorted(set(names) | (owned & set(kept)))})
+    swap_folder(staging, output)

@@ -10,7 +10,9 @@ from typing import Callable
 
 import numpy as np
 
+from .atomic import new_staging
 from .imageops import from_float, resize
+from .sidecar import publish_folder, sidecar_path, write_json
 from .stills import Picture, write_image
 
 
@@ -31,8 +33,11 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(from_float(frame, np.uint8))
 
-    def close(self) -> None:
+    def close(self, data: dict) -> None:
+        """The record goes first, with the video's size: a kill before the rename leaves an old (or
+        no) video that does not match it, which a rerun renders again rather than takes as done."""
         self.writer.close()
+        write_json(sidecar_path(self.output, folder=False), {**data, "bytes": self.temporary.stat().st_size})
         os.replace(self.temporary, self.output)
 
     def abort(self) -> None:
@@ -40,7 +45,8 @@ class VideoSink:
 
 
 class FramesSink:
-    """Writes images into a hidden folder beside the output, moved into place when all are written.
+    """Writes images into a hidden folder beside the output, swapped in when all are written (with
+    the old folder's other files), so the folder is always the old one or the new one, complete.
 
     The format follows each name's suffix; `dtype` keeps 16-bit sources 16-bit; `alpha(index)`, when
     given, returns the source frame's alpha plane so it is kept."""
@@ -49,9 +55,7 @@ class FramesSink:
                  alpha: Callable[[int], np.ndarray | None] | None = None, first_index: int = 0):
         self.output, self.names, self.dtype, self.alpha = output, names, dtype, alpha
         self.first_index = first_index
-        self.temporary = output.with_name(f".{output.name}.partial-frames")
-        shutil.rmtree(self.temporary, ignore_errors=True)
-        self.temporary.mkdir(parents=True)
+        self.temporary = new_staging(output)
         self.written = 0
 
     def write(self, frame: np.ndarray) -> None:
@@ -62,13 +66,8 @@ class FramesSink:
         write_image(self.temporary / self.names[self.written], Picture(frame, alpha, self.dtype))
         self.written += 1
 
-    def close(self) -> None:
-        if not self.output.exists():
-            os.replace(self.temporary, self.output)
-            return
-        for name in self.names:  # an existing folder: move the frames in, leave its other files alone
-            os.replace(self.temporary / name, self.output / name)
-        shutil.rmtree(self.temporary)
+    def close(self, data: dict) -> None:
+        publish_folder(self.temporary, self.output, list(self.names), data)
 
     def abort(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)

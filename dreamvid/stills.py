@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .atomic import partial_name
 from .errors import DreamvidError, UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -162,7 +163,7 @@ def write_image(path: Path, picture: Picture) -> None:
         data = data[..., :3]
     if path.suffix.lower() in (".jpg", ".jpeg", ".webp", ".bmp") and data.dtype == np.uint16:
         data = (data // 257).astype(np.uint8)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    temporary = partial_name(path)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if not cv2.imwrite(str(temporary), data, params):
         with contextlib.suppress(OSError):  # e.g. the parent is a file: there is nothing to remove

@@ -1,26 +1,25 @@
 """Still-image jobs: one picture, or a folder of independent pictures batched by size."""
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import link_or_copy, new_staging
 from .imageops import apply_delta, processing_size, resize
-from .jobs import Job, JobResult, job_fingerprint, resolved_parameters
+from .jobs import Job, JobResult, job_plan, resolved_parameters
 from .journal import WorkFolder
 from .progress import Reporter
 from .settings import Settings
-from .sidecar import write_sidecar
+from .sidecar import publish_folder, record, write_sidecar
 from .stills import inspect_image, read_image, write_image
 
 
 def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, fresh: bool = False) -> JobResult:
     """Dream an image, or a folder of independent images batched by size. A folder renders into
-    `<output>.partial/` (resumable) and is renamed when every image is done."""
+    `<output>.partial/` (resumable); when every image is done the finished folder is swapped in whole."""
     params = resolved_parameters(settings, batch)
     settings = replace(settings, tile=settings.tile or dreamer.auto_tile(batch))
     recorded = {**params, "tile": settings.tile}
@@ -35,8 +34,7 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         reporter.finish()
         return JobResult(job, 1, time.monotonic() - started)
 
-    work = WorkFolder.open(job.work_folder, {"fingerprint": job_fingerprint(job, params), "parameters": params,
-                                             "source": str(job.source)}, fresh=fresh)
+    work = WorkFolder.open(job.work_folder, job_plan(job, params), fresh=fresh)
     todo = [frame for frame in job.frames if not work.has(frame.name)]
     done = len(job.frames) - len(todo)
     reporter.start(job.source.name, len(job.frames), resumed=done)
@@ -48,12 +46,14 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
             write_image(work.piece(path.name), picture)
         done += len(group)
         reporter.advance(done)
-    (work.path / "plan.json").unlink()
-    write_sidecar(work.path / "dreamvid.json", recorded, precision_used=dreamer.features.precision,
-                  input=str(job.source), frames=len(job.frames))
-    if job.output.exists():
-        shutil.rmtree(job.output)
-    os.replace(work.path, job.output)
+    # The work folder stays whole until the finished folder is in place: a kill leaves it resumable.
+    staging = new_staging(job.output)
+    for frame in job.frames:
+        link_or_copy(work.piece(frame.name), staging / frame.name)
+    publish_folder(staging, job.output, [frame.name for frame in job.frames],
+                   record(recorded, precision_used=dreamer.features.precision, input=str(job.source),
+                          frames=len(job.frames)))
+    work.remove()
     reporter.finish()
     return JobResult(job, len(todo), time.monotonic() - started)
 

@@ -8,7 +8,6 @@ threads, and the output is written by a thread that follows the finished frames 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import threading
 import time
@@ -20,14 +19,15 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from .atomic import writing
 from .flow import Motion, MotionEstimator, warp
 from .imageops import from_float, processing_size, resize, to_float
-from .jobs import Job, JobResult, job_fingerprint, resolved_parameters
+from .jobs import Job, JobResult, job_plan, resolved_parameters
 from .journal import WorkFolder
 from .pipeline import Prefetch, Worker
 from .progress import Reporter
 from .settings import Settings, frame_range
-from .sidecar import write_sidecar
+from .sidecar import record
 from .sources import FrameSource
 
 
@@ -190,10 +190,9 @@ def load_piece(path: Path) -> np.ndarray:
 
 def save_piece(path: Path, pixels: np.ndarray) -> None:
     """Lossless, atomic: a piece on disk is always complete."""
-    temporary = path.with_name(f".{path.stem}.partial.png")
-    if not cv2.imwrite(str(temporary), np.ascontiguousarray(pixels[..., ::-1])):
-        raise OSError(f"cannot write checkpoint {temporary}")
-    os.replace(temporary, path)
+    with writing(path) as temporary:
+        if not cv2.imwrite(str(temporary), np.ascontiguousarray(pixels[..., ::-1])):
+            raise OSError(f"cannot write checkpoint {temporary}")
 
 
 def detect_cuts(source: FrameSource, start: int, end: int, threshold: float) -> tuple[int, ...]:
@@ -219,9 +218,8 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     height, width = output_size(source.width, source.height, settings.max_side)
     streams = min(settings.streams or batch, end - start)
     params = resolved_parameters(settings, batch)
-    work = WorkFolder.open(job.work_folder, {
-        "fingerprint": job_fingerprint(job, params), "parameters": params, "source": str(job.source),
-        "size": [width, height], "frames": [start, end]}, fresh=fresh)
+    work = WorkFolder.open(job.work_folder, {**job_plan(job, params), "size": [width, height],
+                                             "frames": [start, end]}, fresh=fresh)
     if "segments" not in work.plan:  # planned once; a resume keeps the plan it started with
         cuts = detect_cuts(source, start, end, settings.cut_threshold) if streams > 1 and settings.flow else ()
         segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
@@ -248,17 +246,16 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
             output.raise_if_failed()  # a dead encoder stops the night now, not after the last frame
             reporter.advance(resumed + new_frames, timings)
         writer.close()
-        output.close()
+        output.close(lambda: record(
+            {**params, "timings": {stage: round(seconds, 2) for stage, seconds in timings.items()}},
+            precision_used=dreamer.features.precision, input=str(job.source), frames=[start, end],
+            size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in segments]))
     except BaseException:
         lanes.close()
         output.abort()
         with contextlib.suppress(BaseException):
             writer.close()  # keeps the checkpoints already queued
         raise
-    params["timings"] = {stage: round(seconds, 2) for stage, seconds in timings.items()}
-    write_sidecar(job.sidecar, params, precision_used=dreamer.features.precision, input=str(job.source),
-                  frames=[start, end], size=[width, height],
-                  fps=str(source.fps), segments=[asdict(segment) for segment in segments])
     if not keep_parts:
         work.remove()
     reporter.finish()
@@ -381,14 +378,15 @@ class _OrderedOutput:
         if self._error is not None:
             raise self._error
 
-    def close(self) -> None:
-        """Wait for the last frame, then finish the sink (its output appears only now)."""
+    def close(self, data) -> None:
+        """Wait for the last frame, then finish the sink: its output appears only now, with the
+        record that `data()` makes (the timings are complete by then)."""
         self._thread.join()
         if self._error is not None:
             self._sink.abort()
             raise self._error
         tick = time.monotonic()
-        self._sink.close()
+        self._sink.close(data())
         self._timings["encode"] += time.monotonic() - tick
 
     def abort(self) -> None:

@@ -117,7 +117,7 @@ def test_image_and_folder_render_end_to_end(tmp_path, cli):
 
 def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
     """A folder render interrupted after frame1: its work folder as the CLI would have left it."""
-    from dreamvid.jobs import Job, job_fingerprint, resolved_parameters
+    from dreamvid.jobs import job_plan, plan_jobs, resolved_parameters
     from dreamvid.settings import build_settings
     from dreamvid.sidecar import write_json
 
@@ -127,10 +127,10 @@ def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
         _write_picture(frames / name, 40, 40, seed=index + 5)
     settings = build_settings({"model": "vgg16-hed", "steps": steps, "octaves": 1, "jitter": 4, "batch": 1})
     params = resolved_parameters(settings, 1)
+    [job] = plan_jobs([frames], settings, tmp_path / "out")
     work = tmp_path / "out.partial"
     work.mkdir()
-    plan_print = job_fingerprint(Job("stills", frames, tmp_path / "out"), params)
-    write_json(work / "plan.json", {"fingerprint": plan_print, "parameters": params, "source": "frames"})
+    write_json(work / "plan.json", job_plan(job, params))
     marker = np.zeros((40, 40, 3), np.uint8)
     marker[..., 0] = marker[..., 2] = 255  # magenta: no dream looks like this
     cv2.imwrite(str(work / "frame1.png"), marker)
