@@ -179,6 +179,9 @@ def display_size(stored: tuple[int, int], sar: Fraction, rotation: int) -> tuple
     return (height, width) if rotation in (90, 270) else (width, height)
 
 
+_NO_TIME = -(2 ** 63)  # how ffmpeg prints a missing timestamp
+
+
 @dataclass(frozen=True)
 class _Packets:
     times: tuple[float, ...]  # presentation times in seconds, sorted
@@ -196,7 +199,7 @@ def _scan_packets(path: Path, fps: Fraction) -> _Packets:
         raise UserError(f"video is truncated or corrupt: {path} ({reason})")
     base = re.search(r"^#tb 0: (\d+)/(\d+)", result.stdout, re.MULTILINE)
     tick = Fraction(int(base.group(1)), int(base.group(2))) if base else Fraction(1, 1000000)
-    starts, ends = [], []
+    starts, decodes, ends = [], [], []
     for line in result.stdout.splitlines():
         if line.startswith("#") or not line.strip():
             continue
@@ -204,12 +207,18 @@ def _scan_packets(path: Path, fps: Fraction) -> _Packets:
         flags = next((int(part[2:], 16) for part in fields[6:] if part.startswith("F=")), 1)
         if flags & 0x4:  # AV_PKT_FLAG_DISCARD
             continue
-        dts, pts, duration = int(fields[1]), int(fields[2]), int(fields[3])
-        stamp = pts if pts != -(2 ** 63) else dts
-        starts.append(stamp)
-        ends.append(stamp + duration if duration > 0 else None)
-    if not starts or any(stamp == -(2 ** 63) for stamp in starts):  # no timestamps at all: the nominal rate
+        decoded, shown, duration = int(fields[1]), int(fields[2]), int(fields[3])
+        starts.append(None if shown == _NO_TIME else shown)
+        decodes.append(None if decoded == _NO_TIME else decoded)
+        ends.append(duration if duration > 0 else None)
+    if None in starts and None not in decodes and any(s is not None for s in starts):
+        # MPEG program streams stamp only some packets: decode times are all there, a constant
+        # reordering delay earlier than the presentation times.
+        delay = min(s for s in starts if s is not None) - min(decodes)
+        starts = [d + delay for d in decodes]
+    if not starts or None in starts:  # no usable timestamps: the nominal rate
         return _Packets(tuple(float(i / fps) for i in range(len(starts))), float(len(starts) / fps))
+    ends = [s + d if d is not None else None for s, d in zip(starts, ends)]
     order = sorted(range(len(starts)), key=starts.__getitem__)
     last = order[-1]
     end = ends[last] if ends[last] is not None else starts[last] + 1 / (fps * tick)
@@ -252,7 +261,7 @@ def probe_video(path: Path | str) -> VideoInfo:
     info = VideoInfo(path, width, height, fps, len(packets.times), rotation, has_audio, packets.times,
                      packets.end_time, sar, colour)
     try:
-        next(read_frames(path, 0, 1, info=info))
+        next(_decode(info, 0, 1))
     except FrameDecodeError:
         raise UserError(f"cannot decode the first frame of {path} (truncated or corrupt file?)") from None
     return info
@@ -277,6 +286,10 @@ def read_frames(path: Path | str, start: int = 0, end: int | None = None, *,
     end = info.frame_count if end is None else end
     if not 0 <= start <= end:
         raise ValueError(f"bad frame range [{start}, {end})")
+    return _decode(info, start, end)
+
+
+def _decode(info: VideoInfo, start: int, end: int) -> Iterator[np.ndarray]:
     if start == end:
         return
     filters = ([f"select=gte(n\\,{start})"] if start else []) + [
