@@ -359,7 +359,7 @@ def _encode_filters(colour: Colour) -> str:
     tags = [f"colorspace={colour.matrix}", "range=tv"]
     tags += [f"color_primaries={colour.primaries}"] if colour.primaries else []
     tags += [f"color_trc={colour.transfer}"] if colour.transfer else []
-    return (f"scale=out_color_matrix={_MATRICES[colour.matrix]}:out_range=tv,format=yuv420p,"
+    return (f"scale=out_color_matrix={_MATRICES[colour.matrix]}:out_range=tv,format=yuv420p,setsar=1,"
             f"setparams={':'.join(tags)}")
 
 

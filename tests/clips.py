@@ -109,9 +109,10 @@ CONTAINER_CODECS = {
 }
 
 
-def container_clip(path: Path, frames: int = 8, size: tuple[int, int] = (96, 64), fps: int = 25) -> np.ndarray:
-    """A moving clip in the container that the suffix names, with a codec it takes; intra-coded at high quality
-    so the decoded pixels stay close to the returned frames."""
+def container_clip(path: Path, frames: int = 8, size: tuple[int, int] = (96, 64), fps: int = 25,
+                   sar: str | None = None) -> np.ndarray:
+    """A moving clip in the container that the suffix names, with a codec it takes, at high quality so the
+    decoded pixels stay close to the returned frames; `sar` (e.g. "2") makes its pixels that much wider."""
     path = Path(path)
     source = translating_frames(frames, size, 2, 1, seed=4)
     codec, pixels = CONTAINER_CODECS[path.suffix.lower()]
@@ -121,7 +122,8 @@ def container_clip(path: Path, frames: int = 8, size: tuple[int, int] = (96, 64)
     width, height = size
     subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
                     "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "pipe:0",
-                    "-c:v", codec, "-pix_fmt", pixels, *quality, str(path)],
+                    *(["-vf", f"setsar={sar}"] if sar else []), "-c:v", codec, "-pix_fmt", pixels, *quality,
+                    str(path)],
                    input=np.ascontiguousarray(source).tobytes(), check=True, capture_output=True)
     return source
 
