@@ -105,7 +105,8 @@ CONTAINER_CODECS = {
     ".m4v": ("libx264", "yuv420p"), ".flv": ("libx264", "yuv420p"), ".ts": ("libx264", "yuv420p"),
     ".mts": ("libx264", "yuv420p"), ".m2ts": ("libx264", "yuv420p"), ".webm": ("libvpx", "yuv420p"),
     ".avi": ("mpeg4", "yuv420p"), ".mpg": ("mpeg2video", "yuv420p"), ".mpeg": ("mpeg2video", "yuv420p"),
-    ".mxf": ("mpeg2video", "yuv422p"), ".wmv": ("wmv2", "yuv420p"),
+    ".mxf": ("mpeg2video", "yuv422p"), ".wmv": ("wmv2", "yuv420p"), ".3gp": ("libx264", "yuv420p"),
+    ".ogv": ("libtheora", "yuv420p"), ".vob": ("mpeg2video", "yuv420p"),
 }
 
 
@@ -117,8 +118,8 @@ def container_clip(path: Path, frames: int = 8, size: tuple[int, int] = (96, 64)
     source = translating_frames(frames, size, 2, 1, seed=4)
     codec, pixels = CONTAINER_CODECS[path.suffix.lower()]
     quality = ["-crf", "10"] if codec == "libx264" else ["-b:v", "4M", "-qmin", "1", "-qmax", "4"]
-    if codec == "libvpx":
-        quality = ["-b:v", "4M", "-crf", "4"]
+    if codec in ("libvpx", "libtheora"):
+        quality = ["-b:v", "4M", "-crf", "4"] if codec == "libvpx" else ["-q:v", "10"]
     width, height = size
     subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
                     "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "pipe:0",

@@ -272,6 +272,15 @@ def test_hd_output_is_bt709_converted_and_tagged(tmp_path):
     ok, bgr = capture.read()
     capture.release()
     assert ok and np.abs(bgr[300:400, 600:700, ::-1].reshape(-1, 3).mean(0) - colour).max() < 2
+    # an untagged HD stream converted with BT.709 is read as BT.709 too, as players read untagged HD
+    untagged = tmp_path / "untagged.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "1280x720", "-i", "pipe:0",
+                    "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p", "-c:v", "libx264",
+                    "-bsf:v", "h264_metadata=matrix_coefficients=2", str(untagged)],
+                   input=np.ascontiguousarray(frame).tobytes(), check=True)
+    assert "yuv420p(tv, progressive)" in video_line(untagged)
+    decoded = next(read_frames(untagged))
+    assert np.abs(decoded[300:400, 600:700].reshape(-1, 3).mean(0) - colour).max() < 2
     small = tmp_path / "sd.mp4"
     with VideoWriter(small, 96, 64, Fraction(25)) as writer:
         writer.write(np.array(np.broadcast_to(colour, (64, 96, 3))))
