@@ -97,6 +97,7 @@ def test_two_inputs_with_the_same_output_name_are_refused_before_any_work(tmp_pa
     assert not run.loaded and list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_foreign_container_renders_to_mp4_at_its_display_shape(tmp_path):
     """An anamorphic WebM (pixels twice as wide as tall) comes out as clip_dream.mp4 with square pixels."""
     path = tmp_path / "clip.webm"
@@ -183,6 +184,7 @@ def test_variable_rate_timestamps_and_audio_survive_the_sink(tmp_path):
     assert not list(tmp_path.glob(".*"))  # the kept images are gone
 
 
+@pytest.mark.slow
 def test_variable_rate_render_keeps_timestamps(tmp_path):
     path = tmp_path / "phone.mp4"
     vfr_clip(path, VFR_TIMES[:6], audio=True)
