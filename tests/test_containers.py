@@ -14,7 +14,7 @@ import pytest
 import dreamvid
 from clips import (CONTAINER_CODECS, FFMPEG, audio_onset, container_clip, frame_times, timed_tone_clip,
                    translating_frames, vfr_clip)
-from helpers import FAST, Warnings
+from helpers import FAST
 from dreamvid.errors import UserError
 from dreamvid.jobs import plan_jobs
 from dreamvid.settings import build_settings
