@@ -401,8 +401,10 @@ class VideoWriter:
         self._folder: Path | None = None
         self._written = 0
         if self._frame_times is not None:
-            self._folder = Path(tempfile.mkdtemp(prefix=f".{self.path.stem}.", suffix=".frames",
-                                                 dir=self.path.parent))
+            # A fixed name beside the output, so a rerun clears what a killed one left.
+            self._folder = self.path.with_name(f".{self.path.name}.frames")
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder.mkdir()
             return
         args = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{out_width}x{out_height}", "-framerate", self._rate,

@@ -184,6 +184,24 @@ def test_variable_rate_timestamps_and_audio_survive_the_sink(tmp_path):
     assert not list(tmp_path.glob(".*"))  # the kept images are gone
 
 
+def test_timed_writer_clears_a_killed_run_and_leaves_nothing_on_abort(tmp_path):
+    output = tmp_path / "w.mp4"
+    stale = tmp_path / ".w.mp4.frames"
+    stale.mkdir()
+    (stale / "0000000.png").write_bytes(b"left by a killed run")
+    frames = translating_frames(3, (96, 64), 2, 1)
+    with VideoWriter(output, 96, 64, Fraction(10), frame_times=[0.0, 0.1, 0.3, 0.35]) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert frame_times(output) == pytest.approx([0.0, 0.1, 0.3], abs=1.5e-3)
+    assert not stale.exists()
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "x.mp4", 96, 64, Fraction(10), frame_times=[0.0, 0.1, 0.2]) as writer:
+            writer.write(frames[0])
+            raise RuntimeError("stop")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.mp4"]
+
+
 @pytest.mark.slow
 def test_variable_rate_render_keeps_timestamps(tmp_path):
     path = tmp_path / "phone.mp4"
