@@ -16,8 +16,11 @@ from .stills import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, list_images
 
 # Parameters that do not change the dreamed frames: a resume may change them.
 NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
-VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv")
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+# Containers dreamvid writes (H.264 with AAC or copied audio); other inputs default to NAME_dream.mp4.
+VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v")
+# Containers read as video (whatever the bundled ffmpeg decodes; its packet scan tells a damaged one).
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
+                  ".mts", ".m2ts", ".mxf", ".3gp", ".ogv", ".vob"}
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
 
         info = probe_video(source)
         count, size = info.frame_count, (info.width, info.height)
-        kind, default = "video", source.with_name(source.stem + "_dream" + source.suffix.lower())
+        suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_OUTPUTS else ".mp4"
+        kind, default = "video", source.with_name(source.stem + "_dream" + suffix)
     else:
         _decodes(source)
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream.png")
@@ -195,7 +199,8 @@ def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...
     if "%" in output.name:
         folder, pattern = output.parent, output.name
     elif output.suffix and not output.is_dir():
-        raise UserError(f"output {output}: give a video (.mp4, .mov, .mkv), a folder, or a pattern like f_%05d.png")
+        raise UserError(f"output {output}: give a video (.mp4, .mov, .mkv, .m4v), a folder, "
+                        "or a pattern like f_%05d.png")
     else:
         folder, pattern = output, None
     if kind == "sequence" and pattern is None:

@@ -6,7 +6,7 @@ import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -15,20 +15,32 @@ from .imageops import from_float, resize
 from .sidecar import publish_folder, sidecar_path, write_json
 from .stills import Picture, write_image
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .video import VideoInfo
+
 
 class VideoSink:
-    """Encodes to a temporary file beside the output, renamed when complete."""
+    """Encodes to a temporary file beside the output, renamed when complete.
+
+    With the source video's `info`, frames [start, end) keep its timing (a variable-rate source keeps each
+    frame's timestamp), the audio is cut from where frame `start` begins, and its colour tags are carried over."""
 
     def __init__(self, output: Path, size: tuple[int, int], fps: Fraction, crf: int, start: int, end: int,
-                 warn: Callable[[str], None], audio_from: Path | None):
-        from .video import VideoWriter
+                 warn: Callable[[str], None], audio_from: Path | None, info: "VideoInfo | None" = None):
+        from .video import VideoWriter, colour_warning, output_colour
 
         height, width = size
         self.output = output
         self.temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
+        audio_start, audio_duration = (info.span(start, end) if info
+                                       else (float(start / fps), float((end - start) / fps)))
+        frame_times = info.frame_times(start, end) if info and info.variable_rate else None
+        colour = output_colour(info.colour if info else None, height)
+        if info and (note := colour_warning(info.colour)):
+            warn(note)
         self.writer = VideoWriter(self.temporary, width, height, fps, crf=crf, audio_source=audio_from,
-                                  audio_start=float(start / fps), audio_duration=float((end - start) / fps),
-                                  on_warning=warn)
+                                  audio_start=audio_start, audio_duration=audio_duration, colour=colour,
+                                  frame_times=frame_times, on_warning=warn)
 
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(from_float(frame, np.uint8))

@@ -1,17 +1,20 @@
-"""Decode video frames with OpenCV and encode them through an ffmpeg pipe, carrying the source's audio.
+"""Decode video frames and encode them through an ffmpeg pipe, carrying the source's audio and timing.
 
-OpenCV gives fast sequential RGB frames; ffmpeg (the binary bundled with imageio-ffmpeg) reports what OpenCV
-cannot (audio streams, rotation) and writes H.264 with the audio muxed back in.
+Everything goes through the ffmpeg binary bundled with imageio-ffmpeg, so one tool decides what a file holds:
+a demux-only pass counts the frames and reads each frame's timestamp (the header's count is only an estimate
+in Matroska and WebM), and the decoder applies rotation, the sample aspect ratio and the colour matrix the
+file is tagged with (OpenCV's decoder ignores BT.2020 and the sample aspect ratio).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,8 +24,9 @@ import numpy as np
 
 from dreamvid.errors import DreamvidError, UserError
 
-# Containers such as Matroska only estimate the frame count from the duration, and may overshoot by a frame
-# or two; a stream that ends this close to the estimate is treated as complete when reading "to the end".
+# A decoder may give a frame or two fewer than the packets it was fed (a damaged last packet, a trailing
+# frame it cannot complete). Frames missing this close to the end are replaced by the last decoded one,
+# so the clip keeps its length and its audio sync; more missing frames are an error.
 FRAME_COUNT_SLACK = 2
 
 # Audio codecs each output container takes as they are; anything else is re-encoded to AAC.
@@ -33,7 +37,19 @@ _COPYABLE_AUDIO = {
     ".mkv": {"aac", "mp3", "opus", "vorbis", "flac", "ac3", "eac3", "pcm_s16le"},
 }
 _FASTSTART = {".mp4", ".m4v", ".mov"}
-_CV2_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+# Colour tags as ffmpeg names them, which its setparams filter can write back.
+_PRIMARIES = {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "film", "bt2020", "smpte428", "smpte431",
+              "smpte432", "jedec-p22"}
+_TRANSFERS = {"bt709", "gamma22", "gamma28", "smpte170m", "smpte240m", "linear", "log100", "log316",
+              "iec61966-2-4", "bt1361e", "iec61966-2-1", "bt2020-10", "bt2020-12", "smpte2084", "smpte428",
+              "arib-std-b67"}
+# Matrix coefficients -> the name ffmpeg's scale filter takes for the RGB <-> YUV conversion.
+_MATRICES = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "smpte170m", "fcc": "fcc",
+             "smpte240m": "smpte240m", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
+_HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
+# Untagged pictures taller than SD are taken as BT.709, as players do.
+_HD_HEIGHT = 720
 
 
 class FrameDecodeError(DreamvidError):
@@ -49,18 +65,58 @@ class EncodeError(DreamvidError):
 
 
 @dataclass(frozen=True)
+class Colour:
+    """How a picture's samples map to colours, as the file is tagged (None: not tagged)."""
+
+    matrix: str | None = None  # matrix coefficients, e.g. bt709, bt2020nc
+    primaries: str | None = None
+    transfer: str | None = None
+    bits: int = 8  # per sample, as stored
+
+    @property
+    def hdr(self) -> bool:
+        return self.transfer in _HDR_TRANSFERS
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     path: Path
-    width: int  # as displayed, i.e. after rotation
+    width: int  # as displayed: square pixels, after rotation
     height: int
-    fps: Fraction
-    frame_count: int
+    fps: Fraction  # nominal; a variable-rate clip's frames follow `times`
+    frame_count: int  # frames that the stream holds (counted, not the header's estimate)
     rotation: int  # clockwise degrees (0/90/180/270) to turn the stored picture for display
     has_audio: bool
+    times: tuple[float, ...] = field(default=(), repr=False)  # each frame's start, in seconds, as -ss counts
+    end_time: float | None = None  # when the last frame ends
+    sar: Fraction = Fraction(1)  # sample aspect ratio of the stored picture
+    colour: Colour = Colour()
 
     @property
     def duration(self) -> float:
+        if self.times and self.end_time is not None:
+            return self.end_time - self.times[0]
         return float(self.frame_count / self.fps)
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether frames are off the nominal rate's grid by more than a quarter frame anywhere."""
+        if len(self.times) < 2:
+            return False
+        grid = np.arange(len(self.times)) / float(self.fps)
+        return bool(np.abs(np.asarray(self.times) - self.times[0] - grid).max() > 0.25 / float(self.fps))
+
+    def span(self, start: int, end: int) -> tuple[float, float]:
+        """(seconds where frame `start` begins, as ffmpeg's -ss counts; seconds that frames [start, end) last)."""
+        if not self.times:
+            return float(start / self.fps), float((end - start) / self.fps)
+        finish = self.times[end] if end < len(self.times) else self.end_time
+        return self.times[start], finish - self.times[start]
+
+    def frame_times(self, start: int, end: int) -> list[float]:
+        """When frames [start, end) begin, relative to the first, followed by when the last one ends."""
+        first, length = self.span(start, end)
+        return [t - first for t in self.times[start:end]] + [length]
 
 
 def _ffmpeg_exe() -> str:
@@ -88,16 +144,85 @@ def _parse_rotation(description: str) -> int:
     return int(tag.group(1)) % 360 if tag else 0
 
 
-def _open_capture(path: Path) -> cv2.VideoCapture:
-    """A capture that returns frames as stored, so rotation is applied exactly once, by us."""
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-    return capture
+def parse_video_stream(line: str) -> tuple[tuple[int, int], Fraction, Colour]:
+    """Stored (width, height), sample aspect ratio and colour tags from ffmpeg's line for a video stream, e.g.
+    `Video: h264 (High 10), yuv420p10le(tv, bt2020nc/bt2020/smpte2084, progressive), 720x576 [SAR 64:45 DAR 16:9]`."""
+    size = re.search(r", (\d+)x(\d+)\b", line)
+    if not size:
+        raise UserError(f"cannot tell the picture size from: {line.strip()}")
+    sar_match = re.search(r"\bSAR (\d+):(\d+)", line)
+    sar = Fraction(int(sar_match.group(1)), int(sar_match.group(2))) if sar_match and int(sar_match.group(2)) \
+        and int(sar_match.group(1)) else Fraction(1)
+    pixels = re.search(r"Video: [^,]+(?:\([^)]*\))*, (\w+)(?:\(([^)]*)\))?", line)
+    bits = 8
+    matrix = primaries = transfer = None
+    if pixels:
+        depth = re.search(r"p(\d+)(?:le|be)$", pixels.group(1))
+        bits = int(depth.group(1)) if depth else 8
+        for token in (pixels.group(2) or "").split(", "):
+            if token.count("/") == 2:
+                matrix, primaries, transfer = (None if part in ("unknown", "reserved") else part
+                                               for part in token.split("/"))
+            elif token in _MATRICES or token in _PRIMARIES:
+                matrix = token if token in _MATRICES else None
+                primaries = token if token in _PRIMARIES else None
+                transfer = token if token in _TRANSFERS else None
+    return (int(size.group(1)), int(size.group(2))), sar, Colour(matrix, primaries, transfer, bits)
 
 
-def _to_display(bgr: np.ndarray, rotation: int) -> np.ndarray:
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return cv2.rotate(rgb, _CV2_ROTATE[rotation]) if rotation else rgb
+def display_size(stored: tuple[int, int], sar: Fraction, rotation: int) -> tuple[int, int]:
+    """(width, height) as displayed with square pixels: the width stretched by the sample aspect ratio (to an
+    even number, as H.264 needs), then turned."""
+    width, height = stored
+    if sar != 1:
+        width = max(2, round(width * sar / 2) * 2)
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+_NO_TIME = -(2 ** 63)  # how ffmpeg prints a missing timestamp
+
+
+@dataclass(frozen=True)
+class _Packets:
+    times: tuple[float, ...]  # presentation times in seconds, sorted
+    end_time: float | None
+
+
+def _scan_packets(path: Path, fps: Fraction) -> _Packets:
+    """Count the video stream's packets and read their timestamps without decoding (fast: a 5 s HD clip takes
+    a few hundredths of a second). Packets the demuxer marks to discard (edit lists) are no frames."""
+    result = subprocess.run([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+                             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                            capture_output=True, text=True, errors="replace", timeout=600)
+    if result.returncode != 0 or re.search(r"partial file|invalid data|corrupt", result.stderr, re.IGNORECASE):
+        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "unreadable packets"
+        raise UserError(f"video is truncated or corrupt: {path} ({reason})")
+    base = re.search(r"^#tb 0: (\d+)/(\d+)", result.stdout, re.MULTILINE)
+    tick = Fraction(int(base.group(1)), int(base.group(2))) if base else Fraction(1, 1000000)
+    starts, decodes, ends = [], [], []
+    for line in result.stdout.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = [part.strip() for part in line.split(",")]
+        flags = next((int(part[2:], 16) for part in fields[6:] if part.startswith("F=")), 1)
+        if flags & 0x4:  # AV_PKT_FLAG_DISCARD
+            continue
+        decoded, shown, duration = int(fields[1]), int(fields[2]), int(fields[3])
+        starts.append(None if shown == _NO_TIME else shown)
+        decodes.append(None if decoded == _NO_TIME else decoded)
+        ends.append(duration if duration > 0 else None)
+    if None in starts and None not in decodes and any(s is not None for s in starts):
+        # MPEG program streams stamp only some packets: decode times are all there, a constant
+        # reordering delay earlier than the presentation times.
+        delay = min(s for s in starts if s is not None) - min(decodes)
+        starts = [d + delay for d in decodes]
+    if not starts or None in starts:  # no usable timestamps: the nominal rate
+        return _Packets(tuple(float(i / fps) for i in range(len(starts))), float(len(starts) / fps))
+    ends = [s + d if d is not None else None for s, d in zip(starts, ends)]
+    order = sorted(range(len(starts)), key=starts.__getitem__)
+    last = order[-1]
+    end = ends[last] if ends[last] is not None else starts[last] + 1 / (fps * tick)
+    return _Packets(tuple(float(starts[i] * tick) for i in order), float(end * tick))
 
 
 def probe_video(path: Path | str) -> VideoInfo:
@@ -116,68 +241,139 @@ def probe_video(path: Path | str) -> VideoInfo:
     if not video_streams:
         raise UserError(f"no video stream in {path} (audio only?)")
     has_audio = re.search(r"Stream #\d+:\d+.*: Audio:", description) is not None
-
-    capture = _open_capture(path)
-    try:
-        if not capture.isOpened():
-            raise UserError(f"OpenCV cannot open {path} (unsupported codec or damaged file)")
-        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        raw_fps = capture.get(cv2.CAP_PROP_FPS)
-        if frame_count <= 0:
-            raise UserError(f"video has no frames: {path}")
-        if not math.isfinite(raw_fps) or raw_fps <= 0:
-            raise UserError(f"cannot tell the frame rate of {path}")
-        ok, first = capture.read()
-        if not ok:
-            raise UserError(f"cannot decode the first frame of {path} (truncated or corrupt file?)")
-        # A file cut short keeps its header's frame count; a frame near the end shows whether the data is there.
-        if frame_count > 1 + FRAME_COUNT_SLACK:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, frame_count - 1 - FRAME_COUNT_SLACK)
-            if not capture.read()[0]:
-                raise UserError(f"video is truncated or corrupt: {path} (frames near the end do not decode)")
-    finally:
-        capture.release()
-
+    stored, sar, colour = parse_video_stream(video_streams[0])
     rotation = _parse_rotation(description)
     if rotation not in (0, 90, 180, 270):
         raise UserError(f"unsupported rotation of {rotation} degrees in {path}")
-    height, width = _to_display(first, rotation).shape[:2]
+
+    # The nominal rate, as an exact fraction (ffmpeg prints it rounded).
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    raw_fps = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
+    capture.release()
+    if not math.isfinite(raw_fps) or raw_fps <= 0:
+        raise UserError(f"cannot tell the frame rate of {path}")
     fps = Fraction(raw_fps).limit_denominator(1001)
-    return VideoInfo(path, width, height, fps, frame_count, rotation, has_audio)
+
+    packets = _scan_packets(path, fps)
+    if not packets.times:
+        raise UserError(f"video has no frames: {path}")
+    width, height = display_size(stored, sar, rotation)
+    info = VideoInfo(path, width, height, fps, len(packets.times), rotation, has_audio, packets.times,
+                     packets.end_time, sar, colour)
+    try:
+        next(_decode(info, 0, 1))
+    except FrameDecodeError:
+        raise UserError(f"cannot decode the first frame of {path} (truncated or corrupt file?)") from None
+    return info
+
+
+def _decode_matrix(colour: Colour, height: int) -> str:
+    """The matrix to turn the stored YUV into RGB: the tagged one, else BT.709 for HD and BT.601 below."""
+    if colour.matrix in _MATRICES:
+        return _MATRICES[colour.matrix]
+    return "bt709" if height >= _HD_HEIGHT else "bt601"
 
 
 def read_frames(path: Path | str, start: int = 0, end: int | None = None, *,
                 info: VideoInfo | None = None) -> Iterator[np.ndarray]:
-    """Yield RGB uint8 frames [start, end) in display orientation, one at a time.
+    """Yield RGB uint8 frames [start, end) as displayed (rotated, square pixels), one at a time.
 
-    Decodes sequentially from the first frame, because seeking in compressed video is not frame-exact.
-    An explicit `end` is strict: any missing frame raises FrameDecodeError. With `end=None` (the container's
-    frame count) a stream ending at most FRAME_COUNT_SLACK frames early is accepted, since some containers
-    only estimate the count.
+    Decodes from the first frame, because seeking in compressed video is not frame-exact. A frame that does
+    not decode raises FrameDecodeError, except within FRAME_COUNT_SLACK frames of the end of the clip, where
+    the last decoded frame stands in for it (see FRAME_COUNT_SLACK).
     """
     info = info or probe_video(path)
-    strict = end is not None
     end = info.frame_count if end is None else end
     if not 0 <= start <= end:
         raise ValueError(f"bad frame range [{start}, {end})")
-    capture = _open_capture(info.path)
+    return _decode(info, start, end)
+
+
+def _decode(info: VideoInfo, start: int, end: int) -> Iterator[np.ndarray]:
+    if start == end:
+        return
+    filters = ([f"select=gte(n\\,{start})"] if start else []) + [
+        f"scale={info.width}:{info.height}:in_color_matrix={_decode_matrix(info.colour, info.height)}"
+        ":flags=bicubic", "setsar=1"]
+    args = [_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path), "-map", "0:v:0",
+            "-vf", ",".join(filters), "-fps_mode", "passthrough", "-frames:v", str(end - start),
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    frame_bytes = info.width * info.height * 3
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    last = None
     try:
-        for index in range(end):
-            ok = capture.grab()
-            if ok and index >= start:
-                ok, bgr = capture.retrieve()
-            if not ok:
-                if not strict and index >= info.frame_count - FRAME_COUNT_SLACK:
-                    return
+        for index in range(start, end):
+            frame = np.empty((info.height, info.width, 3), np.uint8)
+            if _read_exactly(process.stdout, frame) == frame_bytes:
+                last = frame
+            elif last is None or not info.frame_count - FRAME_COUNT_SLACK <= index < info.frame_count:
                 raise FrameDecodeError(index, info.path)
-            if index >= start:
-                yield _to_display(bgr, info.rotation)
+            else:
+                frame = last.copy()
+            yield frame
     finally:
-        capture.release()
+        process.kill()
+        process.stdout.close()
+        process.wait()
+
+
+def _read_exactly(stream, frame: np.ndarray) -> int:
+    view, done = memoryview(frame).cast("B"), 0
+    while done < len(view):
+        got = stream.readinto(view[done:])
+        if not got:
+            break
+        done += got
+    return done
+
+
+def output_colour(source: Colour | None, height: int) -> Colour:
+    """The colour tags an output gets: the source's where known, else BT.709 for HD and BT.601 below. The
+    output is 8-bit whatever the source was."""
+    source = source or Colour()
+    if source.matrix in _MATRICES:
+        return Colour(source.matrix, source.primaries if source.primaries in _PRIMARIES else None,
+                      source.transfer if source.transfer in _TRANSFERS else None)
+    if height >= _HD_HEIGHT:
+        return Colour("bt709", "bt709", "bt709")
+    return Colour("smpte170m", source.primaries if source.primaries in _PRIMARIES else None,
+                  source.transfer if source.transfer in _TRANSFERS else None)
+
+
+def colour_warning(source: Colour) -> str | None:
+    """What a user should know when the output cannot look like the source."""
+    notes = []
+    if source.bits > 8:
+        notes.append(f"{source.bits}-bit source written as 8-bit")
+    if source.hdr:
+        notes.append(f"HDR ({source.transfer}) is dreamed on its coded values and tagged {source.transfer} again, "
+                     "without tone mapping")
+    if source.matrix and source.matrix not in _MATRICES:
+        notes.append(f"colour matrix {source.matrix} is not supported; the output is tagged as a standard one")
+    return "; ".join(notes) or None
+
+
+def _encode_filters(colour: Colour) -> str:
+    """RGB -> YUV with the matrix the output is tagged with, so a decoder that honours the tags gets the colours
+    back (ffmpeg's default would convert with BT.601 and tag nothing)."""
+    tags = [f"colorspace={colour.matrix}", "range=tv"]
+    tags += [f"color_primaries={colour.primaries}"] if colour.primaries else []
+    tags += [f"color_trc={colour.transfer}"] if colour.transfer else []
+    return (f"scale=out_color_matrix={_MATRICES[colour.matrix]}:out_range=tv,format=yuv420p,setsar=1,"
+            f"setparams={':'.join(tags)}")
 
 
 class VideoWriter:
     """Pipe RGB frames into ffmpeg as H.264, optionally muxing a span of another file's audio.
+
+    A constant rate is piped straight into the encoder. With `frame_times` (when each frame begins, relative to
+    the first, then when the last one ends: a variable-rate source) the frames are kept as images beside the
+    output and muxed at close by ffmpeg's concat demuxer, which gives each frame its own duration, so the
+    picture keeps the source's timing and its audio stays in sync.
+
+    The audio is cut to [audio_start, audio_start + audio_duration) of the source; audio that ends earlier
+    leaves the rest of the picture silent, never shorter. Colours are converted and tagged as `colour` says
+    (default: BT.709 for HD, BT.601 below).
 
     Use as a context manager: a clean exit finishes the file; an exception inside the block, or an ffmpeg
     failure, kills ffmpeg and removes the partial file (ffmpeg failures raise EncodeError).
@@ -185,7 +381,8 @@ class VideoWriter:
 
     def __init__(self, path: Path | str, width: int, height: int, fps: Fraction, *, crf: int = 18,
                  audio_source: Path | None = None, audio_start: float = 0.0,
-                 audio_duration: float | None = None, on_warning: Callable[[str], None] | None = None):
+                 audio_duration: float | None = None, colour: Colour | None = None,
+                 frame_times: Sequence[float] | None = None, on_warning: Callable[[str], None] | None = None):
         self.path = Path(path)
         self.width, self.height = width, height
         # yuv420p halves the chroma resolution, so H.264 needs even sizes.
@@ -193,33 +390,67 @@ class VideoWriter:
         out_width, out_height = width + self._pad[1], height + self._pad[0]
         if any(self._pad) and on_warning:
             on_warning(f"{width}x{height} frames padded to {out_width}x{out_height} for H.264")
-        rate = f"{fps.numerator}/{fps.denominator}"
-        args = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y",
-                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{out_width}x{out_height}", "-framerate", rate,
-                "-i", "pipe:0"]
-        if audio_source is not None:
-            args += ["-ss", f"{audio_start:.6f}"]
-            if audio_duration is not None:
-                args += ["-t", f"{audio_duration:.6f}"]
-            args += ["-i", str(audio_source), "-map", "0:v:0", "-map", "1:a?"]
-            codecs = list_audio(audio_source)
-            copyable = codecs and all(c in _COPYABLE_AUDIO.get(self.path.suffix.lower(), ()) for c in codecs)
-            args += ["-c:a", "copy"] if copyable else ["-c:a", "aac", "-b:a", "192k"]
-            args += ["-shortest"]
-        args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-r", rate]
-        if self.path.suffix.lower() in _FASTSTART:
-            args += ["-movflags", "+faststart"]
-        args.append(str(self.path))
+        self._rate = f"{fps.numerator}/{fps.denominator}"
+        self._colour = colour or output_colour(None, out_height)
+        self._audio = (audio_source, audio_start, audio_duration)
+        self._crf = crf
+        self._frame_times = list(frame_times) if frame_times is not None else None
         # stderr goes to a file, not a pipe: a chatty ffmpeg can never block on a full pipe.
         self._stderr = tempfile.TemporaryFile()
-        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=self._stderr)
+        self._process: subprocess.Popen | None = None
+        self._folder: Path | None = None
+        self._written = 0
+        if self._frame_times is not None:
+            # A fixed name beside the output, so a rerun clears what a killed one left.
+            self._folder = self.path.with_name(f".{self.path.name}.frames")
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder.mkdir()
+            return
+        args = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y",
+                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{out_width}x{out_height}", "-framerate", self._rate,
+                "-i", "pipe:0"]
+        self._process = subprocess.Popen(args + self._output_args(), stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=self._stderr)
+
+    def _output_args(self) -> list[str]:
+        """Audio input and mapping, encoder and container settings, after the picture's input."""
+        source, start, duration = self._audio
+        args = []
+        if source is not None:
+            args += ["-ss", f"{start:.6f}"]
+            if duration is not None:
+                args += ["-t", f"{duration:.6f}"]
+            args += ["-i", str(source), "-map", "0:v:0", "-map", "1:a?"]
+            codecs = list_audio(source)
+            copyable = codecs and all(c in _COPYABLE_AUDIO.get(self.path.suffix.lower(), ()) for c in codecs)
+            if duration is None:  # no length given: pad the audio with silence and end with the picture
+                args += ["-af", "apad", "-c:a", "aac", "-b:a", "192k", "-shortest"]
+            else:
+                args += ["-c:a", "copy"] if copyable else ["-c:a", "aac", "-b:a", "192k"]
+        args += ["-vf", _encode_filters(self._colour), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                 "-crf", str(self._crf)]
+        if self._frame_times is None:
+            args += ["-r", self._rate]
+        else:
+            args += ["-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-video_track_timescale", "90000"]
+        if self.path.suffix.lower() in _FASTSTART:
+            args += ["-movflags", "+faststart"]
+        return args + [str(self.path)]
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {frame.shape} {frame.dtype}")
         if any(self._pad):
             frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        if self._folder is not None:
+            if self._written >= len(self._frame_times) - 1:
+                raise ValueError(f"more frames than the {len(self._frame_times) - 1} timed ones")
+            name = self._folder / f"{self._written:07d}.png"
+            if not cv2.imwrite(str(name), np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+                self.abort()
+                raise EncodeError(f"cannot write frame {name} (disk full?)")
+            self._written += 1
+            return
         try:
             self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
         except (BrokenPipeError, OSError):
@@ -227,6 +458,9 @@ class VideoWriter:
 
     def close(self) -> None:
         """Finish the file; raises EncodeError (and removes the file) if ffmpeg fails."""
+        if self._folder is not None:
+            self._mux_timed()
+            return
         if self._process.stdin.closed:
             return
         try:
@@ -237,14 +471,39 @@ class VideoWriter:
             self._fail(f"ffmpeg exited with status {self._process.returncode}")
         self._stderr.close()
 
+    def _mux_timed(self) -> None:
+        """Encode the kept images, each lasting until the next one's timestamp (microsecond steps, rounded
+        from the running total, so rounding never accumulates)."""
+        steps = [round(t * 1e6) for t in self._frame_times[:self._written + 1]]
+        lines = ["ffconcat version 1.0"]
+        for index in range(self._written):
+            # image2 reads stills at 25 fps unless told: a fine rate keeps the timestamps exact.
+            lines += [f"file '{index:07d}.png'", "option framerate 90000",
+                      f"duration {steps[index + 1] - steps[index]}us"]
+        listing = self._folder / "frames.ffconcat"
+        listing.write_text("\n".join(lines) + "\n")
+        args = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y", "-nostdin",
+                "-f", "concat", "-safe", "0", "-i", str(listing)]
+        self._process = subprocess.Popen(args + self._output_args(), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=self._stderr)
+        if self._process.wait() != 0:
+            self._fail(f"ffmpeg exited with status {self._process.returncode}")
+        shutil.rmtree(self._folder, ignore_errors=True)
+        self._folder = None
+        self._stderr.close()
+
     def abort(self) -> None:
         """Stop ffmpeg and remove whatever it wrote."""
-        self._process.kill()
-        try:
-            self._process.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        self._process.wait()
+        if self._process is not None:
+            self._process.kill()
+            if self._process.stdin is not None:
+                try:
+                    self._process.stdin.close()
+                except (BrokenPipeError, OSError):
+                    pass
+            self._process.wait()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
         self._stderr.close()
         self.path.unlink(missing_ok=True)
 

@@ -409,6 +409,7 @@ def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batc
             alpha = source.alpha if job.kind == "sequence" else None
             return FramesSink(job.output, job.frame_names[start:end], source.dtype, alpha, start)
         audio = job.source if settings.audio and source.has_audio else None
-        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio)
+        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio,
+                         source.info if job.kind == "video" else None)
 
     return render_sequence(job, source, sink, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)

@@ -97,3 +97,89 @@ def audio_only(path: Path, seconds: float = 1.0) -> None:
     subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
                     "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", "-c:a", "aac", "-ac", "2",
                     str(path)], check=True, capture_output=True)
+
+
+# A codec for each container the bundled ffmpeg writes, with its pixel format.
+CONTAINER_CODECS = {
+    ".mp4": ("libx264", "yuv420p"), ".mov": ("libx264", "yuv420p"), ".mkv": ("libx264", "yuv420p"),
+    ".m4v": ("libx264", "yuv420p"), ".flv": ("libx264", "yuv420p"), ".ts": ("libx264", "yuv420p"),
+    ".mts": ("libx264", "yuv420p"), ".m2ts": ("libx264", "yuv420p"), ".webm": ("libvpx", "yuv420p"),
+    ".avi": ("mpeg4", "yuv420p"), ".mpg": ("mpeg2video", "yuv420p"), ".mpeg": ("mpeg2video", "yuv420p"),
+    ".mxf": ("mpeg2video", "yuv422p"), ".wmv": ("wmv2", "yuv420p"), ".3gp": ("libx264", "yuv420p"),
+    ".ogv": ("libtheora", "yuv420p"), ".vob": ("mpeg2video", "yuv420p"),
+}
+
+
+def container_clip(path: Path, frames: int = 8, size: tuple[int, int] = (96, 64), fps: int = 25,
+                   sar: str | None = None) -> np.ndarray:
+    """A moving clip in the container that the suffix names, with a codec it takes, at high quality so the
+    decoded pixels stay close to the returned frames; `sar` (e.g. "2") makes its pixels that much wider."""
+    path = Path(path)
+    source = translating_frames(frames, size, 2, 1, seed=4)
+    codec, pixels = CONTAINER_CODECS[path.suffix.lower()]
+    quality = ["-crf", "10"] if codec == "libx264" else ["-b:v", "4M", "-qmin", "1", "-qmax", "4"]
+    if codec in ("libvpx", "libtheora"):
+        quality = ["-b:v", "4M", "-crf", "4"] if codec == "libvpx" else ["-q:v", "10"]
+    width, height = size
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                    "-s", f"{width}x{height}", "-framerate", str(fps), "-i", "pipe:0",
+                    *(["-vf", f"setsar={sar}"] if sar else []), "-c:v", codec, "-pix_fmt", pixels, *quality,
+                    str(path)],
+                   input=np.ascontiguousarray(source).tobytes(), check=True, capture_output=True)
+    return source
+
+
+def vfr_clip(path: Path, times: list[float], size: tuple[int, int] = (96, 64), audio: bool = False) -> np.ndarray:
+    """A variable-rate clip whose frame k is shown from times[k] seconds (a phone that slowed down): the frames
+    go in at 1000 fps and setpts moves each to its time; with audio, a 440 Hz sine as long as the clip plus
+    one frame."""
+    path = Path(path)
+    source = translating_frames(len(times), size, 2, 1, seed=5)
+    width, height = size
+    table = "+".join(f"eq(N\\,{k})*{t}" for k, t in enumerate(times))
+    args = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+            "-s", f"{width}x{height}", "-framerate", "1000", "-i", "pipe:0"]
+    if audio:
+        seconds = times[-1] + (times[-1] - times[-2])
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+                 "-c:a", "aac", "-ac", "2"]
+    args += ["-vf", f"setpts=({table})/TB", "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+             "-crf", "10", "-video_track_timescale", "90000", str(path)]
+    subprocess.run(args, input=np.ascontiguousarray(source).tobytes(), check=True, capture_output=True)
+    return source
+
+
+def timed_tone_clip(path: Path, frames: int, tone_at: float, fps: int = 10, video_delay: float = 0.0,
+                    audio_seconds: float | None = None) -> np.ndarray:
+    """A moving clip with silence that turns into a 440 Hz tone at `tone_at` seconds, so the audio tells the
+    time. `video_delay` starts the picture that late after the audio (as cameras do); `audio_seconds` ends
+    the audio early."""
+    path = Path(path)
+    source = translating_frames(frames, (96, 64), 2, 1, seed=6)
+    seconds = audio_seconds if audio_seconds is not None else video_delay + frames / fps
+    tone = f"aevalsrc=exprs=if(gte(t\\,{tone_at})\\,0.5*sin(2*PI*440*t)\\,0):s=48000:d={seconds}"
+    args = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y"]
+    args += ["-itsoffset", str(video_delay)] if video_delay else []
+    args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "96x64", "-framerate", str(fps), "-i", "pipe:0",
+             "-f", "lavfi", "-i", tone, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "10",
+             "-c:a", "aac", "-ac", "1", str(path)]
+    subprocess.run(args, input=np.ascontiguousarray(source).tobytes(), check=True, capture_output=True)
+    return source
+
+
+def audio_onset(path: Path, threshold: float = 0.1) -> float | None:
+    """Seconds from the start of a file's audio to the first loud sample (None: silent throughout)."""
+    raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", "8000",
+                          "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    samples = np.frombuffer(raw, np.float32)
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    return float(loud[0] / 8000) if loud.size else None
+
+
+def frame_times(path: Path) -> list[float]:
+    """Presentation time of each video frame in seconds, sorted, from ffmpeg's packet list."""
+    out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc",
+                          "-"], capture_output=True, text=True, check=True).stdout
+    numerator, denominator = next(line for line in out.splitlines() if line.startswith("#tb 0:")).split()[-1].split("/")
+    stamps = [int(line.split(",")[2]) for line in out.splitlines() if line and not line.startswith("#")]
+    return sorted(s * int(numerator) / int(denominator) for s in stamps)

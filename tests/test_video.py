@@ -239,13 +239,12 @@ def test_big_buck_bunny_sample():
     assert 20 < frames[0].mean() < 235 and mean_abs_diff(frames[0], frames[1]) < 20
 
 
-def test_overestimated_frame_count_is_tolerated_only_when_reading_to_the_end(tmp_path):
-    # Matroska has no frame count; OpenCV estimates it from the duration (133 here for 132 frames).
+def test_matroska_frame_count_is_counted_not_estimated(tmp_path):
+    # Matroska has no frame count; OpenCV estimates 133 from the duration for these 132 frames.
     mkv = tmp_path / "bbb.mkv"
     subprocess.run([FFMPEG, "-v", "error", "-i", str(BIG_BUCK_BUNNY), "-an", "-c", "copy", str(mkv)], check=True)
     info = probe_video(mkv)
-    assert 132 <= info.frame_count <= 134
-    assert sum(1 for _ in read_frames(mkv, start=128, info=info)) == 4
-    if info.frame_count > 132:
-        with pytest.raises(FrameDecodeError):
-            list(read_frames(mkv, start=128, end=info.frame_count, info=info))
+    assert info.frame_count == 132 and info.fps == 25 and not info.variable_rate
+    assert sum(1 for _ in read_frames(mkv, start=128, end=132, info=info)) == 4
+    with pytest.raises(FrameDecodeError):
+        list(read_frames(mkv, start=128, end=136, info=info))
