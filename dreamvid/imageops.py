@@ -86,8 +86,8 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
-    """CMYK in [0, 1] -> RGB as Pillow converts it (R = 1 - C - K, clipped); no colour management."""
-    return np.clip(1.0 - cmyk[..., :3] - cmyk[..., 3:], 0.0, 1.0)
+    """CMYK in [0, 1] -> RGB as Pillow converts it, R = (1 - C)(1 - K); no colour management."""
+    return (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:])
 
 
 def rgb_to_cmyk(rgb: np.ndarray) -> np.ndarray:
@@ -95,4 +95,5 @@ def rgb_to_cmyk(rgb: np.ndarray) -> np.ndarray:
     picture read and written unchanged keeps its colours and dark areas stay in the black ink."""
     rgb = np.clip(rgb, 0.0, 1.0)
     brightest = rgb.max(axis=-1, keepdims=True)
-    return np.concatenate([brightest - rgb, 1.0 - brightest], axis=-1)
+    colour = (brightest - rgb) / np.maximum(brightest, 1e-6)
+    return np.concatenate([colour, 1.0 - brightest], axis=-1)

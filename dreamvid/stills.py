@@ -269,3 +269,60 @@ def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def _pillow_write(path: Path, image: Image.Image) -> None:
     options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg") else {}
     image.save(path, **options)
+
+
+# Peak memory of dreaming a still, from benchmarks/still_memory.py (benchmarks/results/still-memory.json,
+# vgg16-hed, steps=1, octaves=1, CPU): TensorFlow and a model before any picture, then bytes per pixel
+# for the copies of the full-size picture (decoded samples, floats, the dream put back, the samples
+# written) and for the engine's copies of the picture it dreams, with the gradient of each tile.
+RUNTIME_BYTES = 1 << 30
+FULL_BYTES_PER_PIXEL = 64
+DREAM_BYTES_PER_PIXEL = 256
+
+
+def still_bytes(width: int, height: int, max_side: int | None, batch: int = 1) -> int:
+    """About the most memory that dreaming `batch` stills of this size holds at once, beyond the
+    gradient tile (which the engine sizes to a third of the free memory)."""
+    small_h, small_w = processing_size(height, width, max_side)
+    return RUNTIME_BYTES + batch * (FULL_BYTES_PER_PIXEL * width * height + DREAM_BYTES_PER_PIXEL * small_h * small_w)
+
+
+def available_memory() -> int:
+    """The machine's available memory, read without TensorFlow so that planning stays fast."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return 4 << 30
+
+
+def check_memory(info: ImageInfo, max_side: int | None, batch: int = 1, available: int | None = None) -> None:
+    """Refuse, before any work, a still that would not fit in memory (an out-of-memory kill loses the
+    night), suggesting the --max-side that fits. Two thirds of the available memory are counted on,
+    the engine's gradient tile takes the rest."""
+    available = available_memory() if available is None else available
+    budget = available * 2 // 3
+    need = still_bytes(info.width, info.height, max_side, batch)
+    if need <= budget:
+        return
+    text = (f"{info.path} ({info.width}x{info.height}) needs about {_gib(need)} of memory to dream, "
+            f"but {_gib(available)} is available")
+    side = _fitting_side(info.width, info.height, budget, batch)
+    if side is None:
+        raise UserError(f"{text}, even with --max-side: close other programs or shrink the picture first")
+    raise UserError(f"{text}: try --max-side {side} (the output keeps the picture's own size)")
+
+
+def _fitting_side(width: int, height: int, budget: int, batch: int) -> int | None:
+    """The largest --max-side (a multiple of 16, at least 32) whose dream fits in `budget` bytes."""
+    spare = budget / batch - RUNTIME_BYTES / batch - FULL_BYTES_PER_PIXEL * width * height
+    if spare <= 0:
+        return None
+    side = int(max(width, height) * math.sqrt(spare / (DREAM_BYTES_PER_PIXEL * width * height))) // 16 * 16
+    return side if side >= 32 else None
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB"
