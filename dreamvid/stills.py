@@ -271,13 +271,15 @@ def _pillow_write(path: Path, image: Image.Image) -> None:
     image.save(path, **options)
 
 
-# Peak memory of dreaming a still, from benchmarks/still_memory.py (benchmarks/results/still-memory.json,
-# vgg16-hed, steps=1, octaves=1, CPU): TensorFlow and a model before any picture, then bytes per pixel
-# for the copies of the full-size picture (decoded samples, floats, the dream put back, the samples
-# written) and for the engine's copies of the picture it dreams, with the gradient of each tile.
+# Peak memory of dreaming a still, from benchmarks/still_memory.py (results/still-memory*.json:
+# vgg16-hed, steps=1, octaves=1, 2 CPU cores, peak RSS): 0.8 GB for TensorFlow, the model and a 96x64
+# still; with --tile 512, 1.92 GB at 1500x1000 and 2.87 GB at 3000x2000 (211 bytes per pixel), 2.12 GB
+# at 3000x2000 dreamed at --max-side 1500 (44 bytes per full-size pixel, so 167 per dreamed pixel).
+# The figures below are those, with a margin: the full-size picture's copies (decoded samples, floats,
+# the dream put back, the samples written) and the engine's copies of the picture it dreams.
 RUNTIME_BYTES = 1 << 30
 FULL_BYTES_PER_PIXEL = 64
-DREAM_BYTES_PER_PIXEL = 256
+DREAM_BYTES_PER_PIXEL = 192
 
 
 def still_bytes(width: int, height: int, max_side: int | None, batch: int = 1) -> int:
@@ -300,16 +302,15 @@ def available_memory() -> int:
 
 def check_memory(info: ImageInfo, max_side: int | None, batch: int = 1, available: int | None = None) -> None:
     """Refuse, before any work, a still that would not fit in memory (an out-of-memory kill loses the
-    night), suggesting the --max-side that fits. Two thirds of the available memory are counted on,
-    the engine's gradient tile takes the rest."""
+    night), suggesting a --max-side that fits. The engine sizes its gradient tile to a third of the
+    free memory, so the picture's copies must fit in the other two thirds."""
     available = available_memory() if available is None else available
-    budget = available * 2 // 3
-    need = still_bytes(info.width, info.height, max_side, batch)
-    if need <= budget:
+    need = still_bytes(info.width, info.height, max_side, batch) * 3 // 2
+    if need <= available:
         return
     text = (f"{info.path} ({info.width}x{info.height}) needs about {_gib(need)} of memory to dream, "
             f"but {_gib(available)} is available")
-    side = _fitting_side(info.width, info.height, budget, batch)
+    side = _fitting_side(info.width, info.height, available * 2 // 3, batch)
     if side is None:
         raise UserError(f"{text}, even with --max-side: close other programs or shrink the picture first")
     raise UserError(f"{text}: try --max-side {side} (the output keeps the picture's own size)")
