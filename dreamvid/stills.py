@@ -123,11 +123,18 @@ def inspect_image(path: Path) -> ImageInfo:
             width, height = _stored_size(image)
             orientation = _orientation(image)
     except (UnidentifiedImageError, OSError) as error:
-        data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # e.g. a 3-channel float TIFF: Pillow cannot open it
+        data = _tiff_by_opencv(path)
         if data is None:
             raise UserError(f"not a readable image: {path} ({error.__class__.__name__})") from None
         return ImageInfo(path, data.shape[1], data.shape[0])
     return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)))
+
+
+def _tiff_by_opencv(path: Path) -> np.ndarray | None:
+    """A TIFF that Pillow cannot open (3-channel float), decoded whole by OpenCV; None if it cannot either."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
 
 
 def _orientation(image: Image.Image) -> int:
@@ -168,18 +175,23 @@ def read_image(path: Path) -> Picture:
     """Decode a still as it is seen (its EXIF orientation applied): grey, palette, RGB(A), CMYK, 8 or
     16 bit, or float. Palette pictures become RGB(A): re-quantising a dream to 256 colours would ruin it."""
     try:
-        with Image.open(path) as image:
-            orientation = _orientation(image)
-            # OpenCV turns some TIFFs itself, depending on its version, and Pillow >= 12 does too on
-            # load: TIFFs go to Pillow's exif_transpose, which turns them once whatever the version.
-            if image.format == "TIFF" and (image.mode in _PILLOW_MODES or orientation != 1):
-                return _from_pillow(ImageOps.exif_transpose(image), path, 1)
-            if image.mode in _PILLOW_MODES:
-                return _from_pillow(image, path, orientation)
+        image = Image.open(path)
     except (UnidentifiedImageError, OSError):
-        orientation = 1  # OpenCV may still read it (a 3-channel float TIFF)
-    except ValueError as error:
-        raise ImageDecodeError(f"cannot decode image {path} ({error})") from None
+        if (data := _tiff_by_opencv(path)) is None:
+            raise ImageDecodeError(f"cannot decode image {path} (not an image, or damaged)") from None
+        return _from_samples(data, path, bgr=True)
+    with image:
+        orientation = _orientation(image)
+        # OpenCV turns some TIFFs itself, depending on its version, and Pillow >= 12 does on load:
+        # TIFFs go to Pillow's exif_transpose, which turns them once whatever the version.
+        tiff = image.format == "TIFF" and (image.mode in _PILLOW_MODES or orientation != 1)
+        if tiff or image.mode in _PILLOW_MODES:
+            try:
+                if tiff:
+                    return _from_pillow(ImageOps.exif_transpose(image), path, 1)
+                return _from_pillow(image, path, orientation)
+            except (OSError, ValueError) as error:
+                raise ImageDecodeError(f"cannot decode image {path} ({error})") from None
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
         raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)")
@@ -242,7 +254,7 @@ def write_image(path: Path, picture: Picture) -> None:
             cmyk = _samples(rgb_to_cmyk(picture.rgb), np.dtype(np.uint8))
             _pillow_write(temporary, Image.fromarray(cmyk, "CMYK"))
         elif picture.mode == "L" and alpha is not None and dtype == np.uint8 and suffix in (".png", ".tif", ".tiff"):
-            grey = _samples(np.dstack([luma(picture.rgb), alpha]), dtype)  # OpenCV writes no grey+alpha
+            grey = _samples(np.dstack([luma(picture.rgb), alpha]), dtype)  # OpenCV writes no grey + alpha
             _pillow_write(temporary, Image.fromarray(grey, "LA"))
         else:
             planes = luma(picture.rgb)[..., None] if picture.mode == "L" else picture.rgb[..., ::-1]

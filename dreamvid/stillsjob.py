@@ -82,6 +82,7 @@ def dream_pictures(images: list[np.ndarray], dreamer, settings: Settings) -> lis
     small = np.empty((len(images), small_h, small_w, 3), np.float32)
     for index, image in enumerate(images):  # one copy, filled in place: a large still costs less memory
         np.clip(resize(image, small_h, small_w), 0.0, 1.0, out=small[index])
+    np.nan_to_num(small, copy=False)  # a float TIFF's missing values (NaN) would spread through the dream
     dreamed = dreamer.dream(small, settings.dream_params())
     return [apply_delta(image, s, d, clip=bool(image.min() >= 0.0 and image.max() <= 1.0))
             for image, s, d in zip(images, small, dreamed)]
