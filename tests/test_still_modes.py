@@ -221,6 +221,23 @@ def test_float_still_keeps_values_outside_the_unit_range(tmp_path):
     assert np.allclose(result[0], [-0.9, 0.35, 1.0, 3.0], atol=1e-6)
 
 
+def test_missing_values_of_a_float_still_stay_missing_and_do_not_spread(tmp_path):
+    values = np.array([[np.nan, 0.25, 0.5, 2.0]] * 4, np.float32)
+    Image.fromarray(values, "F").save(tmp_path / "gaps.tif")
+    _run_still(tmp_path / "gaps.tif", tmp_path / "out.tif")
+    with Image.open(tmp_path / "out.tif") as written:
+        result = np.asarray(written)
+    assert np.isnan(result[:, 0]).all() and np.allclose(result[:, 1:], [0.35, 0.6, 2.0], atol=1e-6)
+
+
+def test_a_tiff_is_dreamed_into_a_tiff_by_default(tmp_path):
+    """PNG cannot hold a float or CMYK picture: a TIFF's default output stays TIFF."""
+    Image.fromarray(np.zeros((8, 8), np.float32), "F").save(tmp_path / "scan.tiff")
+    cv2.imwrite(str(tmp_path / "photo.jpg"), np.zeros((8, 8, 3), np.uint8))
+    jobs = plan_jobs([tmp_path / "scan.tiff", tmp_path / "photo.jpg"], build_settings({"model": "vgg16-hed"}))
+    assert [job.output.name for job in jobs] == ["scan_dream.tiff", "photo_dream.png"]
+
+
 @pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("CMYK", ".jpg"), ("RGB", ".webp")])
 def test_dreamed_still_keeps_its_mode_and_displayed_size(tmp_path, mode, suffix):
     _save_oriented(tmp_path / f"in{suffix}", _blocks(), 6, mode)
