@@ -286,7 +286,8 @@ def _pillow_write(path: Path, image: Image.Image) -> None:
 # Peak memory of dreaming a still, from benchmarks/still_memory.py (results/still-memory*.json:
 # vgg16-hed, steps=1, octaves=1, 2 CPU cores, peak RSS): 0.8 GB for TensorFlow, the model and a 96x64
 # still; with --tile 512, 1.92 GB at 1500x1000 and 2.87 GB at 3000x2000 (211 bytes per pixel), 2.12 GB
-# at 3000x2000 dreamed at --max-side 1500 (44 bytes per full-size pixel, so 167 per dreamed pixel).
+# at 3000x2000 dreamed at --max-side 1500 (44 bytes per full-size pixel, so 167 per dreamed pixel);
+# 3.34 GB at 8000x6000 dreamed at --max-side 2000.
 # The figures below are those, with a margin: the full-size picture's copies (decoded samples, floats,
 # the dream put back, the samples written) and the engine's copies of the picture it dreams.
 RUNTIME_BYTES = 1 << 30
