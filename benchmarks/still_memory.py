@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import machine  # benchmarks/machine.py, next to this file
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CHILD = """
 import json, resource, sys, time
@@ -61,7 +63,9 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"still-memory{'-' + args.label if args.label else ''}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    record = {"benchmark": "still_memory", "machine": machine.info(), "runs": rows}
+    name = f"still-memory{'-' + args.label if args.label else ''}.json"
+    (RESULTS / name).write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
