@@ -113,7 +113,7 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
     else:
         check_memory(inspect_image(source), settings.max_side)  # before decoding it whole
         _decodes(source)
-        suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff") else ".png"  # TIFF keeps float, CMYK
+        suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff") else ".png"  # PNG holds no float, CMYK
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream" + suffix)
     if kind == "sequence":
         count = len(frames)
