@@ -149,7 +149,7 @@ def _orientation(image: Image.Image) -> int:
 def _stored_size(image: Image.Image) -> tuple[int, int]:
     """Width and height as stored (newer Pillow reports a TIFF's size already turned)."""
     if image.format == "TIFF":
-        return image.tag_v2[256], image.tag_v2[257]
+        return image.tag_v2.get(256, image.size[0]), image.tag_v2.get(257, image.size[1])
     return image.size
 
 
