@@ -122,6 +122,8 @@ def inspect_image(path: Path) -> ImageInfo:
         with Image.open(path) as image:
             width, height = _stored_size(image)
             orientation = _orientation(image)
+    except Image.DecompressionBombError as error:
+        raise UserError(f"{path} is too large for Pillow to open safely: {error}") from None
     except (UnidentifiedImageError, OSError) as error:
         data = _tiff_by_opencv(path)
         if data is None:

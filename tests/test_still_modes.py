@@ -297,3 +297,18 @@ def test_planning_refuses_a_still_and_a_folder_too_large_for_the_memory(tmp_path
         plan_jobs([source], build_settings({"model": "vgg16-hed", "max_side": 200}))  # fits
     monkeypatch.setattr(stills, "available_memory", lambda: need * 3 // 2 + 2**20)
     plan_jobs([tmp_path / "big.png"], build_settings({"model": "vgg16-hed"}))
+
+
+def test_a_still_beyond_pillows_safety_limit_is_one_clear_error(tmp_path):
+    """A header claiming 200 megapixels: Pillow refuses to open it; that is a UserError, not a traceback."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)
+    (tmp_path / "panorama.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"")
+                                            + chunk(b"IEND", b""))
+    with pytest.raises(UserError, match="too large for Pillow"):
+        inspect_image(tmp_path / "panorama.png")
