@@ -281,7 +281,9 @@ def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _pillow_write(path: Path, image: Image.Image) -> None:
-    options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    """The modes OpenCV cannot write (CMYK, grey + alpha), with its JPEG quality and lossless TIFF compression."""
+    options = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".tif": {"compression": "tiff_lzw"},
+               ".tiff": {"compression": "tiff_lzw"}}.get(path.suffix.lower(), {})
     image.save(path, **options)
 
 
