@@ -53,9 +53,47 @@ def from_float(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(np.rint(image * top), 0, top).astype(dtype)
 
 
-def apply_delta(full: np.ndarray, small_source: np.ndarray, small_dream: np.ndarray) -> np.ndarray:
+def apply_delta(full: np.ndarray, small_source: np.ndarray, small_dream: np.ndarray,
+                clip: bool = True) -> np.ndarray:
     """Put a dream made at processing size onto the full-size frame: only what dreaming *added* is
-    upscaled, so the source keeps its own full-resolution detail."""
+    upscaled, so the source keeps its own full-resolution detail. Without `clip`, values of a float
+    picture outside [0, 1] survive (they were dreamed clipped; only the change is added)."""
     height, width = full.shape[:2]
-    delta = resize(small_dream - small_source, height, width)
-    return np.clip(full + delta, 0.0, 1.0)
+    result = resize(small_dream - small_source, height, width)
+    result += full
+    return np.clip(result, 0.0, 1.0, out=result) if clip else result
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels (H x W [x C]) the way an EXIF orientation (1..8) says they are seen; the
+    same transforms as Pillow's ImageOps.exif_transpose. Returns a view."""
+    turns = {
+        2: lambda a: a[:, ::-1],                     # mirrored
+        3: lambda a: a[::-1, ::-1],                  # 180 degrees
+        4: lambda a: a[::-1],                        # mirrored upside down
+        5: lambda a: a.swapaxes(0, 1),               # transposed
+        6: lambda a: np.rot90(a, -1),                # 90 degrees clockwise (a phone held upright)
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),   # transversed
+        8: lambda a: np.rot90(a, 1),                 # 90 degrees counter-clockwise
+    }
+    return turns[orientation](image) if orientation in turns else image
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Grey from RGB with the BT.601 weights Pillow and OpenCV use, so a grey picture written back
+    from its dream looks as the dream would in grey."""
+    return rgb @ np.array([0.299, 0.587, 0.114], rgb.dtype)
+
+
+def cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
+    """CMYK in [0, 1] -> RGB as Pillow converts it, R = (1 - C)(1 - K); no colour management."""
+    return (1.0 - cmyk[..., :3]) * (1.0 - cmyk[..., 3:])
+
+
+def rgb_to_cmyk(rgb: np.ndarray) -> np.ndarray:
+    """The inverse of cmyk_to_rgb with as much black as possible (K = 1 - max(R, G, B)), so a CMYK
+    picture read and written unchanged keeps its colours and dark areas stay in the black ink."""
+    rgb = np.clip(rgb, 0.0, 1.0)
+    brightest = rgb.max(axis=-1, keepdims=True)
+    colour = (brightest - rgb) / np.maximum(brightest, 1e-6)
+    return np.concatenate([colour, 1.0 - brightest], axis=-1)

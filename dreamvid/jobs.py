@@ -12,7 +12,8 @@ from .journal import check_resumable, source_identity
 from .models import check_tile, resolve_layers, resolve_weights
 from .settings import Settings, frame_range
 from .sidecar import fingerprint, owned_files, parameters, read_record, sidecar_path, version
-from .stills import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, list_images, list_sequence, read_image
+from .stills import (IMAGE_SUFFIXES, ImageDecodeError, check_memory, inspect_image, list_images, list_sequence,
+                     read_image)
 
 # Parameters that do not change the dreamed frames: a resume may change them.
 NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
@@ -110,8 +111,8 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         default = _beside(source, "_dream")
     elif source.is_dir():
         frames = tuple(list_images(source))
-        for frame in frames:
-            inspect_image(frame)
+        largest = max((inspect_image(frame) for frame in frames), key=lambda info: info.width * info.height)
+        check_memory(largest, settings.max_side, settings.batch or 1)
         kind, default = "stills", _beside(source, "_dream")
     elif source.suffix.lower() in VIDEO_SUFFIXES:
         from .video import probe_video
@@ -121,8 +122,10 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_OUTPUTS else ".mp4"
         kind, default = "video", source.with_name(source.stem + "_dream" + suffix)
     else:
+        check_memory(inspect_image(source), settings.max_side)  # before decoding it whole
         _decodes(source)
-        frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream.png")
+        suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff") else ".png"  # PNG holds no float, CMYK
+        frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream" + suffix)
     if kind == "sequence":
         count = len(frames)
         first = inspect_image(frames[0])

@@ -1,8 +1,10 @@
 """Still images and folders of them: natural order, fast header checks, and reading/writing that keeps
-bit depth and alpha. Writes go to a temporary name and are renamed when complete."""
+what the picture is: turned upright (EXIF orientation), grey/colour/CMYK, bit depth, float range and
+alpha. Writes go to a temporary name and are renamed when complete."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -11,10 +13,11 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import partial_name
 from .errors import DreamvidError, UserError
+from .imageops import cmyk_to_rgb, luma, processing_size, rgb_to_cmyk, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -103,8 +106,11 @@ def _ranges(numbers: list[int], shown: int = 8) -> str:
 @dataclass(frozen=True)
 class ImageInfo:
     path: Path
-    width: int
+    width: int  # as displayed: an EXIF orientation that turns the picture swaps width and height
     height: int
+
+
+ORIENTATION = 0x0112  # the EXIF tag
 
 
 def inspect_image(path: Path) -> ImageInfo:
@@ -115,58 +121,227 @@ def inspect_image(path: Path) -> ImageInfo:
         raise UserError(f"empty file: {path}")
     try:
         with Image.open(path) as image:
-            width, height = image.size
+            width, height = _stored_size(image)
+            orientation = _orientation(image)
+    except Image.DecompressionBombError as error:
+        raise UserError(f"{path} is too large for Pillow to open safely: {error}") from None
     except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"not a readable image: {path} ({error.__class__.__name__})") from None
-    return ImageInfo(path, width, height)
+        data = _tiff_by_opencv(path)
+        if data is None:
+            raise UserError(f"not a readable image: {path} ({error.__class__.__name__})") from None
+        return ImageInfo(path, data.shape[1], data.shape[0])
+    return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)))
+
+
+def _tiff_by_opencv(path: Path) -> np.ndarray | None:
+    """A TIFF that Pillow cannot open (3-channel float), decoded whole by OpenCV; None if it cannot either."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, 1 (upright) when there is none. A PNG's EXIF after its pixels is not
+    looked for: Pillow would decode the whole picture to find it."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
+    orientation = image.getexif().get(ORIENTATION, 1)
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _stored_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height as stored (newer Pillow reports a TIFF's size already turned)."""
+    if image.format == "TIFF":
+        return image.tag_v2.get(256, image.size[0]), image.tag_v2.get(257, image.size[1])
+    return image.size
 
 
 @dataclass
 class Picture:
-    """A decoded still: RGB float32 in [0, 1], the alpha plane if any, and the sample type to write back."""
+    """A decoded still, turned upright: RGB float32 (in [0, 1] for integer samples; a float picture
+    keeps its own values, which may lie outside), the alpha plane if any, the sample type to write
+    back, and the colour mode to write back: RGB, L (grey: the luma of the dream) or CMYK."""
 
     rgb: np.ndarray
     alpha: np.ndarray | None
     dtype: np.dtype
+    mode: str = "RGB"
+
+
+# Pillow modes that Pillow decodes faithfully and OpenCV does not (CMYK, palette) or that only Pillow
+# turns portably (grey, float). RGB(A) goes to OpenCV, which keeps 16 bits where Pillow truncates.
+_PILLOW_MODES = {"1", "L", "LA", "La", "P", "PA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "CMYK",
+                 "YCbCr", "LAB", "HSV", "RGBX", "RGBa"}
 
 
 def read_image(path: Path) -> Picture:
-    """Decode grayscale, RGB(A), 8 or 16 bit; grayscale becomes RGB (the dream is in colour)."""
+    """Decode a still as it is seen (its EXIF orientation applied): grey, palette, RGB(A), CMYK, 8 or
+    16 bit, or float. Palette pictures become RGB(A): re-quantising a dream to 256 colours would ruin it."""
+    try:
+        image = Image.open(path)
+    except (UnidentifiedImageError, OSError):
+        if (data := _tiff_by_opencv(path)) is None:
+            raise ImageDecodeError(f"cannot decode image {path} (not an image, or damaged)") from None
+        return _from_samples(data, path, bgr=True)
+    with image:
+        orientation = _orientation(image)
+        # OpenCV turns some TIFFs itself, depending on its version, and Pillow >= 12 does on load:
+        # TIFFs go to Pillow's exif_transpose, which turns them once whatever the version.
+        tiff = image.format == "TIFF" and (image.mode in _PILLOW_MODES or orientation != 1)
+        if tiff or image.mode in _PILLOW_MODES:
+            try:
+                if tiff:
+                    return _from_pillow(ImageOps.exif_transpose(image), path, 1)
+                return _from_pillow(image, path, orientation)
+            except (OSError, ValueError) as error:
+                raise ImageDecodeError(f"cannot decode image {path} ({error})") from None
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
         raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)")
-    dtype = data.dtype if data.dtype in (np.uint8, np.uint16) else np.dtype(np.uint8)
-    top = 65535.0 if data.dtype == np.uint16 else 255.0
-    if data.dtype not in (np.uint8, np.uint16):
-        data = cv2.normalize(data, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    data = data.astype(np.float32) / top
-    alpha = None
-    if data.ndim == 2:
-        rgb = np.repeat(data[..., None], 3, axis=2)
-    elif data.shape[2] == 4:
-        rgb, alpha = data[..., 2::-1], data[..., 3]
-    elif data.shape[2] == 2:  # gray + alpha
-        rgb, alpha = np.repeat(data[..., :1], 3, axis=2), data[..., 1]
-    else:
-        rgb = data[..., 2::-1]
-    return Picture(np.ascontiguousarray(rgb), alpha, np.dtype(dtype))
+    return _from_samples(upright(data, orientation), path, bgr=True)
+
+
+def _from_pillow(image: Image.Image, path: Path, orientation: int) -> Picture:
+    if image.mode == "CMYK":
+        cmyk = upright(np.asarray(image), orientation).astype(np.float32) / 255.0
+        return Picture(cmyk_to_rgb(cmyk), None, np.dtype(np.uint8), "CMYK")
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode == "I" or image.mode.startswith("I;16"):
+        image = image.convert("I;16")  # 16-bit grey (older Pillow opens 16-bit grey PNGs as I)
+    elif image.mode == "La":
+        image = image.convert("LA")
+    elif image.mode not in ("L", "LA", "F", "RGB", "RGBA"):
+        image = image.convert("RGBA" if image.mode == "RGBa" else "RGB")
+    data = np.asarray(image)
+    if image.mode == "I;16":
+        data = data.astype(np.uint16)
+    return _from_samples(upright(data, orientation), path, bgr=False)
+
+
+def _from_samples(data: np.ndarray, path: Path, bgr: bool) -> Picture:
+    """Samples (H x W, H x W x 2 grey+alpha, x 3 or x 4) -> a Picture; integers scale to [0, 1]."""
+    if data.dtype in (np.float16, np.float64):
+        data = data.astype(np.float32)
+    if data.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ImageDecodeError(f"cannot decode image {path} (unsupported sample type {data.dtype})")
+    dtype = data.dtype
+    data = data.astype(np.float32)  # always a copy: an upright view becomes a plain array
+    if dtype != np.float32:
+        data *= 1.0 / np.iinfo(dtype).max
+    planes = data if data.ndim == 3 else data[..., None]
+    colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
+    if bgr and planes.shape[2] >= 3:
+        colour = colour[..., ::-1]
+    alpha = planes[..., -1].copy() if planes.shape[2] in (2, 4) else None
+    mode = "L" if planes.shape[2] <= 2 else "RGB"
+    return Picture(np.ascontiguousarray(colour), alpha, np.dtype(dtype), mode)
 
 
 def write_image(path: Path, picture: Picture) -> None:
-    """Write atomically (temporary file, then rename), keeping alpha and bit depth where the format can."""
-    top = 65535.0 if picture.dtype == np.uint16 else 255.0
-    planes = picture.rgb[..., ::-1]
-    if picture.alpha is not None:
-        planes = np.dstack([planes, picture.alpha])
-    data = np.clip(np.rint(planes * top), 0, top).astype(picture.dtype)
-    if path.suffix.lower() in (".jpg", ".jpeg") and data.shape[2] == 4:
-        data = data[..., :3]
-    if path.suffix.lower() in (".jpg", ".jpeg", ".webp", ".bmp") and data.dtype == np.uint16:
-        data = (data // 257).astype(np.uint8)
+    """Write atomically (temporary file, then rename), keeping the mode, alpha, bit depth and float
+    range where the format can (float only in TIFF; CMYK in JPEG and TIFF; no alpha in JPEG). Nothing
+    of the source's EXIF is written, so viewers show the picture as it is stored: upright."""
+    suffix = path.suffix.lower()
+    dtype = np.dtype(picture.dtype)
+    if dtype.kind == "f" and suffix not in (".tif", ".tiff"):
+        dtype = np.dtype(np.uint16)
+    if dtype == np.uint16 and suffix in (".jpg", ".jpeg", ".webp", ".bmp"):
+        dtype = np.dtype(np.uint8)
+    alpha = None if suffix in (".jpg", ".jpeg") else picture.alpha
     temporary = partial_name(path)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    if not cv2.imwrite(str(temporary), data, params):
+    try:
+        if picture.mode == "CMYK" and alpha is None and suffix in (".jpg", ".jpeg", ".tif", ".tiff"):
+            cmyk = _samples(rgb_to_cmyk(picture.rgb), np.dtype(np.uint8))
+            _pillow_write(temporary, Image.fromarray(cmyk, "CMYK"))
+        elif picture.mode == "L" and alpha is not None and dtype == np.uint8 and suffix in (".png", ".tif", ".tiff"):
+            grey = _samples(np.dstack([luma(picture.rgb), alpha]), dtype)  # OpenCV writes no grey + alpha
+            _pillow_write(temporary, Image.fromarray(grey, "LA"))
+        else:
+            planes = luma(picture.rgb)[..., None] if picture.mode == "L" else picture.rgb[..., ::-1]
+            if alpha is not None:
+                planes = np.dstack([np.repeat(planes, 3, axis=2) if planes.shape[2] == 1 else planes, alpha])
+            params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in (".jpg", ".jpeg") else []
+            if not cv2.imwrite(str(temporary), _samples(planes, dtype), params):
+                raise OSError("the encoder refused it")
+    except (OSError, cv2.error):
         with contextlib.suppress(OSError):  # e.g. the parent is a file: there is nothing to remove
             temporary.unlink(missing_ok=True)
-        raise UserError(f"cannot write image {path}")
+        raise UserError(f"cannot write image {path}") from None
     os.replace(temporary, path)
+
+
+def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float planes -> samples: integers rounded and clipped, floats kept as they are (no clipping)."""
+    if dtype.kind == "f":
+        return values.astype(np.float32)
+    top = float(np.iinfo(dtype).max)
+    return np.clip(np.rint(values * top), 0, top).astype(dtype)
+
+
+def _pillow_write(path: Path, image: Image.Image) -> None:
+    """The modes OpenCV cannot write (CMYK, grey + alpha), with its JPEG quality and lossless TIFF compression."""
+    options = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".tif": {"compression": "tiff_lzw"},
+               ".tiff": {"compression": "tiff_lzw"}}.get(path.suffix.lower(), {})
+    image.save(path, **options)
+
+
+# Peak memory of dreaming a still, from benchmarks/still_memory.py (results/still-memory*.json:
+# vgg16-hed, steps=1, octaves=1, 2 CPU cores, peak RSS): 0.8 GB for TensorFlow, the model and a 96x64
+# still; with --tile 512, 1.92 GB at 1500x1000 and 2.87 GB at 3000x2000 (211 bytes per pixel), 2.12 GB
+# at 3000x2000 dreamed at --max-side 1500 (44 bytes per full-size pixel, so 167 per dreamed pixel);
+# 3.34 GB at 8000x6000 dreamed at --max-side 2000.
+# The figures below are those, with a margin: the full-size picture's copies (decoded samples, floats,
+# the dream put back, the samples written) and the engine's copies of the picture it dreams.
+RUNTIME_BYTES = 1 << 30
+FULL_BYTES_PER_PIXEL = 64
+DREAM_BYTES_PER_PIXEL = 192
+
+
+def still_bytes(width: int, height: int, max_side: int | None, batch: int = 1) -> int:
+    """About the most memory that dreaming `batch` stills of this size holds at once, beyond the
+    gradient tile (which the engine sizes to a third of the free memory)."""
+    small_h, small_w = processing_size(height, width, max_side)
+    return RUNTIME_BYTES + batch * (FULL_BYTES_PER_PIXEL * width * height + DREAM_BYTES_PER_PIXEL * small_h * small_w)
+
+
+def available_memory() -> int:
+    """The machine's available memory, read without TensorFlow so that planning stays fast."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return 4 << 30
+
+
+def check_memory(info: ImageInfo, max_side: int | None, batch: int = 1, available: int | None = None) -> None:
+    """Refuse, before any work, a still that would not fit in memory (an out-of-memory kill loses the
+    night), suggesting a --max-side that fits. The engine sizes its gradient tile to a third of the
+    free memory, so the picture's copies must fit in the other two thirds."""
+    available = available_memory() if available is None else available
+    need = still_bytes(info.width, info.height, max_side, batch) * 3 // 2
+    if need <= available:
+        return
+    text = (f"{info.path} ({info.width}x{info.height}) needs about {_gib(need)} of memory to dream, "
+            f"but {_gib(available)} is available")
+    side = _fitting_side(info.width, info.height, available * 2 // 3, batch)
+    if side is None:
+        raise UserError(f"{text}, even with --max-side: close other programs or shrink the picture first")
+    raise UserError(f"{text}: try --max-side {side} (the output keeps the picture's own size)")
+
+
+def _fitting_side(width: int, height: int, budget: int, batch: int) -> int | None:
+    """The largest --max-side (a multiple of 16, at least 32) whose dream fits in `budget` bytes."""
+    spare = budget / batch - RUNTIME_BYTES / batch - FULL_BYTES_PER_PIXEL * width * height
+    if spare <= 0:
+        return None
+    side = int(max(width, height) * math.sqrt(spare / (DREAM_BYTES_PER_PIXEL * width * height))) // 16 * 16
+    return side if side >= 32 else None
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB"

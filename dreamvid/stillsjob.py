@@ -73,9 +73,16 @@ def _batches(paths: list[Path], batch: int) -> list[list[Path]]:
 
 
 def dream_pictures(images: list[np.ndarray], dreamer, settings: Settings) -> list[np.ndarray]:
-    """Dream same-size RGB float images at the processing size; results keep the input size."""
+    """Dream same-size RGB float images at the processing size; results keep the input size.
+
+    A float picture with values outside [0, 1] (a float TIFF) is dreamed clipped to [0, 1], and
+    the dream's change is added to its own values unclipped, so its range survives."""
     height, width = images[0].shape[:2]
     small_h, small_w = processing_size(height, width, settings.max_side)
-    small = np.stack([resize(image, small_h, small_w) for image in images])
+    small = np.empty((len(images), small_h, small_w, 3), np.float32)
+    for index, image in enumerate(images):  # one copy, filled in place: a large still costs less memory
+        np.clip(resize(image, small_h, small_w), 0.0, 1.0, out=small[index])
+    np.nan_to_num(small, copy=False)  # a float TIFF's missing values (NaN) would spread through the dream
     dreamed = dreamer.dream(small, settings.dream_params())
-    return [apply_delta(image, s, d) for image, s, d in zip(images, small, dreamed)]
+    return [apply_delta(image, s, d, clip=bool(image.min() >= 0.0 and image.max() <= 1.0))
+            for image, s, d in zip(images, small, dreamed)]

@@ -55,7 +55,7 @@ def sink_copy(source: Path, output: Path, start: int = 0, end: int | None = None
                      source if audio and info.has_audio else None, info)
     for frame in read_frames(source, start, end, info=info):
         sink.write(frame.astype(np.float32) / 255)
-    sink.close()
+    sink.close({"test": "sink_copy"})  # the record written beside the output
     return warnings
 
 
