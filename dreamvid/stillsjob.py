@@ -28,8 +28,9 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         reporter.start(job.source.name, 1)
         picture = read_image(job.source)
         picture.rgb = dream_pictures([picture.rgb], dreamer, settings)[0]
-        write_image(job.output, picture)
+        # The record first: a kill between the two leaves a picture that --overwrite may still replace.
         write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
+        write_image(job.output, picture)
         reporter.advance(1)
         reporter.finish()
         return JobResult(job, 1, time.monotonic() - started)
