@@ -1,0 +1,64 @@
+"""Keyframed parameters: a number, or a schedule in the syntax AI-animation users know from Deforum,
+`"0:(0.005), 48:(0.02), 120:(0.005)"`. Keys are frame numbers or times (`2.5s`); values between two
+keys are interpolated linearly; before the first key the first value holds, after the last the last."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import UserError
+
+_KEY = re.compile(r"\s*(?P<key>\d+(?:\.\d+)?)(?P<seconds>s?)\s*:\s*\(\s*(?P<value>[-+0-9.eE]+)\s*\)\s*")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Keyframes (frame or time, value), sorted by key; times are turned into frames with `at(frame, fps)`."""
+
+    keys: tuple[tuple[float, bool, float], ...]  # (key, key is in seconds, value)
+    text: str
+
+    @classmethod
+    def parse(cls, text: str, name: str = "value") -> "Schedule":
+        """A plain number is a constant schedule; anything else must be keyframes, or a UserError."""
+        stripped = str(text).strip()
+        try:
+            return cls(((0.0, False, float(stripped)),), stripped)
+        except ValueError:
+            pass
+        parts = stripped.split(",") if stripped else []
+        keys = []
+        for part in parts:
+            match = _KEY.fullmatch(part)
+            if not match:
+                raise UserError(f"bad schedule for {name}: '{text}': write KEY:(VALUE) pairs separated by commas, "
+                                f"keys in frames or seconds, e.g. \"0:(0.005), 48:(0.02), 5s:(0.005)\"")
+            try:
+                keys.append((float(match["key"]), bool(match["seconds"]), float(match["value"])))
+            except ValueError:
+                raise UserError(f"bad number in the schedule for {name}: '{part.strip()}'") from None
+        if not keys:
+            raise UserError(f"empty schedule for {name}")
+        return cls(tuple(keys), stripped)
+
+    @property
+    def constant(self) -> float | None:
+        """The value when there is a single key (the schedule does not change), else None."""
+        return self.keys[0][2] if len(self.keys) == 1 else None
+
+    def values(self) -> list[float]:
+        return [value for _, _, value in self.keys]
+
+    def at(self, frame: int, fps: float | Fraction = 25) -> float:
+        """The value at a frame: linear between keys, held before the first and after the last."""
+        points = sorted((key * float(fps) if seconds else key, value) for key, seconds, value in self.keys)
+        if frame <= points[0][0]:
+            return points[0][1]
+        for (left, low), (right, high) in zip(points, points[1:]):
+            if frame <= right:
+                return low + (high - low) * (frame - left) / (right - left) if right > left else high
+        return points[-1][1]
+
+    def __str__(self) -> str:
+        return self.text
