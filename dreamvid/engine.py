@@ -47,7 +47,7 @@ class Dreamer:
     def _guide_features(self, guide: np.ndarray) -> tuple[tf.Tensor, ...]:
         """Each chosen layer's feature vectors of the guide picture, [positions, channels], with the guide
         shrunk to at most GUIDE_SIDE (the match costs positions x guide positions per layer)."""
-        picture = tf.constant(_to_model_range(guide[None]))
+        picture = tf.constant(_to_model_range(np.nan_to_num(np.clip(guide, 0.0, 1.0))[None]))
         height, width = picture.shape[1:3]
         scale = min(1.0, GUIDE_SIDE / max(height, width))
         picture = _resize(picture, (max(self.features.min_side, round(height * scale)),

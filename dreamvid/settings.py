@@ -142,6 +142,17 @@ class Settings:
         found.update({f"--layer {layer.name}": layer.schedule for layer in self.layers})
         return {name: plan for name, plan in found.items() if plan.constant is None}
 
+    def timeline(self, start: int, end: int, fps: float = 25.0, envelope=None) -> dict[str, list[float]]:
+        """Every changing parameter's value at frames [start, end), by the names `schedules` gives."""
+        changing = self.schedules()
+        if not changing:
+            return {}
+        frames = [self.at(index, fps, envelope) for index in range(start, end)]
+        found = {option_name(name): [getattr(value, name) for value in frames] for name in SCHEDULED}
+        found.update({f"--layer {layer.name}": [value.layer_weights[k] for value in frames]
+                      for k, layer in enumerate(self.layers)})
+        return {name: [round(v, 8) for v in found[name]] for name in changing}
+
     @property
     def audio_driven(self) -> bool:
         """Whether a schedule follows the input's soundtrack."""
