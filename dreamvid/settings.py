@@ -250,6 +250,8 @@ def _coerce_scheduled(key: str, value: Any, source: str) -> int | float | str:
         try:
             parsed = schedule(value, option_name(key))
         except UserError as error:
+            if source == "option":  # the command line: the schedule's own message names the option
+                raise
             raise UserError(f"{source}: '{key}' must be {kind.__name__} or a schedule: {error}") from None
         if parsed.constant is None:
             return parsed.text

@@ -220,3 +220,27 @@ def test_a_still_uses_the_values_at_frame_zero(tmp_path, recorder):
     dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", step_size="0:(0.03), 10:(0.01)", steps="0:(4), 9:(1)")
     (_, params, steps), = recorder.batches
     assert params.step_size == 0.03 and params.steps == 4 and steps is None
+
+
+# ---- the command ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, words", [
+    (["--step-size", "0:(0.01) 5:(0.02)"], ["bad schedule for --step-size", "KEY:(VALUE)"]),
+    (["--steps", "0:(3), 10:(x)"], ["--steps"]),
+    (["--jitter", "2.5"], ["--jitter must be a whole number"]),
+    (["--blend", "0:(0.5), 1s:(1.5)"], ["--blend must be <= 1"]),
+    (["--flow-steps", "audio:1"], ["bad schedule for --flow-steps"]),
+    (["--layer", "block4_conv3=0:(1), 10:(0"], ["the weight of block4_conv3"]),
+    (["--step-size", "audio:0.01..0.03"], ["photo.png has no soundtrack for --step-size"]),
+])
+def test_a_bad_schedule_is_one_line_and_exit_2_before_tensorflow(tmp_path, cli, args, words):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
+    run = cli(tmp_path, "photo.png", "--model", "vgg16-hed", *args)
+    assert run.status == 2, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith("dreamvid: error:")
+    for word in words:
+        assert word in run.stderr
+    assert not run.loaded  # TensorFlow never loaded
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
