@@ -248,7 +248,7 @@ def _coerce_scheduled(key: str, value: Any, source: str) -> int | float | str:
         raise UserError(f"{source}: '{key}' must be {kind.__name__} or a schedule (got {value!r})")
     if isinstance(value, str):
         try:
-            parsed = schedule(value, option_name(key))
+            parsed = schedule(value, f"'{option_name(key)}'")  # quoted, as the command line's own errors are
         except UserError as error:
             if source == "option":  # the command line: the schedule's own message names the option
                 raise

@@ -225,11 +225,12 @@ def test_a_still_uses_the_values_at_frame_zero(tmp_path, recorder):
 # ---- the command ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, words", [
-    (["--step-size", "0:(0.01) 5:(0.02)"], ["bad schedule for --step-size", "KEY:(VALUE)"]),
-    (["--steps", "0:(3), 10:(x)"], ["--steps"]),
+    (["--step-size", "0:(0.01) 5:(0.02)"], ["bad schedule for '--step-size'", "KEY:(VALUE)"]),
+    (["--steps", "0:(3), 10:(x)"], ["'--steps'"]),
+    (["--steps", "many"], ["'--steps'", "'many'"]),
     (["--jitter", "2.5"], ["--jitter must be a whole number"]),
     (["--blend", "0:(0.5), 1s:(1.5)"], ["--blend must be <= 1"]),
-    (["--flow-steps", "audio:1"], ["bad schedule for --flow-steps"]),
+    (["--flow-steps", "audio:1"], ["bad schedule for '--flow-steps'"]),
     (["--layer", "block4_conv3=0:(1), 10:(0"], ["the weight of block4_conv3"]),
     (["--step-size", "audio:0.01..0.03"], ["photo.png has no soundtrack for --step-size"]),
 ])
