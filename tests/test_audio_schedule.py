@@ -103,3 +103,29 @@ def test_a_video_without_sound_is_refused_before_any_work(tmp_path):
     with pytest.raises(UserError, match="mute.mp4 has no soundtrack for --step-size"):
         dreamvid.render(tmp_path / "mute.mp4", model="vgg16-hed", step_size="audio:0.005..0.03")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mute.mp4"]
+
+
+def test_a_resumed_render_follows_the_envelope_it_planned(silence_loud_quiet, tmp_path, recorder):
+    """The envelope is decoded once, into the work folder's plan: a resume reads it back rather than
+    decoding again (shown here by changing the planned one between the two runs)."""
+    output = tmp_path / "dream.mp4"
+    real = recorder.dream
+
+    def stop_after_five(images, params, steps=None):
+        if len(recorder.batches) == 5:
+            raise KeyboardInterrupt
+        return real(images, params, steps)
+
+    recorder.dream = stop_after_five
+    with pytest.raises(KeyboardInterrupt):
+        dreamvid.render(silence_loud_quiet, output, model="vgg16-hed", octaves=1, step_size="audio:0.01..0.03")
+    plan_path = tmp_path / "dream.mp4.parts" / "plan.json"
+    plan = json.loads(plan_path.read_text())
+    plan["envelope"] = [0.5] * 30
+    plan_path.write_text(json.dumps(plan))
+    recorder.dream, recorder.batches = real, []
+    dreamvid.render(silence_loud_quiet, output, model="vgg16-hed", octaves=1, step_size="audio:0.01..0.03")
+    sizes = [size for _, params, _ in recorder.batches for size in params.step_size]
+    assert len(sizes) == 25 and sizes == pytest.approx([0.02] * 25)
+    record = json.loads((tmp_path / "dream.mp4.json").read_text())["schedules"]["--step-size"]
+    assert record == pytest.approx([0.02] * 30)  # the record, too, reads the planned envelope

@@ -245,3 +245,19 @@ def test_a_bad_schedule_is_one_line_and_exit_2_before_tensorflow(tmp_path, cli, 
         assert word in run.stderr
     assert not run.loaded  # TensorFlow never loaded
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_sequence_counts_seconds_at_its_fps(tmp_path, recorder):
+    import cv2
+
+    from clips import translating_frames
+
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    for index, frame in enumerate(translating_frames(5, (96, 64), 2, 1)):
+        cv2.imwrite(str(shot / f"f_{index:03d}.png"), frame[..., ::-1])
+    dreamvid.render(shot, sequence=True, fps=2, model="vgg16-hed", octaves=1, step_size="0:(0.01), 1s:(0.03)")
+    sizes = [size for _, params, _ in recorder.batches for size in params.step_size]
+    assert sizes == pytest.approx([0.01, 0.02, 0.03, 0.03, 0.03])  # 1 s = frame 2 at 2 fps
+    record = json.loads((tmp_path / "shot_dream" / "dreamvid.json").read_text())
+    assert record["schedules"]["--step-size"] == pytest.approx(sizes)
