@@ -66,7 +66,7 @@ class Schedule:
         schedule reads `envelope[frame]` (loudness in [0, 1] per source frame)."""
         if self.audio:
             if envelope is None:
-                raise ValueError(f"the audio schedule '{self.text}' needs the soundtrack's envelope")
+                raise UserError(f"'{self.text}' follows a soundtrack: only a video with audio has one")
             low, high = self.values()
             return low + (high - low) * float(envelope[min(max(frame, 0), len(envelope) - 1)])
         points = sorted((key * float(fps) if seconds else key, value) for key, seconds, value in self.keys)

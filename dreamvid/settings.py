@@ -108,8 +108,8 @@ class Settings:
     batch: int | None = None  # None: chosen from the device
     xla: bool = False
     precision: str = "float32"  # or bfloat16 activations (image and gradients stay float32)
+    guide: str | None = None  # a picture to dream towards (objective.guided)
     # video
-    guide: str | None = None  # a picture to dream towards
     flow: bool = True
     blend: float | str = 0.9
     flow_steps: int | str = 1

@@ -38,8 +38,8 @@ def test_audio_schedule_maps_the_envelope_onto_its_range():
     envelope = [0.0, 0.5, 1.0]
     assert [schedule.at(k, envelope=envelope) for k in range(3)] == pytest.approx([0.005, 0.0175, 0.03])
     assert schedule.at(7, envelope=envelope) == pytest.approx(0.03)  # past the end: the last frame's
-    with pytest.raises(ValueError, match="envelope"):
-        schedule.at(0)
+    with pytest.raises(UserError, match="follows a soundtrack"):
+        schedule.at(0)  # a still, say
 
 
 @pytest.mark.parametrize("text", ["audio:0.1", "audio:a..b", "audio 0.1..0.2", "audio:0.1..0.2..0.3"])
