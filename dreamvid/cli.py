@@ -33,21 +33,22 @@ def render_command(
     weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
                                           rich_help_panel=DREAM),
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
-                                              help="Layer to dream, repeatable: mixed5, mixed4:97 (a channel), mixed3=0.5 "
-                                              "(a weight; a schedule cross-fades: \"mixed3=0:(1), 100:(0)\")."),
+                                              help="Layer to dream, repeatable: mixed5, mixed4:97 (a channel), "
+                                              "mixed3=0.5 (a weight; a schedule cross-fades: "
+                                              "\"mixed3=0:(1), 100:(0)\")."),
     octaves: Optional[int] = typer.Option(None, help="Number of octaves [default: 4].", rich_help_panel=DREAM),
     octave_scale: Optional[float] = typer.Option(None, help="Size ratio between octaves, > 1 [default: 1.3].",
                                                  rich_help_panel=DREAM),
-    steps: Optional[str] = typer.Option(None, help="Gradient steps per octave, or a schedule [default: 10].",
-                                        rich_help_panel=DREAM),
+    steps: Optional[str] = typer.Option(None, help="Gradient steps per octave, or a schedule (see --step-size) "
+                                        "[default: 10].", rich_help_panel=DREAM),
     step_size: Optional[str] = typer.Option(None, help="Step size in [-1, 1] image units, or a schedule: keyframes "
                                             "\"0:(0.005), 48:(0.02), 5s:(0.005)\" (keys in source frames or seconds; "
                                             "linear between keys, the first and last values held before and after, "
                                             "whole-number parameters rounded), or \"audio:0.005..0.03\" (the "
                                             "soundtrack's smoothed loudness per frame, quietest to loudest) "
                                             "[default: 0.01].", rich_help_panel=DREAM),
-    jitter: Optional[str] = typer.Option(None, help="Pixels of random roll per step, or a schedule [default: 32].",
-                                         rich_help_panel=DREAM),
+    jitter: Optional[str] = typer.Option(None, help="Pixels of random roll per step, or a schedule (see "
+                                         "--step-size) [default: 32].", rich_help_panel=DREAM),
     guide: Optional[Path] = typer.Option(None, help="A picture to dream towards: each position takes on the "
                                          "guide's most similar features, instead of amplifying its own.",
                                          rich_help_panel=DREAM),
@@ -66,9 +67,10 @@ def render_command(
     flow: Optional[bool] = typer.Option(None, "--flow/--no-flow", rich_help_panel=VIDEO,
                                         help="Carry the dream along the optical flow [default: on]."),
     blend: Optional[str] = typer.Option(None, help="Share of the previous dream carried, 0..1, or a schedule "
-                                        "[default: 0.9].", rich_help_panel=VIDEO),
+                                        "(see --step-size) [default: 0.9].", rich_help_panel=VIDEO),
     flow_steps: Optional[str] = typer.Option(None, help="Steps per octave for frames that start from a carried "
-                                             "dream, or a schedule [default: 1].", rich_help_panel=VIDEO),
+                                             "dream, or a schedule (see --step-size) [default: 1].",
+                                             rich_help_panel=VIDEO),
     streams: Optional[int] = typer.Option(None, help="Segments of the video dreamed side by side, their frames "
                                           "batched [default: as --batch].", rich_help_panel=VIDEO),
     warmup: Optional[int] = typer.Option(None, help="Frames a segment dreams before its first kept frame, to "
