@@ -16,6 +16,9 @@ RATE = 8000  # samples per second: plenty for a loudness envelope, small for a f
 SMOOTH_SECONDS = 0.2
 # Loudness at these percentiles maps to 0 and 1: a few extreme frames do not squash the rest.
 LOW_PERCENTILE, HIGH_PERCENTILE = 5, 95
+# The span mapped onto the whole range is at least this share of the loud level, so that a steady sound
+# (whose RMS wobbles by a percent or two) stays steady instead of having its wobble stretched to 0..1.
+MIN_SPAN = 0.25
 
 
 def decode(path: Path) -> np.ndarray:
@@ -52,11 +55,12 @@ def smooth(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def normalise(values: np.ndarray) -> np.ndarray:
-    """Map loudness to [0, 1] between its LOW and HIGH percentiles; a flat soundtrack is all 0."""
+    """Map loudness to [0, 1] between its LOW and HIGH percentiles (at least MIN_SPAN of the HIGH one
+    apart); silence throughout is all 0."""
     low, high = np.percentile(values, [LOW_PERCENTILE, HIGH_PERCENTILE]) if len(values) else (0.0, 0.0)
-    if high - low <= 1e-9:
+    if high <= 1e-9:
         return np.zeros(len(values))
-    return np.clip((np.asarray(values) - low) / (high - low), 0.0, 1.0)
+    return np.clip((np.asarray(values) - low) / max(high - low, MIN_SPAN * high), 0.0, 1.0)
 
 
 def envelope(path: Path, times: Sequence[float], end_time: float, fps: float) -> list[float]:
