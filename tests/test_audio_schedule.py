@@ -131,3 +131,14 @@ def test_a_resumed_render_follows_the_envelope_it_planned(silence_loud_quiet, tm
     assert len(sizes) == 25 and sizes == pytest.approx([0.02] * 25)
     record = json.loads((tmp_path / "dream.mp4.json").read_text())["schedules"]["--step-size"]
     assert record == pytest.approx([0.02] * 30)  # the record, too, reads the planned envelope
+
+
+@pytest.mark.parametrize("delay, onset", [(0.0, 10), (0.5, 5)])
+def test_the_envelope_keeps_sync_when_the_picture_starts_late(tmp_path, delay, onset):
+    """A tone from 1 s of the soundtrack; a picture that starts 0.5 s after the sound (as cameras do)
+    meets it at its frame 5, not 10."""
+    from clips import timed_tone_clip
+
+    timed_tone_clip(tmp_path / "late.mp4", 20, tone_at=1.0, fps=10, video_delay=delay)
+    envelope = np.array(sound_envelope(VideoSource.open(tmp_path / "late.mp4")))
+    assert envelope[:onset - 1] == pytest.approx(0, abs=0.01) and envelope[onset + 1:] == pytest.approx(1, abs=0.02)
