@@ -132,6 +132,9 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         size = (first.width, first.height)
     if kind in ("video", "sequence"):
         span = frame_range(settings.frames, count)
+    if settings.audio_driven and not (kind == "video" and info.has_audio):
+        driven = ", ".join(name for name, plan in settings.schedules().items() if plan.audio)
+        raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
     output, frame_names = _frame_output(kind, source, output, frames, count)
     _check_output(source, output, kind, frame_names is not None)
