@@ -1,6 +1,7 @@
 """What to render: turns the inputs of one command into validated jobs, before TensorFlow loads."""
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,8 +248,10 @@ def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> Non
 
 def resolved_parameters(settings: Settings, batch: int | None = None) -> dict:
     layers = resolve_layers(settings.model, settings.layers)
+    # A guide is known by its content, so that a picture replaced under the same name is not resumed into.
+    guide = hashlib.sha256(Path(settings.guide).read_bytes()).hexdigest()[:16] if settings.guide else None
     return parameters(settings, layers=[str(layer) for layer in layers],
-                      weights=resolve_weights(settings.model, settings.weights), batch=batch)
+                      weights=resolve_weights(settings.model, settings.weights), batch=batch, guide_sha256=guide)
 
 
 def job_fingerprint(job: Job, params: dict) -> str:

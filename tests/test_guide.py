@@ -88,3 +88,19 @@ def test_a_guided_render_records_its_guide(tmp_path):
     dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", steps=2, octaves=1, guide=tmp_path / "guide.png")
     record = json.loads((tmp_path / "photo_dream.png.json").read_text())
     assert record["parameters"]["guide"] == str(tmp_path / "guide.png")
+    assert len(record["parameters"]["guide_sha256"]) == 16
+
+
+def test_a_guide_replaced_under_the_same_name_is_not_resumed_into(tmp_path):
+    import dreamvid
+    from clips import moving_clip
+    from dreamvid.errors import UserError
+
+    moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    guide = tmp_path / "guide.png"
+    cv2.imwrite(str(guide), (guide_picture(48)[..., ::-1] * 255).astype(np.uint8))
+    settings = dict(model="vgg16-hed", steps=1, octaves=1, guide=guide)
+    dreamvid.render(tmp_path / "clip.mp4", keep_parts=True, **settings)
+    cv2.imwrite(str(guide), np.zeros((48, 48, 3), np.uint8))  # another picture, the same name
+    with pytest.raises(UserError, match="guide_sha256"):
+        dreamvid.render(tmp_path / "clip.mp4", overwrite=True, **settings)
