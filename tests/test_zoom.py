@@ -184,3 +184,15 @@ def test_the_zoom_command_end_to_end(tmp_path, natural, cli):
     info = dreamvid.video.probe_video(tmp_path / "z.mp4")
     assert info.frame_count == 3 and float(info.fps) == 12
     assert not (tmp_path / "z.mp4.parts").exists()
+
+
+def test_a_queue_of_zooms_and_a_changed_motion_is_refused_on_resume(tmp_path, natural):
+    pictures = [write_png(tmp_path / f"p{k}.png", natural(64, 96, seed=k)) for k in range(2)]
+    out = tmp_path / "out"
+    out.mkdir()
+    results = render_zoom(pictures, out, frames=2, zoom=1.1, keep_parts=True, **STILL)
+    assert [r.status for r in results] == ["done", "done"]
+    assert sorted(p.name for p in out.glob("*.mp4")) == ["p0_zoom.mp4", "p1_zoom.mp4"]
+    with pytest.raises(UserError, match=r"zoom: '1.1' -> '1.2'"):
+        render_zoom(pictures[0], out / "p0_zoom.mp4", frames=2, zoom=1.2, overwrite=True, **STILL)
+    assert render_zoom(pictures[0], out / "p0_zoom.mp4", frames=2, zoom=1.1, **STILL)[0].status == "skipped"
