@@ -77,8 +77,7 @@ def warping_error(
     estimator: MotionEstimator | None = None,
 ) -> float:
     """Mean E_t over the pairs that count (not across a cut); 0.0 when there is none."""
-    errors = [e for e in frame_errors(outputs, sources, estimator) if e is not None]
-    return float(np.mean(errors)) if errors else 0.0
+    return _mean(frame_errors(outputs, sources, estimator))
 
 
 def score_videos(source_path, dreamed_path, start: int | None = None) -> dict:
