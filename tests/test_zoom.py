@@ -4,6 +4,10 @@ zooms what a video carries from frame to frame."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -196,3 +200,27 @@ def test_a_queue_of_zooms_and_a_changed_motion_is_refused_on_resume(tmp_path, na
     with pytest.raises(UserError, match=r"zoom: '1.1' -> '1.2'"):
         render_zoom(pictures[0], out / "p0_zoom.mp4", frames=2, zoom=1.2, overwrite=True, **STILL)
     assert render_zoom(pictures[0], out / "p0_zoom.mp4", frames=2, zoom=1.1, **STILL)[0].status == "skipped"
+
+
+def test_a_zoom_killed_with_sigkill_resumes_to_the_same_frames(tmp_path, natural):
+    photo = write_png(tmp_path / "photo.png", natural(64, 96, seed=9))
+    render_zoom(photo, tmp_path / "whole.mp4", frames=14, zoom=1.04, rotate=0.5, keep_parts=True, **FAST)
+    output = tmp_path / "killed.mp4"
+    command = [sys.executable, "-m", "dreamvid", "zoom", str(photo), "-o", str(output), "--frames", "14",
+               "--zoom", "1.04", "--rotate", "0.5", "--keep-parts", "-q", "--model", "vgg16-hed", "--steps", "3",
+               "--octaves", "1", "--flow-steps", "1", "--jitter", "8"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = output.with_name(output.name + ".parts")
+    deadline = time.monotonic() + 120
+    while len(list(folder.glob("frame_*.png"))) < 4 and time.monotonic() < deadline:
+        assert process.poll() is None, "the zoom ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 4 <= len(list(folder.glob("frame_*.png"))) < 14 and not output.exists()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    whole, resumed = checkpoints(tmp_path / "whole.mp4"), checkpoints(output)
+    assert len(resumed) == 14
+    for index, (a, b) in enumerate(zip(whole, resumed)):
+        assert np.array_equal(a, b), f"frame {index} differs"
+    assert len(json.loads((output.parent / "killed.mp4.json").read_text())["frame_seconds"]) == 14
