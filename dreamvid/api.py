@@ -131,6 +131,10 @@ def run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: in
 
 def _run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
              fresh: bool = False, keep_parts: bool = False) -> JobResult:
+    if job.kind == "zoom":
+        from .zoom import run_zoom
+
+        return run_zoom(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
     if job.temporal:
         from .videojob import run_temporal
 

@@ -20,7 +20,7 @@ EXIT, ABORT, USAGE = typer.Exit, typer.Abort, TyperException
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch DeepDream for videos, image sequences and stills. "
                        "`dreamvid INPUT ...` is short for `dreamvid render INPUT ...`.")
-COMMANDS = ("render", "layers", "score")
+COMMANDS = ("render", "layers", "score", "zoom")
 DREAM, VIDEO, RUN = "Dream", "Video", "Run"
 
 
@@ -73,6 +73,7 @@ def render_command(
                                              rich_help_panel=VIDEO),
     streams: Optional[int] = typer.Option(None, help="Segments of the video dreamed side by side, their frames "
                                           "batched [default: as --batch].", rich_help_panel=VIDEO),
+    flow_zoom: Optional[float] = typer.Option(None, help="Zoom the carried dream by this per frame [default: 1].", rich_help_panel=VIDEO),
     warmup: Optional[int] = typer.Option(None, help="Frames a segment dreams before its first kept frame, to "
                                          "cross-fade from the one before [default: 8].", rich_help_panel=VIDEO),
     cut_threshold: Optional[float] = typer.Option(None, help="Scene-cut threshold, 0..255, lower cuts more [default: 27].",
@@ -102,7 +103,7 @@ def render_command(
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
-                   flow_steps=flow_steps, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps,
+                   flow_steps=flow_steps, flow_zoom=flow_zoom, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps,
                    guide=guide)
     settings = build_settings(options, config)
     from .console import RichReporter, print_results
@@ -142,15 +143,96 @@ def layers_command(model: str = typer.Option("inception_v3", help="Model name or
 
 @app.command("score")
 def score_command(source: Path = typer.Argument(..., help="The source video."),
-                  dreamed: Path = typer.Argument(..., help="A render of it.")) -> None:
+                  dreamed: Path = typer.Argument(..., help="A render of it."),
+                  plot: Optional[Path] = typer.Option(None, help="Also draw the per-frame error (and, from the "
+                                                      "render's record, the seconds per frame) with cuts marked, "
+                                                      "as a PNG.")) -> None:
     """Temporal warping error of a render and of its source (lower is steadier), as JSON."""
+    from .score import check_plotting
     from .video import probe_video
 
+    if plot is not None:
+        check_plotting(plot)
     probe_video(source)
     probe_video(dreamed)
-    from .score import score_videos
+    from .score import plot_scores, read_timing, score_videos
 
-    typer.echo(json.dumps(score_videos(source, dreamed), indent=2))
+    scores = score_videos(source, dreamed)
+    if plot is not None:
+        plot_scores(scores, plot, read_timing(dreamed))
+    typer.echo(json.dumps({key: value for key, value in scores.items() if key != "per_frame"}, indent=2))
+
+
+ZOOM = "Zoom"
+
+
+@app.command("zoom")
+def zoom_command(
+    inputs: list[Path] = typer.Argument(..., help="Pictures, or videos (their last frame); several make a queue."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output video, or folder for several."),
+    frames: int = typer.Option(100, help="Number of frames.", rich_help_panel=ZOOM),
+    zoom: str = typer.Option("1.02", help="Scale per frame about the centre (> 1 zooms in), or a schedule "
+                             "such as \"0:(1.0), 48:(1.04)\" (keys in frames or seconds like 2s, "
+                             "linear between keys).", rich_help_panel=ZOOM),
+    rotate: str = typer.Option("0", help="Degrees per frame, counter-clockwise, or a schedule.",
+                               rich_help_panel=ZOOM),
+    translate_x: str = typer.Option("0", help="Pixels per frame to the right, or a schedule.", rich_help_panel=ZOOM),
+    translate_y: str = typer.Option("0", help="Pixels per frame down, or a schedule.", rich_help_panel=ZOOM),
+    fps: Optional[float] = typer.Option(None, help="Frame rate of the video [default: 25].", rich_help_panel=ZOOM),
+    model: Optional[str] = typer.Option(None, help="inception_v3 (default), vgg16-hed, or a .keras/.h5 file.",
+                                        rich_help_panel=DREAM),
+    weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
+                                          rich_help_panel=DREAM),
+    layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
+                                              help="Layer to dream, repeatable: mixed5, mixed4:97, mixed3=0.5."),
+    octaves: Optional[int] = typer.Option(None, help="Number of octaves [default: 4].", rich_help_panel=DREAM),
+    octave_scale: Optional[float] = typer.Option(None, help="Size ratio between octaves [default: 1.3].",
+                                                 rich_help_panel=DREAM),
+    steps: Optional[int] = typer.Option(None, help="Steps per octave for the first frame [default: 10].",
+                                        rich_help_panel=DREAM),
+    flow_steps: Optional[int] = typer.Option(None, help="Steps per octave for every later frame [default: 1].",
+                                             rich_help_panel=DREAM),
+    step_size: Optional[float] = typer.Option(None, help="Step size [default: 0.01].", rich_help_panel=DREAM),
+    jitter: Optional[int] = typer.Option(None, help="Pixels of random roll per step [default: 32].",
+                                         rich_help_panel=DREAM),
+    tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames.", rich_help_panel=DREAM),
+    max_side: Optional[int] = typer.Option(None, help="Zoom at this longer side (the video's size).",
+                                           rich_help_panel=DREAM),
+    seed: Optional[int] = typer.Option(None, help="Random seed [default: 0].", rich_help_panel=DREAM),
+    xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
+                                       rich_help_panel=DREAM),
+    precision: Optional[str] = typer.Option(None, help="float32 or bfloat16 [default: float32].",
+                                            rich_help_panel=DREAM),
+    crf: Optional[int] = typer.Option(None, help="H.264 quality, 0..51 [default: 18].", rich_help_panel=ZOOM),
+    config: Optional[Path] = typer.Option(None, help="TOML file of options; the command line wins.",
+                                          rich_help_panel=RUN),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=RUN),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show where time goes.", rich_help_panel=RUN),
+    overwrite: bool = typer.Option(False, help="Replace existing outputs.", rich_help_panel=RUN),
+    fresh: bool = typer.Option(False, help="Discard a previous partial zoom instead of resuming it.",
+                               rich_help_panel=RUN),
+    keep_parts: bool = typer.Option(False, help="Keep the work folder of checkpointed frames.", rich_help_panel=RUN),
+) -> None:
+    """The infinite DeepDream zoom: each frame is the previous dream zoomed, turned and moved, dreamed again."""
+    from .settings import build_settings
+    from .zoom import ZoomMotion, plan_zoom_jobs
+
+    options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
+                   octave_scale=octave_scale, steps=steps, flow_steps=flow_steps, step_size=step_size, jitter=jitter,
+                   tile=tile, max_side=max_side, seed=seed, xla=xla, precision=precision, crf=crf, fps=fps)
+    settings = build_settings(options, config)
+    motion = ZoomMotion.parse(zoom, rotate, translate_x, translate_y, frames, settings.fps)
+    from .console import RichReporter, print_results
+
+    with RichReporter(quiet=quiet, verbose=verbose) as reporter:
+        jobs = plan_zoom_jobs(inputs, settings, motion, output, overwrite=overwrite, fresh=fresh)
+
+        from .api import run_queue
+
+        results = run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts)
+    print_results(results, quiet=quiet)
+    if any(result.status == "failed" for result in results):
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

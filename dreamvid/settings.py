@@ -113,6 +113,7 @@ class Settings:
     flow: bool = True
     blend: float | str = 0.9
     flow_steps: int | str = 1
+    flow_zoom: float = 1.0  # scale per frame applied to the carried dream, about the centre (a feedback zoom)
     streams: int | None = None  # segments dreamed side by side; None: as many as --batch
     warmup: int = 8  # frames a segment starting inside a shot dreams before its first kept frame
     cut_threshold: float = 27.0  # PySceneDetect's content threshold, after motion compensation
@@ -180,6 +181,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "batch": (1, 1024, False),
     "blend": (0.0, 1.0, False),
     "flow_steps": (0, 10_000, False),
+    "flow_zoom": (0.0, 10.0, True),
     "streams": (1, 1024, False),
     "warmup": (0, 1000, False),
     "cut_threshold": (0.0, 255.0, True),

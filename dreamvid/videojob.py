@@ -8,6 +8,8 @@ threads, and the output is written by a thread that follows the finished frames 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import shutil
 import threading
 import time
@@ -103,14 +105,39 @@ class _Frame:
     motion: Motion | None  # None for the first frame of a chain
 
 
+# (frame, previous source, previous dreamed frame) -> the picture the frame starts from, or None to
+# dream it afresh from its source. A video carries the dream along the flow; a zoom transforms it.
+Carry = Callable[[_Frame, np.ndarray, np.ndarray], "np.ndarray | None"]
+
+
+def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carry:
+    """What dreaming added to the previous frame, moved along the flow where it is reliable (and, with
+    --flow-zoom, zoomed about the centre as in a feedback zoom), added to the current source, scaled
+    by the frame's --blend."""
+    from .zoom import feedback_transform
+
+    def carry(frame: _Frame, prev_source: np.ndarray, prev_dream: np.ndarray) -> np.ndarray | None:
+        if frame.motion is None or frame.motion.cut:
+            return None
+        added = warp(prev_dream - prev_source, frame.motion.backward)
+        if settings.flow_zoom != 1.0:
+            added = feedback_transform(added, zoom=settings.flow_zoom)
+        blend = values(frame.index).blend
+        return np.clip(frame.source + added * (frame.motion.mask[..., None] * blend), 0.0, 1.0)
+
+    return carry
+
+
 class _Chain:
     """One segment being dreamed: decodes its frames and estimates flow in a background thread,
     and keeps the chain's state (the previous source and dreamed frame) between batches."""
 
     def __init__(self, segment: Segment, source: FrameSource, size: tuple[int, int], work: WorkFolder,
-                 settings: Settings, timings: dict[str, float], values: Callable[[int], FrameValues]):
+                 settings: Settings, timings: dict[str, float], values: Callable[[int], FrameValues],
+                 carry: Carry | None = None):
         self.segment, self.work, self.settings, self.timings = segment, work, settings, timings
         self.values = values  # the scheduled parameters at a source frame
+        self._carry = carry or flow_carry(settings, values)
         self.dtype = source.dtype
         pieces = segment.pieces()
         missing = _first_missing(pieces, work)
@@ -147,18 +174,11 @@ class _Chain:
                 self.prev_source, self.prev_dream = frame.source, saved
                 self._restore = None
                 continue
-            carried = self._carry(frame)
-            if carried is None:
+            start = None if self.prev_dream is None else self._carry(frame, self.prev_source, self.prev_dream)
+            if start is None:
                 return frame, frame.source, False
-            return frame, np.clip(frame.source + carried, 0.0, 1.0), True
+            return frame, start, True
         return None
-
-    def _carry(self, frame: _Frame) -> np.ndarray | None:
-        """What dreaming added to the previous frame, moved along the flow, where it is reliable."""
-        if frame.motion is None or frame.motion.cut or self.prev_dream is None:
-            return None
-        added = self.prev_dream - self.prev_source
-        return warp(added, frame.motion.backward) * (frame.motion.mask[..., None] * self.values(frame.index).blend)
 
     def finished(self, frame: _Frame, dreamed: np.ndarray) -> tuple[str, np.ndarray]:
         """Record a dreamed frame; returns its checkpoint name and quantised pixels. The chain goes on
@@ -211,20 +231,24 @@ def detect_cuts(source: FrameSource, start: int, end: int, threshold: float) -> 
 
 
 def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settings: Settings, reporter: Reporter,
-                    batch: int, *, fresh: bool = False, keep_parts: bool = False) -> JobResult:
+                    batch: int, *, fresh: bool = False, keep_parts: bool = False, carry: Carry | None = None,
+                    extra: dict | None = None) -> JobResult:
     """Dream `source` frame by frame with carried dreams, checkpointing in the job's work folder, and
-    hand the finished frames in order to the sink that `sink_factory(size, start, end)` opens."""
+    hand the finished frames in order to the sink that `sink_factory(size, start, end)` opens.
+
+    `carry` replaces the flow carry-over (a zoom transforms the previous dream instead); `extra`
+    parameters (a zoom's motion) join the fingerprint and the record."""
     started = time.monotonic()
     start, end = frame_range(settings.frames, source.frame_count)
     height, width = output_size(source.width, source.height, settings.max_side)
     streams = min(settings.streams or batch, end - start)
-    params = resolved_parameters(settings, batch)
+    params = {**resolved_parameters(settings, batch), **(extra or {})}
     work = WorkFolder.open(job.work_folder, {**job_plan(job, params), "size": [width, height],
                                              "frames": [start, end]}, fresh=fresh)
     if "segments" not in work.plan:  # planned once; a resume keeps the plan it started with
         cuts = detect_cuts(source, start, end, settings.cut_threshold) if streams > 1 and settings.flow else ()
         segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
-        work.update_plan(segments=[asdict(segment) for segment in segments])
+        work.update_plan(segments=[asdict(segment) for segment in segments], cuts=list(cuts))
     segments = [Segment(**segment) for segment in work.plan["segments"]]
     if "tile" not in work.plan:  # chosen from free memory once: a resumed chain must tile as it did
         work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
@@ -245,20 +269,24 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     reporter.start(job.source.name, end - start, resumed=resumed)
     new_frames = 0
     lanes = _Lanes(segments, streams,
-                   lambda segment: _Chain(segment, source, (height, width), work, settings, timings, values))
+                   lambda segment: _Chain(segment, source, (height, width), work, settings, timings, values, carry))
     writer = Worker(lambda item: _timed(timings, "write", save_piece, work.piece(item[0]), item[1]),
                     depth=2 * streams, name="checkpoint")
     output = _OrderedOutput(sink_factory((height, width), start, end), work, segments, start, end, timings)
     try:
         while todo := _timed(timings, "wait", lanes.next_round):
+            tick = time.monotonic()
             new_frames += _dream_round(todo, dreamer, settings, values, batch, writer.submit, timings)
+            _log_round(work, todo, time.monotonic() - tick)
             output.raise_if_failed()  # a dead encoder stops the night now, not after the last frame
             reporter.advance(resumed + new_frames, timings)
         writer.close()
+        per_frame, seen_cuts = frame_log(work, start, end)
         output.close(lambda: record(
             {**params, "timings": {stage: round(seconds, 2) for stage, seconds in timings.items()}},
             precision_used=dreamer.features.precision, input=str(job.source), frames=[start, end],
             size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in segments],
+            frame_seconds=per_frame, cuts=sorted(set(seen_cuts) | set(work.plan.get("cuts", []))),
             **_schedules_record(settings, start, end, fps, envelope)))
     except BaseException:
         lanes.close()
@@ -270,6 +298,39 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
         work.remove()
     reporter.finish()
     return JobResult(job, new_frames, time.monotonic() - started)
+
+
+FRAME_LOG = "frames.jsonl"
+
+
+def _log_round(work: WorkFolder, todo, seconds: float) -> None:
+    """Append (fsynced, one line per frame) how long each frame of a round took and whether it begins a
+    shot, so the record of a resumed render still tells where the time of every frame went."""
+    lines = "".join(json.dumps({"frame": frame.index, "seconds": round(seconds / len(todo), 4),
+                                "cut": bool(frame.motion is not None and frame.motion.cut)}) + "\n"
+                    for _, (frame, _, _) in todo)
+    with open(work.piece(FRAME_LOG), "a", encoding="utf-8") as log:
+        log.write(lines)
+        log.flush()
+        os.fsync(log.fileno())
+
+
+def frame_log(work: WorkFolder, start: int, end: int) -> tuple[list[float | None], list[int]]:
+    """Seconds spent on each frame of [start, end) (a frame dreamed twice, as a warm-up and as a kept
+    frame, or again after a kill, counts both; None where unknown) and the frames that began a shot."""
+    seconds: list[float | None] = [None] * (end - start)
+    cuts = set()
+    path = work.piece(FRAME_LOG)
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        try:
+            entry = json.loads(line)
+        except ValueError:  # the last line of a log cut short by a kill
+            continue
+        if start <= entry["frame"] < end:
+            seconds[entry["frame"] - start] = round((seconds[entry["frame"] - start] or 0.0) + entry["seconds"], 4)
+        if entry["cut"]:
+            cuts.add(entry["frame"])
+    return seconds, sorted(cuts)
 
 
 # Bytes of a lossless checkpoint per raw byte of a dreamed frame (PNG; 0.74 measured on the bundled clip).

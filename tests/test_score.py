@@ -1,11 +1,16 @@
 """Temporal warping error on tiny synthetic clips with known motion, flicker and cuts."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
+from clips import cut_clip
 from dreamvid.errors import UserError
-from dreamvid.score import frame_errors, warping_error
+from dreamvid.score import (check_plotting, frame_errors, frame_scores, plot_scores, read_timing, score_videos,
+                            warping_error)
+from helpers import FAST
 from test_flow import shift, texture
 
 
@@ -61,3 +66,77 @@ def test_different_lengths_are_refused():
     clip = moving_clip(26, frames=3)
     with pytest.raises(UserError, match="length"):
         warping_error(clip, clip[:2])
+
+
+def test_frame_scores_also_give_the_cuts():
+    clip = moving_clip(22, frames=3) + moving_clip(23, frames=3)
+    errors, cuts = frame_scores(clip, clip)
+    assert len(errors) == 5 and errors[2] is None
+    assert cuts == [3]
+
+
+@pytest.fixture(scope="module")
+def rendered_cut(tmp_path_factory):
+    """A clip with a cut at frame 6, dreamed, with a crash after 8 frames (the cut among them) and a resume."""
+    import dreamvid
+    from dreamvid import videojob
+
+    folder = tmp_path_factory.mktemp("scored")
+    cut_clip(folder / "clip.mp4", frames=12, cut_at=6)
+    real_round, rounds = videojob._dream_round, []
+
+    def crashing_round(*args, **kwargs):
+        rounds.append(1)
+        if len(rounds) == 9:
+            raise RuntimeError("power cut")
+        return real_round(*args, **kwargs)
+
+    videojob._dream_round = crashing_round
+    try:
+        with pytest.raises(RuntimeError):
+            dreamvid.render(folder / "clip.mp4", batch=1, streams=1, **FAST)
+    finally:
+        videojob._dream_round = real_round
+    dreamvid.render(folder / "clip.mp4", batch=1, streams=1, **FAST)
+    return folder
+
+
+def test_the_record_of_a_resumed_render_has_seconds_per_frame_and_the_cuts(rendered_cut):
+    record = json.loads((rendered_cut / "clip_dream.mp4.json").read_text())
+    assert len(record["frame_seconds"]) == 12
+    assert all(seconds > 0 for seconds in record["frame_seconds"])
+    assert record["cuts"] == [6]
+
+
+def test_score_gives_per_frame_errors_and_cuts(rendered_cut):
+    scores = score_videos(rendered_cut / "clip.mp4", rendered_cut / "clip_dream.mp4")
+    assert scores["cuts"] == [6]
+    for name in ("source", "dreamed"):
+        errors = scores["per_frame"][name]
+        assert len(errors) == 11 and errors[5] is None
+        assert scores[name] == pytest.approx(np.mean([e for e in errors if e is not None]))
+
+
+def test_the_plot_has_an_error_panel_and_a_time_panel(rendered_cut, cli):
+    run = cli(rendered_cut, "score", "clip.mp4", "clip_dream.mp4", "--plot", "score.png")
+    assert run.status == 0, run.stderr
+    assert json.loads(run.stdout)["cuts"] == [6] and "per_frame" not in run.stdout
+    assert cv2.imread(str(rendered_cut / "score.png")).shape == (700, 1000, 3)
+    assert run.loaded == []  # no TensorFlow to score
+
+
+def test_without_a_record_the_plot_has_the_error_panel_only(tmp_path):
+    cut_clip(tmp_path / "a.mp4", frames=6, cut_at=3)
+    scores = score_videos(tmp_path / "a.mp4", tmp_path / "a.mp4")
+    assert read_timing(tmp_path / "a.mp4") is None
+    plot_scores(scores, tmp_path / "a.png", None)
+    assert cv2.imread(str(tmp_path / "a.png")).shape == (400, 1000, 3)
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    with pytest.raises(UserError, match=r"pip install 'dreamvid\[plot\]'"):
+        check_plotting(tmp_path / "p.png")
