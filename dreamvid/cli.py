@@ -188,12 +188,14 @@ def zoom_command(
     octaves: Optional[int] = typer.Option(None, help="Number of octaves [default: 4].", rich_help_panel=DREAM),
     octave_scale: Optional[float] = typer.Option(None, help="Size ratio between octaves [default: 1.3].",
                                                  rich_help_panel=DREAM),
-    steps: Optional[int] = typer.Option(None, help="Steps per octave for the first frame [default: 10].",
+    steps: Optional[str] = typer.Option(None, help="Steps per octave for the first frame [default: 10].",
                                         rich_help_panel=DREAM),
-    flow_steps: Optional[int] = typer.Option(None, help="Steps per octave for every later frame [default: 1].",
+    flow_steps: Optional[str] = typer.Option(None, help="Steps per octave for every later frame, or a schedule "
+                                             "[default: 1].",
                                              rich_help_panel=DREAM),
-    step_size: Optional[float] = typer.Option(None, help="Step size [default: 0.01].", rich_help_panel=DREAM),
-    jitter: Optional[int] = typer.Option(None, help="Pixels of random roll per step [default: 32].",
+    step_size: Optional[str] = typer.Option(None, help="Step size, or a schedule such as \"0:(0.005), 100:(0.02)\" "
+                                            "(linear between keys) [default: 0.01].", rich_help_panel=DREAM),
+    jitter: Optional[str] = typer.Option(None, help="Pixels of random roll per step, or a schedule [default: 32].",
                                          rich_help_panel=DREAM),
     tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames.", rich_help_panel=DREAM),
     max_side: Optional[int] = typer.Option(None, help="Zoom at this longer side (the video's size).",

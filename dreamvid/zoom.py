@@ -148,6 +148,8 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
     resolve_weights(settings.model, settings.weights)
     resolve_layers(settings.model, settings.layers)
     check_tile(settings.model, settings.tile)
+    if settings.audio_driven:  # a zoom's frames come from a picture: there is no soundtrack to follow
+        raise UserError("a zoom has no soundtrack: use keyframes, not audio:LOW..HIGH")
     if len(inputs) > 1 and output is not None and (output.suffix or not output.is_dir()):
         raise UserError(f"with several inputs, -o names an existing folder to write into (got {output})")
     jobs = []

@@ -190,6 +190,20 @@ def test_the_zoom_command_end_to_end(tmp_path, natural, cli):
     assert not (tmp_path / "z.mp4.parts").exists()
 
 
+def test_dream_parameters_follow_their_schedules_in_a_zoom(tmp_path, natural, cli):
+    import json
+
+    write_png(tmp_path / "photo.png", natural(64, 96))
+    run = cli(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "4", "--zoom", "0:(1.0), 3:(1.06)",
+              "--step-size", "0:(0.01), 3:(0.04)", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    assert run.status == 0, run.stderr
+    record = json.loads((tmp_path / "z.mp4.json").read_text())
+    assert record["parameters"]["step_size"] == "0:(0.01), 3:(0.04)"
+    assert record["schedules"]["--step-size"] == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    run = cli(tmp_path, "zoom", "photo.png", "-o", "y.mp4", "--step-size", "audio:0.01..0.02", "--model", "vgg16-hed")
+    assert run.status == 2 and "no soundtrack" in run.stderr and not run.loaded
+
+
 def test_a_queue_of_zooms_and_a_changed_motion_is_refused_on_resume(tmp_path, natural):
     pictures = [write_png(tmp_path / f"p{k}.png", natural(64, 96, seed=k)) for k in range(2)]
     out = tmp_path / "out"
