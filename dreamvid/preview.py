@@ -528,5 +528,7 @@ def _write(path: Path, sheet: Image.Image, settings: Settings, cells: Sequence[C
     listed = [{"caption": text, "command": command,
                "varied": {key: format_value(value) for key, value in cell.varied}}
               for cell, text, command in zip(cells, captions, commands)]
-    write_sheet(path, sheet, resolved_parameters(settings), **extra, cells=listed,
+    varied = {key for cell in cells for key, _ in cell.varied}  # each cell's values are in its entry
+    shared = {key: value for key, value in resolved_parameters(settings).items() if key not in varied}
+    write_sheet(path, sheet, shared, **extra, cells=listed,
                 seconds={stage: round(seconds, 2) for stage, seconds in timings.items()})
