@@ -205,7 +205,11 @@ def layers_command(
         _print_sheet(made)
         return
     given = [name for name, value in (("INPUT", source), ("--layer", layer), ("--channels", channels),
-                                      ("--output", output), ("--at", at)) if value]
+                                      ("--output", output), ("--at", at), ("--weights", weights),
+                                      ("--steps", steps), ("--step-size", step_size), ("--octaves", octaves),
+                                      ("--jitter", jitter), ("--seed", seed), ("--max-side", max_side),
+                                      ("--sequence", sequence))
+             if value is not None and value is not False and value != []]
     if given:
         raise UserError(f"{given[0]} needs --sheet (dreamvid layers --sheet ...)")
     spec = model_spec(model)

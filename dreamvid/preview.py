@@ -26,7 +26,7 @@ from .models import check_layers, check_tile, model_spec, resolve_layers, resolv
 from .progress import Reporter
 from .settings import FIELDS, LayerSpec, Settings, build_settings, option_name, parse_layer_spec
 
-PREVIEW_SIDE = 480  # longer side of a preview cell: a few seconds per cell on a CPU
+PREVIEW_SIDE = 480  # longer side of a preview cell: detail shows, and a 6-cell sheet fits a screen
 LAYER_SHEET_SIDE = 256  # a layer sheet has many cells, so they are smaller
 MAX_CELLS = 64
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -469,6 +469,7 @@ def make_preview(source: Path, options: dict[str, Any], *, at: str | None = None
     reporter = reporter or Reporter()
     cells, axes = plan_preview(options, config)
     base = cells[0].settings
+    _check_exists(source)
     path = sheet_path(source, output, "_preview")
     frame = read_frame(source, at, sequence, base.fps, reporter.warn)
     picture = preview_size(frame.rgb, base.max_side, PREVIEW_SIDE)
@@ -496,6 +497,8 @@ def make_layer_sheet(source: Path | None, options: dict[str, Any], *, layers: Se
     spec = model_spec(settings.model)
     if spec is not None:  # a model file's layers are known only once it is loaded
         plan_layer_sheet(settings, spec.channels, layers, channels)
+    if source is not None:
+        _check_exists(source)
     path = sheet_path(source, output, "_layers", default_name=Path(settings.model).stem)
     side = settings.max_side or LAYER_SHEET_SIDE
     frame = (read_frame(source, at, sequence, settings.fps, reporter.warn) if source is not None
@@ -519,6 +522,12 @@ def make_layer_sheet(source: Path | None, options: dict[str, Any], *, layers: Se
            kind="layer sheet", input=str(source) if source is not None else None, frame=frame.index,
            cell_size=list(picture.shape[1::-1]))
     return Sheet(path, captions, commands, timings)
+
+
+def _check_exists(source: Path) -> None:
+    """Before the output is checked, so a mistyped input is named as such."""
+    if "%" not in source.name and not source.exists():
+        raise UserError(f"input not found: {source}")
 
 
 def _write(path: Path, sheet: Image.Image, settings: Settings, cells: Sequence[Cell], captions: list[str],

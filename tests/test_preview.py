@@ -15,7 +15,7 @@ from conftest import natural_picture, snapshot
 from dreamvid.errors import UserError
 from dreamvid.models import CATALOG
 from dreamvid.preview import (BACKGROUND, GAP, caption, cell_origin, command_line, compose_sheet, font_size,
-                              frame_index, grid_shape, neutral_picture, parse_values, plan_layer_sheet,
+                              frame_index, grid_shape, neutral_picture, read_frame, parse_values, plan_layer_sheet,
                               plan_preview, sheet_path, wrap)
 from dreamvid.settings import FIELDS, LayerSpec, build_settings
 
@@ -131,6 +131,31 @@ def test_at_picks_a_frame_by_number_or_time():
                        ("-1", "not negative")]:
         with pytest.raises(UserError, match=words):
             frame_index(bad, 11, 10)
+
+
+def test_read_frame_of_a_sequence_a_pattern_a_folder_and_a_still(tmp_path):
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    pictures = [np.rint(natural_picture(16, 24, seed) * 255).astype(np.uint8) for seed in range(5)]
+    for number, picture in enumerate(pictures, start=1):
+        Image.fromarray(picture).save(shot / f"f_{number:04d}.png")
+    def read(*args, **kwargs):
+        frame = read_frame(*args, **kwargs)
+        return frame.index, np.rint(frame.rgb * 255).astype(np.uint8)
+
+    index, rgb = read(shot, sequence=True)
+    assert index == 2 and np.array_equal(rgb, pictures[2])  # the middle frame
+    index, rgb = read(shot / "f_%04d.png", "1")
+    assert index == 1 and np.array_equal(rgb, pictures[1])
+    index, rgb = read(shot, "0.35s", sequence=True, fps=10)
+    assert index == 3 and np.array_equal(rgb, pictures[3])
+    assert read(shot, "4")[0] == 4  # a plain folder: its images in natural order
+    index, rgb = read(shot / "f_0001.png")
+    assert index is None and np.array_equal(rgb, pictures[0])
+    with pytest.raises(UserError, match="is a still"):
+        read_frame(shot / "f_0001.png", "0")
+    with pytest.raises(UserError, match="outside the clip"):
+        read_frame(shot, "5", sequence=True)
 
 
 def test_layer_sheet_plans_every_layer_or_the_channels_of_one():
