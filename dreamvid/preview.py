@@ -144,10 +144,11 @@ def plan_layer_sheet(settings: Settings, channels: dict[str, int], layers: Seque
 
 
 def grid_shape(axes: Sequence[Axis], count: int) -> tuple[int, int]:
-    """(rows, columns): the first axis down and the others across; one axis (or none) wraps near-square."""
+    """(rows, columns): the first axis down and the others across; one axis (or none) makes a row of
+    up to four cells, or wraps near-square."""
     if len(axes) >= 2:
         return len(axes[0].values), math.prod(len(axis.values) for axis in axes[1:])
-    columns = max(1, math.ceil(math.sqrt(count)))
+    columns = max(1, count if count <= 4 else math.ceil(math.sqrt(count)))
     return math.ceil(count / columns), columns
 
 
@@ -324,7 +325,7 @@ def read_frame(source: Path, at: str | None = None, sequence: bool = False, fps:
                warn: Callable[[str], None] = lambda _: None) -> Frame:
     """One frame of a video, sequence or folder (the one at `at`, default the middle one), or a still."""
     from .jobs import VIDEO_SUFFIXES
-    from .stills import ImageDecodeError, inspect_image, list_images, list_sequence, read_image
+    from .stills import ImageDecodeError, check_memory, inspect_image, list_images, list_sequence, read_image
 
     if "%" not in source.name and not source.exists():
         raise UserError(f"input not found: {source}")
@@ -342,7 +343,7 @@ def read_frame(source: Path, at: str | None = None, sequence: bool = False, fps:
         if at is not None:
             raise UserError(f"--at picks a frame of a video or sequence, and {source} is a still")
         index, path = None, source
-    inspect_image(path)
+    check_memory(inspect_image(path), PREVIEW_SIDE)  # the picture is decoded whole, then shrunk
     try:
         rgb = read_image(path).rgb
     except ImageDecodeError as error:

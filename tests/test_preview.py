@@ -58,6 +58,13 @@ def test_the_sheet_has_the_grid_size_each_tile_in_its_cell_and_every_caption_dra
     assert with_title.size[0] == sheet.size[0] and with_title.size[1] > sheet.size[1]
 
 
+def test_one_axis_makes_a_row_of_up_to_four_then_wraps_near_square():
+    assert grid_shape([], 1) == (1, 1)
+    assert grid_shape([], 4) == (1, 4)
+    assert grid_shape([], 6) == (2, 3)
+    assert grid_shape([], 13) == (4, 4)
+
+
 def test_long_captions_wrap_inside_their_cell():
     font = ImageFont.load_default(size=12)
     lines = wrap("1: block4_conv3_with_a_very_long_name, step-size 0.01", font, 60)
@@ -241,7 +248,7 @@ def test_layer_sheet_of_channels_end_to_end(tmp_path, cli):
     run = cli(tmp_path, "layers", "--sheet", "--model", "vgg16-hed", "--layer", "block4_conv3", "--channels", "0:3",
               "--steps", "2", "--octaves", "1", "--max-side", "64", "-o", "channels.png", "-q")
     assert run.status == 0, run.stderr
-    assert Image.open(tmp_path / "channels.png").size[0] == 2 * 64 + 3 * GAP  # 3 cells wrap into 2 columns
+    assert Image.open(tmp_path / "channels.png").size[0] == 3 * 64 + 4 * GAP  # one row of 3 cells
     data = json.loads((tmp_path / "channels.png.json").read_text())
     assert data["kind"] == "layer sheet" and data["input"] is None
     assert [cell["caption"] for cell in data["cells"]] == [f"{c + 1}: block4_conv3:{c}" for c in range(3)]
