@@ -119,8 +119,8 @@ def preview_command(
     weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
                                           rich_help_panel=DREAM),
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
-                                              help="Repeatable: each --layer is one row (or column) of the sheet; "
-                                                   "mixed3+mixed5 dreams both in one cell."),
+                                              help="Repeatable: the sheet dreams each --layer (one row each when other "
+                                                   "values vary too); mixed3+mixed5 dreams both in one cell."),
     octaves: Optional[str] = typer.Option(None, help="Octaves; a comma list (3,4,5) makes an axis.",
                                           rich_help_panel=DREAM),
     octave_scale: Optional[str] = typer.Option(None, help="Size ratio between octaves; a comma list makes an axis.",
