@@ -218,6 +218,15 @@ def test_dream_cells_builds_one_model_and_dreams_each_cell_differently(vgg_hed):
         for other in tiles[index + 1:]:
             assert np.abs(tile.astype(int) - other).mean() > 0.5  # every cell its own dream
     assert set(timings) == {"model", "cells"}
+    # A cell is what rendering the picture with that cell's settings gives (here at its own size).
+    import dreamvid
+    from dreamvid.imageops import from_float
+    from dreamvid.sidecar import parameters
+
+    for cell, tile in zip(cells, tiles):  # equal to the bit on this machine; a level of slack for others
+        options = {key: value for key, value in parameters(cell.settings).items() if value is not None}
+        rendered = from_float(dreamvid.dream(picture, **options), np.uint8)
+        assert np.abs(rendered.astype(int) - tile).max() <= 1
 
 
 def _write_picture(path: Path, height: int, width: int) -> None:
