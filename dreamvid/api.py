@@ -15,6 +15,7 @@ from .errors import DreamvidError, OutOfMemory
 from .jobs import Job, JobResult, plan_jobs
 from .models import load_feature_model, resolve_layers, resolve_weights
 from .progress import Reporter
+from .stills import read_image
 from .settings import Settings, build_settings
 
 _DREAMERS: dict[tuple, Any] = {}
@@ -23,7 +24,7 @@ _DREAMERS: dict[tuple, Any] = {}
 def load_dreamer(settings: Settings):
     """Build (once per model, weights, layers and XLA flag) the model and its compiled step loop."""
     key = (settings.model, resolve_weights(settings.model, settings.weights), resolve_layers(settings.model, settings.layers), settings.xla,
-           settings.seed if settings.weights == "random" else None, settings.precision)
+           settings.seed if settings.weights == "random" else None, settings.precision, settings.guide)
     if key not in _DREAMERS:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with _native_logs_hidden():
@@ -32,7 +33,8 @@ def load_dreamer(settings: Settings):
             layers = key[2]
             features = load_feature_model(settings.model, settings.weights, layers, seed=settings.seed,
                                           precision=settings.precision)
-        _DREAMERS[key] = Dreamer(features, layers, xla=settings.xla)
+        guide = read_image(Path(settings.guide)).rgb if settings.guide else None  # checked by build_settings
+        _DREAMERS[key] = Dreamer(features, layers, xla=settings.xla, guide=guide)
     return _DREAMERS[key]
 
 

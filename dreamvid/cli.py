@@ -33,14 +33,24 @@ def render_command(
     weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
                                           rich_help_panel=DREAM),
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
-                                              help="Layer to dream, repeatable: mixed5, mixed4:97 (a channel), mixed3=0.5 (a weight)."),
+                                              help="Layer to dream, repeatable: mixed5, mixed4:97 (a channel), "
+                                              "mixed3=0.5 (a weight; a schedule cross-fades: "
+                                              "\"mixed3=0:(1), 100:(0)\")."),
     octaves: Optional[int] = typer.Option(None, help="Number of octaves [default: 4].", rich_help_panel=DREAM),
     octave_scale: Optional[float] = typer.Option(None, help="Size ratio between octaves, > 1 [default: 1.3].",
                                                  rich_help_panel=DREAM),
-    steps: Optional[int] = typer.Option(None, help="Gradient steps per octave [default: 10].", rich_help_panel=DREAM),
-    step_size: Optional[float] = typer.Option(None, help="Step size in [-1, 1] image units [default: 0.01].",
-                                              rich_help_panel=DREAM),
-    jitter: Optional[int] = typer.Option(None, help="Pixels of random roll per step [default: 32].",
+    steps: Optional[str] = typer.Option(None, help="Gradient steps per octave, or a schedule (see --step-size) "
+                                        "[default: 10].", rich_help_panel=DREAM),
+    step_size: Optional[str] = typer.Option(None, help="Step size in [-1, 1] image units, or a schedule: keyframes "
+                                            "\"0:(0.005), 48:(0.02), 5s:(0.005)\" (keys in source frames or seconds; "
+                                            "linear between keys, the first and last values held before and after, "
+                                            "whole-number parameters rounded), or \"audio:0.005..0.03\" (the "
+                                            "soundtrack's smoothed loudness per frame, quietest to loudest) "
+                                            "[default: 0.01].", rich_help_panel=DREAM),
+    jitter: Optional[str] = typer.Option(None, help="Pixels of random roll per step, or a schedule (see "
+                                         "--step-size) [default: 32].", rich_help_panel=DREAM),
+    guide: Optional[Path] = typer.Option(None, help="A picture to dream towards: each position takes on the "
+                                         "guide's most similar features, instead of amplifying its own.",
                                          rich_help_panel=DREAM),
     tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames "
                                        "[default: chosen from free memory].",
@@ -56,10 +66,11 @@ def render_command(
                                             "where the hardware has bfloat16, a slightly different dream [default: float32].", rich_help_panel=DREAM),
     flow: Optional[bool] = typer.Option(None, "--flow/--no-flow", rich_help_panel=VIDEO,
                                         help="Carry the dream along the optical flow [default: on]."),
-    blend: Optional[float] = typer.Option(None, help="Share of the previous dream carried, 0..1 [default: 0.9].",
-                                          rich_help_panel=VIDEO),
-    flow_steps: Optional[int] = typer.Option(None, help="Steps per octave for frames that start from a carried "
-                                             "dream [default: 1].", rich_help_panel=VIDEO),
+    blend: Optional[str] = typer.Option(None, help="Share of the previous dream carried, 0..1, or a schedule "
+                                        "(see --step-size) [default: 0.9].", rich_help_panel=VIDEO),
+    flow_steps: Optional[str] = typer.Option(None, help="Steps per octave for frames that start from a carried "
+                                             "dream, or a schedule (see --step-size) [default: 1].",
+                                             rich_help_panel=VIDEO),
     streams: Optional[int] = typer.Option(None, help="Segments of the video dreamed side by side, their frames "
                                           "batched [default: as --batch].", rich_help_panel=VIDEO),
     warmup: Optional[int] = typer.Option(None, help="Frames a segment dreams before its first kept frame, to "
@@ -91,7 +102,8 @@ def render_command(
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
-                   flow_steps=flow_steps, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps)
+                   flow_steps=flow_steps, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps,
+                   guide=guide)
     settings = build_settings(options, config)
     from .console import RichReporter, print_results
 

@@ -1,6 +1,7 @@
 """What to render: turns the inputs of one command into validated jobs, before TensorFlow loads."""
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,9 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         size = (first.width, first.height)
     if kind in ("video", "sequence"):
         span = frame_range(settings.frames, count)
+    if settings.audio_driven and not (kind == "video" and info.has_audio):
+        driven = ", ".join(name for name, plan in settings.schedules().items() if plan.audio)
+        raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
     output, frame_names = _frame_output(kind, source, output, frames, count)
     _check_output(source, output, kind, frame_names is not None)
@@ -244,8 +248,10 @@ def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> Non
 
 def resolved_parameters(settings: Settings, batch: int | None = None) -> dict:
     layers = resolve_layers(settings.model, settings.layers)
+    # A guide is known by its content, so that a picture replaced under the same name is not resumed into.
+    guide = hashlib.sha256(Path(settings.guide).read_bytes()).hexdigest()[:16] if settings.guide else None
     return parameters(settings, layers=[str(layer) for layer in layers],
-                      weights=resolve_weights(settings.model, settings.weights), batch=batch)
+                      weights=resolve_weights(settings.model, settings.weights), batch=batch, guide_sha256=guide)
 
 
 def job_fingerprint(job: Job, params: dict) -> str:

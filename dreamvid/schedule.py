@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from .errors import UserError
 
+_AUDIO = re.compile(r"\s*audio\s*:\s*(?P<low>[-+0-9.eE]+)\s*\.\.\s*(?P<high>[-+0-9.eE]+)\s*")
 _KEY = re.compile(r"\s*(?P<key>\d+(?:\.\d+)?)(?P<seconds>s?)\s*:\s*\(\s*(?P<value>[-+0-9.eE]+)\s*\)\s*")
 
 
@@ -16,8 +17,9 @@ _KEY = re.compile(r"\s*(?P<key>\d+(?:\.\d+)?)(?P<seconds>s?)\s*:\s*\(\s*(?P<valu
 class Schedule:
     """Keyframes (frame or time, value), sorted by key; times are turned into frames with `at(frame, fps)`."""
 
-    keys: tuple[tuple[float, bool, float], ...]  # (key, key is in seconds, value)
+    keys: tuple[tuple[float, bool, float], ...]  # (key, key is in seconds, value); for audio: (0, LOW), (1, HIGH)
     text: str
+    audio: bool = False  # the value follows the soundtrack's loudness between the two keys' values
 
     @classmethod
     def parse(cls, text: str, name: str = "value") -> "Schedule":
@@ -27,13 +29,21 @@ class Schedule:
             return cls(((0.0, False, float(stripped)),), stripped)
         except ValueError:
             pass
+        audio = _AUDIO.fullmatch(stripped)
+        if audio:
+            try:
+                low, high = float(audio["low"]), float(audio["high"])
+            except ValueError:
+                raise UserError(f"bad number in the schedule for {name}: '{text}'") from None
+            return cls(((0.0, False, low), (1.0, False, high)), stripped, audio=True)
         parts = stripped.split(",") if stripped else []
         keys = []
         for part in parts:
             match = _KEY.fullmatch(part)
             if not match:
                 raise UserError(f"bad schedule for {name}: '{text}': write KEY:(VALUE) pairs separated by commas, "
-                                f"keys in frames or seconds, e.g. \"0:(0.005), 48:(0.02), 5s:(0.005)\"")
+                                f"keys in frames or seconds, e.g. \"0:(0.005), 48:(0.02), 5s:(0.005)\", "
+                                f"or audio:LOW..HIGH")
             try:
                 keys.append((float(match["key"]), bool(match["seconds"]), float(match["value"])))
             except ValueError:
@@ -48,10 +58,17 @@ class Schedule:
         return self.keys[0][2] if len(self.keys) == 1 else None
 
     def values(self) -> list[float]:
+        """Every value the schedule names (for audio: LOW and HIGH), e.g. to check bounds."""
         return [value for _, _, value in self.keys]
 
-    def at(self, frame: int, fps: float | Fraction = 25) -> float:
-        """The value at a frame: linear between keys, held before the first and after the last."""
+    def at(self, frame: int, fps: float | Fraction = 25, envelope=None) -> float:
+        """The value at a frame: linear between keys, held before the first and after the last; an audio
+        schedule reads `envelope[frame]` (loudness in [0, 1] per source frame)."""
+        if self.audio:
+            if envelope is None:
+                raise UserError(f"'{self.text}' follows a soundtrack: only a video with audio has one")
+            low, high = self.values()
+            return low + (high - low) * float(envelope[min(max(frame, 0), len(envelope) - 1)])
         points = sorted((key * float(fps) if seconds else key, value) for key, seconds, value in self.keys)
         if frame <= points[0][0]:
             return points[0][1]

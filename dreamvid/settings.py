@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -18,27 +21,40 @@ class LayerSpec:
 
     name: str
     channel: int | None = None
-    weight: float = 1.0
+    weight: float | str = 1.0  # a number, or the text of a schedule (keyframes or audio:LOW..HIGH)
 
     def __str__(self) -> str:
         text = self.name if self.channel is None else f"{self.name}:{self.channel}"
+        if isinstance(self.weight, str):
+            return f"{text}={self.weight}"
         return text if self.weight == 1.0 else f"{text}={self.weight:g}"
 
+    @property
+    def schedule(self) -> Schedule:
+        return schedule(self.weight, f"the weight of {self.name}")
 
-_LAYER_SPEC = re.compile(r"^(?P<name>[A-Za-z_][\w./-]*)(?::(?P<channel>-?\d+))?(?:=(?P<weight>[-+0-9.eE]+))?$")
+
+_LAYER_SPEC = re.compile(r"^(?P<name>[A-Za-z_][\w./-]*)(?::(?P<channel>-?\d+))?(?:=(?P<weight>.+))?$")
 
 
 def parse_layer_spec(text: str) -> LayerSpec:
-    """Parse `mixed5`, `mixed4:97` or `mixed3=0.5` (or `mixed4:97=0.5`)."""
+    """Parse `mixed5`, `mixed4:97` or `mixed3=0.5` (or `mixed4:97=0.5`); the weight may be a schedule,
+    `mixed3=0:(1), 100:(0)`, which cross-fades layers."""
     match = _LAYER_SPEC.match(text.strip())
     if not match:
         raise UserError(f"bad layer '{text}': expected NAME, NAME:CHANNEL or NAME=WEIGHT, e.g. mixed4:97=0.5")
-    try:
-        weight = float(match["weight"]) if match["weight"] else 1.0
-    except ValueError:
-        raise UserError(f"bad layer weight in '{text}'") from None
+    weight: float | str = 1.0
+    if match["weight"] is not None:
+        parsed = schedule(match["weight"], f"the weight of {match['name']}")
+        weight = parsed.constant if parsed.constant is not None else parsed.text
     channel = int(match["channel"]) if match["channel"] is not None else None
     return LayerSpec(match["name"], channel, weight)
+
+
+@functools.lru_cache(maxsize=256)
+def schedule(value: float | str, name: str = "value") -> Schedule:
+    """A parameter's schedule (a number is a constant one); parsed once per text."""
+    return Schedule.parse(str(value), name)
 
 
 @dataclass(frozen=True)
@@ -48,10 +64,28 @@ class DreamParams:
     octaves: int = 4
     octave_scale: float = 1.3
     steps: int = 10
-    step_size: float = 0.01
+    step_size: float | tuple[float, ...] = 0.01  # one for the batch, or one per image
     jitter: int = 32
     tile: int | None = None  # None: the engine chooses it from free memory
     seed: int = 0
+    # None: the layers' own (constant) weights; else one weight per layer, for the batch or per image
+    layer_weights: tuple[float, ...] | tuple[tuple[float, ...], ...] | None = None
+
+
+@dataclass(frozen=True)
+class FrameValues:
+    """The scheduled parameters resolved at one frame (integers rounded)."""
+
+    step_size: float
+    steps: int
+    flow_steps: int
+    blend: float
+    jitter: int
+    layer_weights: tuple[float, ...] | None  # None: no --layer given, the model's defaults (weight 1)
+
+
+# Parameters that may be a schedule instead of a number, and the type each value takes.
+SCHEDULED: dict[str, type] = {"step_size": float, "steps": int, "flow_steps": int, "blend": float, "jitter": int}
 
 
 @dataclass(frozen=True)
@@ -64,19 +98,21 @@ class Settings:
     # the engine's parameters, with DreamParams' defaults
     octaves: int = DreamParams.octaves
     octave_scale: float = DreamParams.octave_scale
-    steps: int = DreamParams.steps
-    step_size: float = DreamParams.step_size
-    jitter: int = DreamParams.jitter
+    # these five (and layer weights) are a number or the text of a schedule (see schedule.py)
+    steps: int | str = DreamParams.steps
+    step_size: float | str = DreamParams.step_size
+    jitter: int | str = DreamParams.jitter
     tile: int = DreamParams.tile
     seed: int = DreamParams.seed
     max_side: int | None = None
     batch: int | None = None  # None: chosen from the device
     xla: bool = False
     precision: str = "float32"  # or bfloat16 activations (image and gradients stay float32)
+    guide: str | None = None  # a picture to dream towards (objective.guided)
     # video
     flow: bool = True
-    blend: float = 0.9
-    flow_steps: int = 1
+    blend: float | str = 0.9
+    flow_steps: int | str = 1
     streams: int | None = None  # segments dreamed side by side; None: as many as --batch
     warmup: int = 8  # frames a segment starting inside a shot dreams before its first kept frame
     cut_threshold: float = 27.0  # PySceneDetect's content threshold, after motion compensation
@@ -85,13 +121,48 @@ class Settings:
     audio: bool = True
     fps: float = 25.0  # for image sequences encoded as video
 
-    def dream_params(self) -> DreamParams:
-        names = {f.name for f in dataclasses.fields(DreamParams)}
-        return DreamParams(**{n: getattr(self, n) for n in names})
+    def dream_params(self, values: FrameValues | None = None) -> DreamParams:
+        """The engine's parameters at one frame's values (default: frame 0, as stills use)."""
+        values = values or self.at(0)
+        return DreamParams(self.octaves, self.octave_scale, values.steps, values.step_size, values.jitter,
+                           self.tile, self.seed, values.layer_weights)
+
+    def at(self, frame: int, fps: float = 25.0, envelope=None) -> FrameValues:
+        """Every scheduled parameter at a source frame; `envelope` is the soundtrack's loudness per
+        frame, needed only by audio schedules."""
+        value = {name: schedule(getattr(self, name), option_name(name)).at(frame, fps, envelope)
+                 for name in SCHEDULED}
+        value.update({name: math.floor(value[name] + 0.5) for name, kind in SCHEDULED.items() if kind is int})
+        weights = tuple(layer.schedule.at(frame, fps, envelope) for layer in self.layers) or None
+        return FrameValues(**value, layer_weights=weights)
+
+    def schedules(self) -> dict[str, Schedule]:
+        """The parameters that change over time, by option name (a layer's weight by its layer)."""
+        found = {option_name(name): schedule(getattr(self, name), option_name(name)) for name in SCHEDULED}
+        found.update({f"--layer {layer.name}": layer.schedule for layer in self.layers})
+        return {name: plan for name, plan in found.items() if plan.constant is None}
+
+    def timeline(self, start: int, end: int, fps: float = 25.0, envelope=None) -> dict[str, list[float]]:
+        """Every changing parameter's value at frames [start, end), by the names `schedules` gives."""
+        changing = self.schedules()
+        if not changing:
+            return {}
+        frames = [self.at(index, fps, envelope) for index in range(start, end)]
+        found = {option_name(name): [getattr(value, name) for value in frames] for name in SCHEDULED}
+        found.update({f"--layer {layer.name}": [value.layer_weights[k] for value in frames]
+                      for k, layer in enumerate(self.layers)})
+        return {name: [round(v, 8) for v in found[name]] for name in changing}
+
+    @property
+    def audio_driven(self) -> bool:
+        """Whether a schedule follows the input's soundtrack."""
+        return any(plan.audio for plan in self.schedules().values())
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
+        if data["guide"] is None:  # absent rather than null: renders from before --guide keep their fingerprint
+            del data["guide"]
         return data
 
 
@@ -125,6 +196,10 @@ def option_name(key: str) -> str:
 
 
 def _check_bounds(key: str, value: Any) -> None:
+    if isinstance(value, str) and key in SCHEDULED:  # every value a schedule names
+        for number in schedule(value, option_name(key)).values():
+            _check_bounds(key, number)
+        return
     if key not in BOUNDS or value is None:
         return
     low, high, strict = BOUNDS[key]
@@ -147,7 +222,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if not isinstance(items, (list, tuple)):
             raise UserError(f"{source}: 'layers' must be a list of strings like \"mixed4:97=0.5\"")
         return tuple(item if isinstance(item, LayerSpec) else parse_layer_spec(str(item)) for item in items)
-    expected = {"model": str, "weights": str, "frames": str, "precision": str}.get(key) or type(default)
+    if key in SCHEDULED:
+        return _coerce_scheduled(key, value, source)
+    if key == "guide" and isinstance(value, Path):
+        value = str(value)
+    expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str}.get(key) or type(default)
     if isinstance(default, bool) or expected is bool:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
@@ -159,6 +238,29 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if not isinstance(value, expected) or isinstance(value, bool):
         raise UserError(f"{source}: '{key}' must be {expected.__name__} (got {value!r})")
     return value
+
+
+def _coerce_scheduled(key: str, value: Any, source: str) -> int | float | str:
+    """A number stays a number (so a render's fingerprint is as before schedules); a schedule is kept as
+    its text. Integer parameters take whole numbers, or schedules whose values are rounded per frame."""
+    kind = SCHEDULED[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UserError(f"{source}: '{key}' must be {kind.__name__} or a schedule (got {value!r})")
+    if isinstance(value, str):
+        try:
+            parsed = schedule(value, f"'{option_name(key)}'")  # quoted, as the command line's own errors are
+        except UserError as error:
+            if source == "option":  # the command line: the schedule's own message names the option
+                raise
+            raise UserError(f"{source}: '{key}' must be {kind.__name__} or a schedule: {error}") from None
+        if parsed.constant is None:
+            return parsed.text
+        value = parsed.constant
+    if kind is int:
+        if float(value) != int(value):
+            raise UserError(f"{option_name(key)} must be a whole number or a schedule (got {value!r})")
+        return int(value)
+    return float(value)
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -193,9 +295,24 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         _check_bounds(key, value)
     if "frames" in values:
         parse_frame_range(values["frames"])
+    if values.get("guide") is not None:
+        check_guide(Path(values["guide"]))
     if values.get("precision", "float32") not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
     return Settings(**values)
+
+
+def check_guide(path: Path) -> None:
+    """A guide picture must be there and readable, checked before TensorFlow loads."""
+    from .stills import ImageDecodeError, inspect_image, read_image
+
+    if not path.is_file():
+        raise UserError(f"--guide: picture not found: {path}")
+    try:
+        inspect_image(path)
+        read_image(path)
+    except (UserError, ImageDecodeError) as error:
+        raise UserError(f"--guide: {error}") from None
 
 
 def parse_frame_range(text: str | None) -> tuple[int, int | None]:

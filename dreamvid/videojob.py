@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -26,7 +26,7 @@ from .jobs import Job, JobResult, job_plan, resolved_parameters
 from .journal import WorkFolder
 from .pipeline import Prefetch, Worker
 from .progress import Reporter
-from .settings import Settings, frame_range
+from .settings import FrameValues, Settings, frame_range
 from .sidecar import record
 from .sources import FrameSource
 
@@ -108,8 +108,9 @@ class _Chain:
     and keeps the chain's state (the previous source and dreamed frame) between batches."""
 
     def __init__(self, segment: Segment, source: FrameSource, size: tuple[int, int], work: WorkFolder,
-                 settings: Settings, timings: dict[str, float]):
+                 settings: Settings, timings: dict[str, float], values: Callable[[int], FrameValues]):
         self.segment, self.work, self.settings, self.timings = segment, work, settings, timings
+        self.values = values  # the scheduled parameters at a source frame
         self.dtype = source.dtype
         pieces = segment.pieces()
         missing = _first_missing(pieces, work)
@@ -157,7 +158,7 @@ class _Chain:
         if frame.motion is None or frame.motion.cut or self.prev_dream is None:
             return None
         added = self.prev_dream - self.prev_source
-        return warp(added, frame.motion.backward) * (frame.motion.mask[..., None] * self.settings.blend)
+        return warp(added, frame.motion.backward) * (frame.motion.mask[..., None] * self.values(frame.index).blend)
 
     def finished(self, frame: _Frame, dreamed: np.ndarray) -> tuple[str, np.ndarray]:
         """Record a dreamed frame; returns its checkpoint name and quantised pixels. The chain goes on
@@ -229,6 +230,13 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
         work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
     settings = replace(settings, tile=work.plan["tile"])
     params["tile"] = settings.tile
+    fps = float(source.fps)
+    if settings.audio_driven and "envelope" not in work.plan:  # decoded once: a resume follows the same sound
+        work.update_plan(envelope=sound_envelope(source))
+    envelope = work.plan.get("envelope")
+
+    def values(index: int) -> FrameValues:
+        return settings.at(index, fps, envelope)
 
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     resumed = sum(frames_done(segment, work) for segment in segments)
@@ -236,20 +244,22 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
                         reporter.warn)
     reporter.start(job.source.name, end - start, resumed=resumed)
     new_frames = 0
-    lanes = _Lanes(segments, streams, lambda segment: _Chain(segment, source, (height, width), work, settings, timings))
+    lanes = _Lanes(segments, streams,
+                   lambda segment: _Chain(segment, source, (height, width), work, settings, timings, values))
     writer = Worker(lambda item: _timed(timings, "write", save_piece, work.piece(item[0]), item[1]),
                     depth=2 * streams, name="checkpoint")
     output = _OrderedOutput(sink_factory((height, width), start, end), work, segments, start, end, timings)
     try:
         while todo := _timed(timings, "wait", lanes.next_round):
-            new_frames += _dream_round(todo, dreamer, settings, batch, writer.submit, timings)
+            new_frames += _dream_round(todo, dreamer, settings, values, batch, writer.submit, timings)
             output.raise_if_failed()  # a dead encoder stops the night now, not after the last frame
             reporter.advance(resumed + new_frames, timings)
         writer.close()
         output.close(lambda: record(
             {**params, "timings": {stage: round(seconds, 2) for stage, seconds in timings.items()}},
             precision_used=dreamer.features.precision, input=str(job.source), frames=[start, end],
-            size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in segments]))
+            size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in segments],
+            **_schedules_record(settings, start, end, fps, envelope)))
     except BaseException:
         lanes.close()
         output.abort()
@@ -319,21 +329,47 @@ class _Lanes:
                 chain.close()
 
 
-def _dream_round(todo, dreamer, settings: Settings, batch: int, save, timings: dict[str, float]) -> int:
+def _dream_round(todo, dreamer, settings: Settings, values: Callable[[int], FrameValues], batch: int, save,
+                 timings: dict[str, float]) -> int:
     """Dream one frame of each lane, at most `batch` at a time; returns how many kept frames it made.
-    Carried frames take fewer steps, so they form their own batches."""
+    A batch shares its step count and jitter (carried frames take --flow-steps, so they form their own
+    batches); step sizes and layer weights are per frame, so schedules rarely split a batch."""
     kept = 0
-    for carried in (False, True):
-        group = [(chain, item) for chain, item in todo if item[2] == carried]
+    groups: dict[tuple[bool, int, int], list] = {}
+    for chain, item in todo:
+        frame, _, carried = item
+        value = values(frame.index)
+        key = (carried, value.flow_steps if carried else value.steps, value.jitter)
+        groups.setdefault(key, []).append((chain, item, value))
+    for (carried, steps, jitter), group in sorted(groups.items()):
         for offset in range(0, len(group), batch):
             part = group[offset:offset + batch]
-            starts = np.stack([start_image for _, (_, start_image, _) in part])
-            dreamed = _timed(timings, "dream", dreamer.dream, starts, settings.dream_params(),
-                             settings.flow_steps if carried else settings.steps)
-            for (chain, (frame, _, _)), image in zip(part, dreamed):
+            starts = np.stack([start_image for _, (_, start_image, _), _ in part])
+            weights = [value.layer_weights for _, _, value in part]
+            params = replace(settings.dream_params(part[0][2]), steps=steps, jitter=jitter,
+                             step_size=tuple(value.step_size for _, _, value in part),
+                             layer_weights=None if weights[0] is None else tuple(weights))
+            dreamed = _timed(timings, "dream", dreamer.dream, starts, params, steps)
+            for (chain, (frame, _, _), _), image in zip(part, dreamed):
                 save(chain.finished(frame, image))
                 kept += frame.index >= chain.segment.start
     return kept
+
+
+def sound_envelope(source: FrameSource) -> list[float]:
+    """The soundtrack's loudness per source frame, in [0, 1] (see dreamvid.audio)."""
+    from .audio import envelope
+
+    info = source.info
+    times = list(info.times) or [float(k / info.fps) for k in range(info.frame_count)]
+    end = info.end_time if info.end_time is not None else float(info.frame_count / info.fps)
+    return envelope(info.path, times, end, float(info.fps))
+
+
+def _schedules_record(settings: Settings, start: int, end: int, fps: float, envelope) -> dict:
+    """For the sidecar: each changing parameter's value at every rendered frame, as the frames used them."""
+    timeline = settings.timeline(start, end, fps, envelope)
+    return {"schedules": timeline} if timeline else {}
 
 
 class _OrderedOutput:

@@ -176,3 +176,39 @@ def test_steps_split_into_short_calls_give_the_same_dream(vgg_hed, natural, monk
     split = vgg_hed.dream(source, FEW, steps=5)
     assert calls == [1, 1, 1, 1, 1]
     assert np.array_equal(whole, split)
+
+
+def test_per_image_step_sizes_in_one_batch_equal_each_image_dreamed_alone(vgg_hed, natural):
+    """Scheduled step sizes differ from frame to frame: a batch takes one per image, as if each were
+    dreamed alone, and a new value never retraces the compiled step loop."""
+    batch = np.stack([natural(64, 64, seed=seed) for seed in (11, 12)])
+    sizes = (0.005, 0.03)
+    traces = vgg_hed._ascent.experimental_get_tracing_count()
+    together = vgg_hed.dream(batch, DreamParams(**{**FEW.__dict__, "step_size": sizes}))
+    alone = np.concatenate([vgg_hed.dream(batch[i:i + 1], DreamParams(**{**FEW.__dict__, "step_size": sizes[i]}))
+                            for i in range(2)])
+    assert np.abs(together - alone).max() < 1e-4
+    changes = np.abs(together - batch).mean(axis=(1, 2, 3))
+    assert changes[1] > 2 * changes[0]  # the larger step dreams more
+    assert vgg_hed._ascent.experimental_get_tracing_count() == max(traces, 1)
+
+
+def test_layer_weights_per_image_cross_fade_layers_without_retracing(natural):
+    """Weights (1, 0) dream only the first layer and (0, 1) only the second, in one batch."""
+    from dreamvid.api import load_dreamer
+    from dreamvid.settings import build_settings
+
+    both = load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block3_conv3", "block4_conv3"],
+                                        "precision": "float32"}))
+    batch = np.stack([natural(64, 64, seed=13)] * 2)
+    mixed = both.dream(batch, DreamParams(**{**FEW.__dict__, "layer_weights": ((1.0, 0.0), (0.0, 1.0))}))
+    traces = both._ascent.experimental_get_tracing_count()
+    first = both.dream(batch[:1], DreamParams(**{**FEW.__dict__, "layer_weights": (1.0, 0.0)}))
+    second = both.dream(batch[:1], DreamParams(**{**FEW.__dict__, "layer_weights": (0.0, 1.0)}))
+    assert np.abs(mixed[0] - first[0]).max() < 1e-4 and np.abs(mixed[1] - second[0]).max() < 1e-4
+    assert np.abs(mixed[0] - mixed[1]).mean() > 0.01  # the two layers dream differently
+    assert both._ascent.experimental_get_tracing_count() == traces == 1
+    # the objective takes the same weights: (1, 0) scores the first layer alone
+    objectives = both.objective(batch[:1], DreamParams(layer_weights=(1.0, 0.0)))
+    alone = load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block3_conv3"], "precision": "float32"}))
+    assert objectives[0] == pytest.approx(alone.objective(batch[:1])[0], rel=1e-5)

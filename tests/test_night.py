@@ -16,8 +16,8 @@ from helpers import FAST, Warnings
 from dreamvid.errors import OutOfMemory
 from dreamvid.video import EncodeError, probe_video
 
-# Slow frames (many steps at 128x96), so that a signal lands in the middle of dreaming one.
-SLOW = ["--model", "vgg16-hed", "--steps", "150", "--flow-steps", "150", "--octaves", "1", "--jitter", "4", "-q"]
+# A quick first frame, then slow carried ones (many steps at 128x96): a signal lands in the middle of one.
+SLOW = ["--model", "vgg16-hed", "--steps", "5", "--flow-steps", "150", "--octaves", "1", "--jitter", "4", "-q"]
 
 
 def _children(pid: int) -> list[int]:

@@ -92,6 +92,7 @@ def test_single_job_failure_raises(tmp_path, monkeypatch):
         dreamvid.render(clip, **FAST)
 
 
+@pytest.mark.slow
 def test_cli_queue_into_a_folder_with_a_broken_file(tmp_path, cli):
     """A frame whose header is fine but whose data is cut short passes validation and breaks the
     sequence halfway: the others finish, the table says why, the status is 1; once it is repaired

@@ -193,6 +193,7 @@ def test_a_kill_at_any_step_leaves_the_old_folder_or_the_new_one(renameat2, tmp_
     assert "old" in seen and "new" in seen and len(seen) >= 8, seen  # killed before, during and after the swap
 
 
+@pytest.mark.slow
 def test_cli_killed_while_rendering_keeps_the_old_folder_and_resumes(tmp_path, cli):
     """A real render over an earlier one, killed as soon as it has dreamed a picture: the old output
     and the user's file are untouched; the rerun resumes and replaces only dreamvid's pictures."""

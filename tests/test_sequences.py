@@ -34,6 +34,7 @@ def read_rgb(path: Path) -> np.ndarray:
     return data[..., 2::-1] if data.ndim == 3 else data
 
 
+@pytest.mark.slow
 def test_sequence_is_steadier_than_stills(tmp_path):
     source = translating_frames(10, (128, 80), dx=3, dy=1)
     names = write_frames(tmp_path / "shot", source)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 import dreamvid
 from clips import cut_clip, moving_clip
@@ -33,6 +34,7 @@ def test_batched_streams_give_the_same_frames_as_one_by_one(tmp_path):
         assert np.array_equal(batched[name], single[name]), name
 
 
+@pytest.mark.slow
 def test_seams_between_segments_are_not_steps_in_the_warping_error(tmp_path):
     source = tmp_path / "pan.mp4"
     moving_clip(source, frames=24, size=(128, 80), dx=2, dy=1)

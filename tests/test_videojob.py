@@ -91,6 +91,7 @@ def test_rotation_is_honoured(tmp_path):
     assert np.abs(written - np.rot90(displayed, k=2, axes=(1, 2))).mean() > 20  # and not upside down
 
 
+@pytest.mark.slow
 def test_flow_lowers_the_warping_error(tmp_path):
     source = tmp_path / "pan.mp4"
     moving_clip(source, frames=10, size=(128, 80), dx=3, dy=1)
@@ -152,6 +153,7 @@ def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatc
     assert probe_video(output).frame_count == 8
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_the_same_frames(tmp_path):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=14, size=(96, 64))
@@ -187,6 +189,7 @@ for clip in sys.argv[1:]:
 """
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_length(tmp_path):
     """Peak resident memory (not Python's allocations alone: frames live in numpy, TensorFlow and OpenCV)
     after a short clip, then after a clip eight times as long in the same process: frames are streamed,
