@@ -139,7 +139,8 @@ def preview_command(
                                                rich_help_panel=DREAM),
     steps: Optional[str] = typer.Option(None, help="Steps per octave; a comma list (5,10) makes an axis.",
                                         rich_help_panel=DREAM),
-    step_size: Optional[str] = typer.Option(None, help="Step size; a comma list (0.01,0.02) makes an axis.",
+    step_size: Optional[str] = typer.Option(None, help="Step size; a comma list (0.01,0.02) makes an axis. A "
+                                            "schedule (see render --help) is one value, dreamed at the frame.",
                                             rich_help_panel=DREAM),
     jitter: Optional[str] = typer.Option(None, help="Pixels of random roll; a comma list makes an axis.",
                                          rich_help_panel=DREAM),
@@ -151,6 +152,7 @@ def preview_command(
     xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
                                        rich_help_panel=DREAM),
     precision: Optional[str] = typer.Option(None, help="float32 or bfloat16 activations.", rich_help_panel=DREAM),
+    guide: Optional[Path] = typer.Option(None, help="A picture to dream towards.", rich_help_panel=DREAM),
     sequence: bool = typer.Option(False, "--sequence", help="A folder of numbered images is one clip.",
                                   rich_help_panel=VIDEO),
     fps: Optional[float] = typer.Option(None, help="Frame rate of a sequence, for --at in seconds (default: 25).",
@@ -167,7 +169,7 @@ def preview_command(
 
     options = dict(model=model, weights=weights, layers=list(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, seed=seed,
-                   tile=tile, max_side=max_side, xla=xla, precision=precision, fps=fps)
+                   tile=tile, max_side=max_side, xla=xla, precision=precision, guide=guide, fps=fps)
     with RichReporter(quiet=quiet) as reporter:
         sheet = make_preview(source, options, at=at, output=output, sequence=sequence, config=config,
                              reporter=reporter)

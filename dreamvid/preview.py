@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import logging
 import math
+import re
 import shlex
 import time
 from dataclasses import dataclass, replace
@@ -53,7 +54,10 @@ class Cell:
 
 
 def parse_values(key: str, text: str) -> tuple:
-    """`0.01,0.02` -> (0.01, 0.02) for a numeric option; one value is a one-value tuple."""
+    """`0.01,0.02` -> (0.01, 0.02) for a numeric option; one value is a one-value tuple. A schedule
+    (`0:(0.005), 48:(0.02)` or `audio:0.005..0.03`) is one value: the sheet dreams it at its frame."""
+    if "(" in str(text) or str(text).strip().startswith("audio:"):
+        return (str(text),)
     kind = type(FIELDS[key].default)
     values = []
     for item in str(text).split(","):
@@ -69,7 +73,7 @@ def parse_values(key: str, text: str) -> tuple:
 
 def parse_layer_values(texts: Sequence[str]) -> tuple[tuple[LayerSpec, ...], ...]:
     """Each --layer is one value of the layer axis; `mixed3+mixed5` dreams both layers in one cell."""
-    return tuple(tuple(parse_layer_spec(part) for part in text.split("+")) for text in texts)
+    return tuple(tuple(parse_layer_spec(part) for part in re.split(r"\+(?=[A-Za-z_])", text)) for text in texts)
 
 
 def plan_preview(options: dict[str, Any], config: Path | None = None) -> tuple[list[Cell], list[Axis]]:
@@ -319,6 +323,8 @@ class Frame:
     rgb: np.ndarray
     source: Path | None
     index: int | None  # in its video or sequence
+    fps: float = 25.0  # its clip's rate, at which schedules in seconds are read
+    has_audio: bool = False
 
 
 def read_frame(source: Path, at: str | None = None, sequence: bool = False, fps: float = 25.0,
@@ -338,7 +344,8 @@ def read_frame(source: Path, at: str | None = None, sequence: bool = False, fps:
 
         info = probe_video(source)
         index = frame_index(at, info.frame_count, float(info.fps), info.times)
-        return Frame(to_float(next(iter(read_frames(source, index, index + 1, info=info)))), source, index)
+        rgb = to_float(next(iter(read_frames(source, index, index + 1, info=info))))
+        return Frame(rgb, source, index, float(info.fps), info.has_audio)
     else:
         if at is not None:
             raise UserError(f"--at picks a frame of a video or sequence, and {source} is a still")
@@ -348,7 +355,7 @@ def read_frame(source: Path, at: str | None = None, sequence: bool = False, fps:
         rgb = read_image(path).rgb
     except ImageDecodeError as error:
         raise UserError(str(error)) from None
-    return Frame(np.nan_to_num(np.clip(rgb, 0.0, 1.0)), source, index)
+    return Frame(np.nan_to_num(np.clip(rgb, 0.0, 1.0)), source, index, fps)
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -406,8 +413,10 @@ def preview_size(frame: np.ndarray, max_side: int | None, default: int) -> np.nd
     return resize(frame, height, width)
 
 
-def dream_cells(picture: np.ndarray, cells: Sequence[Cell], reporter: Reporter | None = None) -> tuple[list[np.ndarray], dict[str, float]]:
-    """Dream `picture` (H x W x 3 float, at cell size) once per cell; returns uint8 tiles and timings.
+def dream_cells(picture: np.ndarray, cells: Sequence[Cell], reporter: Reporter | None = None, *, frame: int = 0,
+                fps: float = 25.0, envelope: Sequence[float] | None = None) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Dream `picture` (H x W x 3 float, at cell size) once per cell, with scheduled parameters at
+    source frame `frame`; returns uint8 tiles and timings.
 
     The model is built once, with every layer the cells use; each distinct set of layers gets its own
     compiled step loop on it, so a sheet of layers or channels does not build the network per cell."""
@@ -420,6 +429,9 @@ def dream_cells(picture: np.ndarray, cells: Sequence[Cell], reporter: Reporter |
                                 for spec in resolve_layers(cell.settings.model, cell.settings.layers)))
     shared = load_dreamer(replace(first, layers=tuple(LayerSpec(name) for name in names)))
     from .engine import Dreamer  # TensorFlow is loaded now, its start-up messages hidden
+    from .stills import read_image
+
+    guide = read_image(Path(first.guide)).rgb if first.guide else None
 
     timings = {"model": time.monotonic() - started}
     dreamers: dict[tuple, Any] = {shared.layers: shared}
@@ -429,8 +441,9 @@ def dream_cells(picture: np.ndarray, cells: Sequence[Cell], reporter: Reporter |
         for done, cell in enumerate(cells, start=1):
             layers = resolve_layers(cell.settings.model, cell.settings.layers)
             if layers not in dreamers:
-                dreamers[layers] = Dreamer(shared.features, layers, xla=first.xla)
-            dreamed = dreamers[layers].dream(picture[None].astype(np.float32), cell.settings.dream_params())[0]
+                dreamers[layers] = Dreamer(shared.features, layers, xla=first.xla, guide=guide)
+            params = cell.settings.dream_params(cell.settings.at(frame, fps, envelope))
+            dreamed = dreamers[layers].dream(picture[None].astype(np.float32), params)[0]
             tiles.append(from_float(dreamed, np.uint8))
             reporter.advance(done)
     reporter.finish()
@@ -473,11 +486,12 @@ def make_preview(source: Path, options: dict[str, Any], *, at: str | None = None
     _check_exists(source)
     path = sheet_path(source, output, "_preview")
     frame = read_frame(source, at, sequence, base.fps, reporter.warn)
+    envelope = _envelope(source, frame) if any(cell.settings.audio_driven for cell in cells) else None
     picture = preview_size(frame.rgb, base.max_side, PREVIEW_SIDE)
     captions = [caption(index, cell) for index, cell in enumerate(cells)]
     as_sequence = sequence and "%" not in source.name and source.is_dir()
     commands = [command_line(str(source), cell.settings, as_sequence) for cell in cells]
-    tiles, timings = dream_cells(picture, cells, reporter)
+    tiles, timings = dream_cells(picture, cells, reporter, frame=frame.index or 0, fps=frame.fps, envelope=envelope)
     where = f" frame {frame.index}" if frame.index is not None else ""
     title = f"{source.name}{where}: {summary(base, [axis.key for axis in axes])}"
     columns = grid_shape(axes, len(cells))[1]
@@ -523,6 +537,16 @@ def make_layer_sheet(source: Path | None, options: dict[str, Any], *, layers: Se
            kind="layer sheet", input=str(source) if source is not None else None, frame=frame.index,
            cell_size=list(picture.shape[1::-1]))
     return Sheet(path, captions, commands, timings)
+
+
+def _envelope(source: Path, frame: Frame) -> list[float]:
+    """The soundtrack's loudness per frame, for `audio:` schedules (as a render computes it)."""
+    if not frame.has_audio:
+        raise UserError(f"{source} has no soundtrack for an audio: schedule to follow (it needs a video with audio)")
+    from .sources import VideoSource
+    from .videojob import sound_envelope
+
+    return sound_envelope(VideoSource.open(source))
 
 
 def _check_exists(source: Path) -> None:

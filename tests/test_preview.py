@@ -15,7 +15,7 @@ from conftest import natural_picture, snapshot
 from dreamvid.errors import UserError
 from dreamvid.models import CATALOG
 from dreamvid.preview import (BACKGROUND, GAP, caption, cell_origin, command_line, compose_sheet, font_size,
-                              frame_index, grid_shape, neutral_picture, read_frame, parse_values, plan_layer_sheet,
+                              frame_index, grid_shape, neutral_picture, parse_layer_values, read_frame, parse_values, plan_layer_sheet,
                               plan_preview, sheet_path, wrap)
 from dreamvid.settings import FIELDS, LayerSpec, build_settings
 
@@ -113,6 +113,19 @@ def test_single_values_are_not_axes_and_lists_parse_by_type():
     assert caption(0, cells[0]) == "1: block4_conv3"
 
 
+def test_a_schedule_is_one_value_and_comes_back_in_the_command():
+    ramp = "0:(0.005), 48:(0.02)"
+    assert parse_values("step_size", ramp) == (ramp,)
+    assert parse_values("step_size", "audio:0.005..0.03") == ("audio:0.005..0.03",)
+    assert parse_layer_values(["block3_conv3=0:(1), 100:(0)+block5_conv3"]) == (
+        (LayerSpec("block3_conv3", None, "0:(1), 100:(0)"), LayerSpec("block5_conv3")),)
+    cells, axes = plan_preview({"model": "vgg16-hed", "step_size": ramp, "steps": "5,10"})
+    assert [axis.key for axis in axes] == ["steps"] and len(cells) == 2
+    for cell in cells:
+        assert cell.settings.step_size == ramp
+        assert build_settings(_parse_render(command_line("clip.mp4", cell.settings))[1]) == cell.settings
+
+
 @pytest.mark.parametrize("options, words", [
     ({"steps": "5,x"}, "'x' is not a whole number"),
     ({"steps": "5.5"}, "'5.5' is not a whole number"),
@@ -204,6 +217,19 @@ def test_sheet_names_and_owners(tmp_path):
         sheet_path(tmp_path / "clip.mp4", tmp_path / "sheet.txt", "_preview")
 
 
+def test_a_scheduled_cell_is_dreamed_with_its_value_at_the_frame(vgg_hed):
+    from dreamvid.preview import dream_cells
+
+    common = {"model": "vgg16-hed", "layers": ["block4_conv3"], "steps": "2", "octaves": "1", "jitter": "4"}
+    ramp, _ = plan_preview({**common, "step_size": "0:(0.01), 10:(0.05)"})
+    fixed, _ = plan_preview({**common, "step_size": "0.03,0.05"})
+    picture = natural_picture(40, 48)
+    at_ten = dream_cells(picture, ramp, frame=10)[0][0]
+    at_five = dream_cells(picture, ramp, frame=5)[0][0]
+    three, five = dream_cells(picture, fixed)[0]
+    assert np.array_equal(at_ten, five) and np.array_equal(at_five, three)
+
+
 def test_dream_cells_builds_one_model_and_dreams_each_cell_differently(vgg_hed):
     from dreamvid.preview import dream_cells
 
@@ -269,6 +295,8 @@ BAD_CALLS = {
     "out of bounds in a list": (["preview", "photo.png", "--step-size", "0.01,0"], "--step-size must be > 0"),
     "unknown layer": (["preview", "photo.png", "--layer", "mixed3", "--layer", "nope"], "unknown layer 'nope'"),
     "--at on a still": (["preview", "photo.png", "--at", "3"], "is a still"),
+    "audio schedule on a still": (["preview", "photo.png", "--step-size", "audio:0.005..0.03"], "no soundtrack"),
+    "bad schedule": (["preview", "photo.png", "--step-size", "0:(0.01), x:(2)"], "--step-size"),
     "missing input": (["preview", "missing.mp4"], "input not found"),
     "sheet over a foreign file": (["preview", "photo.png", "-o", "theirs.png"], "dreamvid did not write it"),
     "channels of no layer": (["layers", "--sheet", "--channels", "0:4"], "exactly one --layer"),
