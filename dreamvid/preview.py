@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import shlex
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -383,8 +384,6 @@ def sheet_path(source: Path | None, output: Path | None, suffix: str, default_na
     if output.exists() and read_record(sidecar_path(output, folder=False)) is None:
         raise UserError(f"{output} exists and dreamvid did not write it (no {output.name}.json beside it): "
                         f"move it away or choose another -o")
-    import tempfile
-
     try:
         with tempfile.TemporaryFile(dir=output.parent):
             pass
@@ -432,7 +431,6 @@ def dream_cells(picture: np.ndarray, cells: Sequence[Cell], reporter: Reporter |
     from .stills import read_image
 
     guide = read_image(Path(first.guide)).rgb if first.guide else None
-
     timings = {"model": time.monotonic() - started}
     dreamers: dict[tuple, Any] = {shared.layers: shared}
     reporter.start("sheet", len(cells))
