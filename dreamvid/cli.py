@@ -161,9 +161,11 @@ def preview_command(
                                           rich_help_panel=RUN),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=RUN),
 ) -> None:
-    """Dream one frame with every combination of the values given as lists (repeated --layer, --steps
-    5,10, --step-size 0.01,0.02 ...) into one captioned contact sheet, and print the command that
-    renders the input with each cell's settings. Replaces a sheet dreamvid wrote before."""
+    """Dream one frame with each combination of listed values into a captioned contact sheet.
+
+    Axes: repeated --layer, comma lists (--steps 5,10). Prints each cell's render command.
+
+    Replaces a sheet dreamvid wrote before, never another file."""
     from .console import RichReporter
     from .preview import make_preview
 
