@@ -20,7 +20,7 @@ EXIT, ABORT, USAGE = typer.Exit, typer.Abort, TyperException
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch DeepDream for videos, image sequences and stills. "
                        "`dreamvid INPUT ...` is short for `dreamvid render INPUT ...`.")
-COMMANDS = ("render", "layers", "score", "zoom")
+COMMANDS = ("render", "preview", "layers", "score", "zoom")
 DREAM, VIDEO, RUN = "Dream", "Video", "Run"
 
 
@@ -120,14 +120,115 @@ def render_command(
         raise typer.Exit(1)
 
 
+@app.command("preview")
+def preview_command(
+    source: Path = typer.Argument(..., help="A video, a folder or pattern of numbered images, or a still."),
+    at: Optional[str] = typer.Option(None, help="The frame to dream: a number, or a time such as 12.5s "
+                                     "(default: the middle frame)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The sheet, .png or .jpg "
+                                          "(default: INPUT_preview.png beside the input)."),
+    model: Optional[str] = typer.Option(None, help="inception_v3 (default), vgg16-hed, or a .keras/.h5 file.",
+                                        rich_help_panel=DREAM),
+    weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
+                                          rich_help_panel=DREAM),
+    layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
+                                              help="Repeatable: the sheet dreams each --layer (one row each when other "
+                                                   "values vary too); mixed3+mixed5 dreams both in one cell."),
+    octaves: Optional[str] = typer.Option(None, help="Octaves; a comma list (3,4,5) makes an axis.",
+                                          rich_help_panel=DREAM),
+    octave_scale: Optional[str] = typer.Option(None, help="Size ratio between octaves; a comma list makes an axis.",
+                                               rich_help_panel=DREAM),
+    steps: Optional[str] = typer.Option(None, help="Steps per octave; a comma list (5,10) makes an axis.",
+                                        rich_help_panel=DREAM),
+    step_size: Optional[str] = typer.Option(None, help="Step size; a comma list (0.01,0.02) makes an axis. A "
+                                            "schedule (see render --help) is one value, dreamed at the frame.",
+                                            rich_help_panel=DREAM),
+    jitter: Optional[str] = typer.Option(None, help="Pixels of random roll; a comma list makes an axis.",
+                                         rich_help_panel=DREAM),
+    seed: Optional[str] = typer.Option(None, help="Random seed; a comma list makes an axis.", rich_help_panel=DREAM),
+    tile: Optional[int] = typer.Option(None, help="Tile size for gradients.", rich_help_panel=DREAM),
+    max_side: Optional[int] = typer.Option(None, help="Longer side of each cell (default: 480); when given, it "
+                                           "is also in the printed commands (the dream's scale depends on it).",
+                                           rich_help_panel=DREAM),
+    xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
+                                       rich_help_panel=DREAM),
+    precision: Optional[str] = typer.Option(None, help="float32 or bfloat16 activations.", rich_help_panel=DREAM),
+    guide: Optional[Path] = typer.Option(None, help="A picture to dream towards.", rich_help_panel=DREAM),
+    sequence: bool = typer.Option(False, "--sequence", help="A folder of numbered images is one clip.",
+                                  rich_help_panel=VIDEO),
+    fps: Optional[float] = typer.Option(None, help="Frame rate of a sequence, for --at in seconds (default: 25).",
+                                        rich_help_panel=VIDEO),
+    config: Optional[Path] = typer.Option(None, help="TOML file of options; the command line wins.",
+                                          rich_help_panel=RUN),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=RUN),
+) -> None:
+    """Dream one frame with each combination of listed values into a captioned contact sheet.
+
+    Axes: repeated --layer, comma lists (--steps 5,10). Prints each cell's render command.
+
+    Replaces a sheet dreamvid wrote before, never another file."""
+    from .console import RichReporter
+    from .preview import make_preview
+
+    options = dict(model=model, weights=weights, layers=list(layer or ()), octaves=octaves,
+                   octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, seed=seed,
+                   tile=tile, max_side=max_side, xla=xla, precision=precision, guide=guide, fps=fps)
+    with RichReporter(quiet=quiet) as reporter:
+        sheet = make_preview(source, options, at=at, output=output, sequence=sequence, config=config,
+                             reporter=reporter)
+    _print_sheet(sheet)
+
+
 @app.command("layers")
-def layers_command(model: str = typer.Option("inception_v3", help="Model name or .keras/.h5 file.")) -> None:
-    """List the layers a model can dream with, and their channels."""
+def layers_command(
+    source: Optional[Path] = typer.Argument(None, help="With --sheet: the picture, or a video's or sequence's "
+                                            "frame, to dream (default: soft grey noise)."),
+    model: str = typer.Option("inception_v3", help="Model name or .keras/.h5 file."),
+    sheet: bool = typer.Option(False, "--sheet", help="Dream a small frame with every layer (or the --channels "
+                               "of one) and write a captioned sheet."),
+    layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", help="With --sheet: only these layers; with "
+                                              "--channels, the one layer whose channels to show."),
+    channels: Optional[str] = typer.Option(None, help="With --sheet and one --layer: channels START:END "
+                                           "(half-open) or N (the first N), one cell each."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The sheet, .png or .jpg "
+                                          "(default: INPUT_layers.png, or MODEL_layers.png here)."),
+    weights: Optional[str] = typer.Option(None, help="With --sheet: the model's weights."),
+    steps: Optional[int] = typer.Option(None, help="With --sheet: steps per octave (default: 10)."),
+    step_size: Optional[float] = typer.Option(None, help="With --sheet: step size (default: 0.01)."),
+    octaves: Optional[int] = typer.Option(None, help="With --sheet: octaves (default: 4)."),
+    jitter: Optional[int] = typer.Option(None, help="With --sheet: pixels of random roll (default: 32)."),
+    seed: Optional[int] = typer.Option(None, help="With --sheet: random seed (default: 0)."),
+    max_side: Optional[int] = typer.Option(None, help="With --sheet: longer side of each cell (default: 256)."),
+    at: Optional[str] = typer.Option(None, help="With --sheet: the frame of a video or sequence "
+                                     "(default: the middle one)."),
+    sequence: bool = typer.Option(False, "--sequence", help="With --sheet: a folder of numbered images is one clip."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """List the layers a model can dream with, and their channels; with --sheet, show them dreamed."""
     from rich.console import Console
     from rich.table import Table
 
     from .models import model_spec
 
+    if sheet:
+        from .console import RichReporter
+        from .preview import make_layer_sheet
+
+        options = dict(model=model, weights=weights, steps=steps, step_size=step_size, octaves=octaves,
+                       jitter=jitter, seed=seed, max_side=max_side)
+        with RichReporter(quiet=quiet) as reporter:
+            made = make_layer_sheet(source, options, layers=layer or (), channels=channels, at=at, output=output,
+                                    sequence=sequence, reporter=reporter)
+        _print_sheet(made)
+        return
+    given = [name for name, value in (("INPUT", source), ("--layer", layer), ("--channels", channels),
+                                      ("--output", output), ("--at", at), ("--weights", weights),
+                                      ("--steps", steps), ("--step-size", step_size), ("--octaves", octaves),
+                                      ("--jitter", jitter), ("--seed", seed), ("--max-side", max_side),
+                                      ("--sequence", sequence))
+             if value is not None and value is not False and value != []]
+    if given:
+        raise UserError(f"{given[0]} needs --sheet (dreamvid layers --sheet ...)")
     spec = model_spec(model)
     if spec is None:
         from .api import model_file_layers
@@ -139,6 +240,15 @@ def layers_command(model: str = typer.Option("inception_v3", help="Model name or
     for name, count in channels.items():
         table.add_row(name, str(count), "yes" if name in defaults else "")
     Console().print(table)
+
+
+def _print_sheet(sheet) -> None:
+    """Each cell's caption and the command that renders it, then where the sheet is."""
+    for text, command in zip(sheet.captions, sheet.commands):
+        typer.echo(f"{text}\n  {command}")
+    seconds = sheet.timings["model"] + sheet.timings["cells"]
+    typer.echo(f"{len(sheet.captions)} cell(s) in {seconds:.1f}s (model {sheet.timings['model']:.1f}s) "
+               f"-> {sheet.path}")
 
 
 @app.command("score")
