@@ -162,8 +162,10 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
-        if data["guide"] is None:  # absent rather than null: renders from before --guide keep their fingerprint
-            del data["guide"]
+        # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
+        for key, default in (("guide", None), ("flow_zoom", 1.0)):
+            if data[key] == default:
+                del data[key]
         return data
 
 
