@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,8 +157,13 @@ def _done(output: Path, names: tuple[str, ...] | None) -> bool:
         return output.is_dir() and set(names) <= owned_files(output)
     if not output.exists():
         return False
-    made = read_record(sidecar_path(output, folder=False))
-    return made is None or made.get("bytes", output.stat().st_size) == output.stat().st_size
+    record = sidecar_path(output, folder=False)
+    made = read_record(record)
+    if made is None or made.get("bytes", output.stat().st_size) == output.stat().st_size:
+        return True
+    # Another size: either a kill came between the record and the rename (the record is the newer,
+    # render again), or someone edited the finished file afterwards (keep it: --overwrite replaces it).
+    return output.stat().st_mtime_ns > record.stat().st_mtime_ns
 
 
 def _check_owner(output: Path, names: tuple[str, ...] | None, overwrite: bool) -> None:
@@ -236,6 +242,10 @@ def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> Non
         # A finished folder is swapped in whole: the folder a command runs in cannot be swapped.
         raise UserError(f"output folder {output} holds the current folder: write into a folder of its own, "
                         f"e.g. -o out")
+    if folder_output and (output.is_symlink() or os.path.ismount(output)):
+        # The swap would replace the link itself, or fail on the mount point after the whole render.
+        raise UserError(f"output folder {output} is a {'link' if output.is_symlink() else 'mount point'}, which "
+                        f"cannot be swapped in whole: write into a folder inside it, e.g. -o {output / 'dream'}")
     parent = output.parent
     if not parent.is_dir():
         raise UserError(f"cannot write {output}: folder {parent} does not exist")

@@ -464,6 +464,8 @@ class _OrderedOutput:
                 while not self._ready(index):
                     if self._stop.wait(0.02):
                         return
+                if self._stop.is_set():  # an abort does not wait for the frames already on disk
+                    return
                 tick = time.monotonic()
                 self._sink.write(self.final_frame(index))
                 self._timings["encode"] += time.monotonic() - tick

@@ -301,7 +301,10 @@ def test_video_record_is_written_before_the_video_and_names_its_size(tmp_path):
     assert json.loads(record.read_text())["bytes"] == video.stat().st_size
     settings = build_settings(FAST)
     assert plan_jobs([tmp_path / "clip.mp4"], settings)[0].skip
-    video.write_bytes(video.read_bytes()[:100])  # as if killed between the record and the rename
+    # As if killed between the new record and the rename: the video is an older one, of another size.
+    video.write_bytes(video.read_bytes()[:100])
+    older = record.stat().st_mtime_ns - 10**9
+    os.utime(video, ns=(older, older))
     assert not plan_jobs([tmp_path / "clip.mp4"], settings)[0].skip  # the rerun renders it again
 
 
@@ -399,3 +402,33 @@ def test_a_frame_counts_as_used_once_its_segment_dreamed_it(tmp_path):
     plan["segments"] = None  # one chain from the start
     assert _used(tmp_path, plan) == {"f0.png", "f1.png", "f2.png", "f3.png", "f4.png"}
     assert _used(tmp_path, {**plan, "kind": "stills"}) == set()
+
+
+def test_a_linked_output_folder_is_refused_before_any_work(tmp_path, cli):
+    """Swapping a finished folder in would replace the link itself (and fail on a mount point)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "a.png"), np.full((32, 40, 3), 90, np.uint8))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    run = cli(tmp_path, "frames", "-o", "out", "--model", "vgg16-hed")
+    assert run.status == 2 and "is a link" in run.stderr and not run.loaded
+    assert (tmp_path / "out").is_symlink() and not list((tmp_path / "real").iterdir())
+
+
+def test_a_finished_video_edited_afterwards_is_kept_not_rendered_again(tmp_path):
+    import os
+
+    import dreamvid
+    from clips import moving_clip
+    from helpers import FAST
+
+    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
+    dreamvid.render(tmp_path / "clip.mp4", **FAST)
+    output = tmp_path / "clip_dream.mp4"
+    with open(output, "ab") as edited:  # the user changes the finished file in place, after its record
+        edited.write(b"\0" * 16)
+    later = output.with_name(output.name + ".json").stat().st_mtime_ns + 10**9
+    os.utime(output, ns=(later, later))
+    [result] = dreamvid.render(tmp_path / "clip.mp4", **FAST)
+    assert result.status == "skipped" and output.stat().st_mtime_ns == later
