@@ -66,12 +66,14 @@ class SequenceSource:
 
     @classmethod
     def open(cls, folder: Path, frames: tuple[Path, ...], fps: float) -> "SequenceSource":
-        """Size and sample type come from the first frame (the planner checked that all match)."""
+        """Size and sample type come from the first frame (the planner checked that all match). Float
+        frames (float TIFF) are dreamed, checkpointed and written as 16-bit: checkpoints are PNGs."""
         from .stills import read_image
 
         first = read_image(frames[0])
         height, width = first.rgb.shape[:2]
-        return cls(folder, frames, width, height, Fraction(fps).limit_denominator(1001), first.dtype)
+        dtype = first.dtype if first.dtype in (np.uint8, np.uint16) else np.dtype(np.uint16)
+        return cls(folder, frames, width, height, Fraction(fps).limit_denominator(1001), np.dtype(dtype))
 
     @property
     def frame_count(self) -> int:
@@ -81,7 +83,9 @@ class SequenceSource:
         from .stills import read_image
 
         for path in self.frames[start:end]:
-            yield read_image(path).rgb
+            rgb = read_image(path).rgb  # a float frame may hold values outside [0, 1], or NaN
+            yield rgb if rgb.dtype == np.float32 and np.isfinite(rgb).all() and rgb.min() >= 0 and rgb.max() <= 1 \
+                else np.clip(np.nan_to_num(rgb), 0.0, 1.0).astype(np.float32)
 
     def alpha(self, index: int) -> np.ndarray | None:
         from .stills import read_image

@@ -79,6 +79,22 @@ def test_sixteen_bit_sequence_stays_sixteen_bit(tmp_path):
         assert np.abs(dreamed[..., ::-1].astype(float) - frame).mean() > 2.0 * 257
 
 
+def test_float_tiff_sequence_is_dreamed_not_blacked_out(tmp_path):
+    """Checkpoints are PNGs: float frames go through as 16-bit, never cast to 0/1 integers."""
+    source = translating_frames(3, (64, 48), dx=2, dy=1).astype(np.float32) / 255
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    for index, frame in enumerate(source):
+        assert cv2.imwrite(str(shot / f"f{index:03d}.tif"), np.ascontiguousarray(frame[..., ::-1]))
+    dreamvid.render(shot, sequence=True, **FAST)
+    for index, frame in enumerate(source):
+        dreamed = cv2.imread(str(tmp_path / "shot_dream" / f"f{index:03d}.tif"), cv2.IMREAD_UNCHANGED)
+        assert dreamed.dtype == np.uint16 and dreamed.shape == frame.shape
+        values = dreamed[..., ::-1] / 65535.0
+        assert abs(values.mean() - frame.mean()) < 0.1  # the picture, not black
+        assert np.abs(values - frame).mean() > 2 / 255  # and dreamed
+
+
 def test_alpha_is_kept(tmp_path):
     rgb = translating_frames(3, (64, 48), dx=2, dy=1)
     alpha = np.tile(np.linspace(0, 255, 64).round().astype(np.uint8), (48, 1))
