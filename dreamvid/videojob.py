@@ -24,6 +24,7 @@ import numpy as np
 from .atomic import writing
 from .flow import Motion, MotionEstimator, warp
 from .imageops import from_float, processing_size, resize, to_float
+from .interrupts import signals_held
 from .jobs import Job, JobResult, job_plan, resolved_parameters
 from .journal import WorkFolder
 from .pipeline import Prefetch, Worker
@@ -289,10 +290,11 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
             frame_seconds=per_frame, cuts=sorted(set(seen_cuts) | set(work.plan.get("cuts", []))),
             **_schedules_record(settings, start, end, fps, envelope)))
     except BaseException:
-        lanes.close()
-        output.abort()
-        with contextlib.suppress(BaseException):
-            writer.close()  # keeps the checkpoints already queued
+        with signals_held():  # a second Ctrl-C must not leave ffmpeg or partial files behind
+            lanes.close()
+            output.abort()
+            with contextlib.suppress(BaseException):
+                writer.close()  # keeps the checkpoints already queued
         raise
     if not keep_parts:
         work.remove()

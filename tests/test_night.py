@@ -160,3 +160,16 @@ def test_out_of_range_values_are_refused_up_front(tmp_path, cli, args, words):
     assert run.status == 2 and words in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not run.loaded, "refused before TensorFlow loads"
     assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
+
+
+def test_a_second_signal_cannot_cut_the_cleanup_short():
+    """While a stopping render cleans up, more Ctrl-C or SIGTERM are held, and the handlers come back after."""
+    from dreamvid.interrupts import signals_held
+
+    before = signal.getsignal(signal.SIGINT)
+    with signals_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # Python runs handlers between bytecodes: they ran, and raised nothing
+        finished = True
+    assert finished and signal.getsignal(signal.SIGINT) is before
