@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,8 +266,16 @@ def resolved_parameters(settings: Settings, batch: int | None = None) -> dict:
 
 
 def job_fingerprint(job: Job, params: dict) -> str:
-    """What a resumed job must share with the run that made its checkpoints."""
-    return fingerprint({**params, "source": str(job.source.resolve())}, ignore=NOT_IN_FRAMES)
+    """What a resumed job must share with the run that made its checkpoints. --fps changes no frame,
+    unless a schedule has keys in seconds, which a sequence counts at --fps."""
+    texts = [v for value in params.values() for v in (value if isinstance(value, list) else [value])
+             if isinstance(v, str)]
+    timed = any(_SECONDS_KEY.search(text) for text in texts)
+    ignore = tuple(key for key in NOT_IN_FRAMES if not (key == "fps" and timed))
+    return fingerprint({**params, "source": str(job.source.resolve())}, ignore=ignore)
+
+
+_SECONDS_KEY = re.compile(r"\d(?:\.\d+)?s\s*:\s*\(")
 
 
 def job_plan(job: Job, params: dict) -> dict:

@@ -261,3 +261,20 @@ def test_a_sequence_counts_seconds_at_its_fps(tmp_path, recorder):
     assert sizes == pytest.approx([0.01, 0.02, 0.03, 0.03, 0.03])  # 1 s = frame 2 at 2 fps
     record = json.loads((tmp_path / "shot_dream" / "dreamvid.json").read_text())
     assert record["schedules"]["--step-size"] == pytest.approx(sizes)
+
+
+def test_fps_joins_the_fingerprint_only_when_a_schedule_counts_seconds(tmp_path):
+    """A sequence's seconds are counted at --fps: resuming at another rate would shift the keys."""
+    from dreamvid.jobs import Job, job_fingerprint, resolved_parameters
+    from dreamvid.settings import build_settings
+
+    job = Job("sequence", tmp_path, tmp_path / "out")
+
+    def key(**options):
+        return job_fingerprint(job, resolved_parameters(build_settings({"model": "vgg16-hed", **options})))
+
+    assert key(fps=24.0) == key(fps=30.0)  # plain numbers: the rate changes no frame
+    assert key(step_size="0:(0.01), 48:(0.02)", fps=24.0) == key(step_size="0:(0.01), 48:(0.02)", fps=30.0)
+    assert key(step_size="0:(0.01), 2s:(0.02)", fps=24.0) != key(step_size="0:(0.01), 2s:(0.02)", fps=30.0)
+    assert key(layers=["block4_conv3=0:(1), 2s:(0)"], fps=24.0) != key(layers=["block4_conv3=0:(1), 2s:(0)"],
+                                                                       fps=30.0)
