@@ -3,6 +3,7 @@
 keys are interpolated linearly; before the first key the first value holds, after the last the last."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,9 +27,13 @@ class Schedule:
         """A plain number is a constant schedule; anything else must be keyframes, or a UserError."""
         stripped = str(text).strip()
         try:
-            return cls(((0.0, False, float(stripped)),), stripped)
+            number = float(stripped)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(number):
+                raise UserError(f"{name} must be a finite number (got {stripped})")
+            return cls(((0.0, False, number),), stripped)
         audio = _AUDIO.fullmatch(stripped)
         if audio:
             try:
@@ -46,6 +51,8 @@ class Schedule:
                                 f"or audio:LOW..HIGH")
             try:
                 keys.append((float(match["key"]), bool(match["seconds"]), float(match["value"])))
+                if not math.isfinite(keys[-1][2]):
+                    raise ValueError
             except ValueError:
                 raise UserError(f"bad number in the schedule for {name}: '{part.strip()}'") from None
         if not keys:

@@ -206,6 +206,8 @@ def _check_bounds(key: str, value: Any) -> None:
         return
     if key not in BOUNDS or value is None:
         return
+    if isinstance(value, float) and not math.isfinite(value):  # nan slips past every comparison
+        raise UserError(f"{option_name(key)} must be a finite number (got {value})")
     low, high, strict = BOUNDS[key]
     if low is not None and (value <= low if strict else value < low):
         relation = ">" if strict else ">="
@@ -300,7 +302,11 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
     if "frames" in values:
         parse_frame_range(values["frames"])
     if values.get("guide") is not None:
+        if any(layer.channel is not None for layer in values.get("layers", ())):
+            raise UserError("--guide matches whole feature vectors: name layers without a channel")
         check_guide(Path(values["guide"]))
+    if values.get("flow_zoom", 1.0) != 1.0 and values.get("flow") is False:
+        raise UserError("--flow-zoom zooms the dream carried along the flow: it needs --flow")
     if values.get("precision", "float32") not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
     return Settings(**values)

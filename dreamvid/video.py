@@ -125,9 +125,16 @@ def _ffmpeg_exe() -> str:
 
 def _ffmpeg_describe(path: Path) -> str:
     """ffmpeg's description of the input (stream list, rotation), which it prints on stderr."""
-    result = subprocess.run([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                            capture_output=True, text=True, errors="replace", timeout=60)
-    return result.stderr
+    return _run_ffmpeg([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], path, 120).stderr
+
+
+def _run_ffmpeg(args: list[str], path: Path, seconds: float) -> subprocess.CompletedProcess:
+    """ffmpeg reading `path`, given `seconds` at most: a file it cannot get through is the user's to check."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"ffmpeg could not read {path} within {seconds:.0f} s (a stalled network drive or a "
+                        f"damaged file?)") from None
 
 
 def list_audio(path: Path | str) -> list[str]:
@@ -191,9 +198,9 @@ class _Packets:
 def _scan_packets(path: Path, fps: Fraction) -> _Packets:
     """Count the video stream's packets and read their timestamps without decoding (fast: a 5 s HD clip takes
     a few hundredths of a second). Packets the demuxer marks to discard (edit lists) are no frames."""
-    result = subprocess.run([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
-                             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
-                            capture_output=True, text=True, errors="replace", timeout=600)
+    # Reading packets runs at disk speed: an hour allows a film on a slow drive.
+    result = _run_ffmpeg([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], path, 3600)
     if result.returncode != 0 or re.search(r"partial file|invalid data|corrupt", result.stderr, re.IGNORECASE):
         reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "unreadable packets"
         raise UserError(f"video is truncated or corrupt: {path} ({reason})")

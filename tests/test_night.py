@@ -152,6 +152,11 @@ def test_any_error_in_one_job_leaves_the_queue_going(tmp_path, monkeypatch):
     (["--seed", "-1"], "--seed must be >= 0"),
     (["--tile", "100"], "--tile must be at least 150 for inception_v3"),
     (["--tile", "63", "--model", "vgg16-hed"], "--tile must be >= 64"),
+    (["--steps", "inf"], "must be a finite number"),
+    (["--step-size", "nan"], "must be a finite number"),
+    (["--blend", "0:(0.5), 10:(nan)"], "bad schedule"),
+    (["--no-flow", "--flow-zoom", "1.02"], "needs --flow"),
+    (["--guide", "clip.mp4", "--layer", "mixed4:3"], "without a channel"),
 ])
 def test_out_of_range_values_are_refused_up_front(tmp_path, cli, args, words):
     source = tmp_path / "clip.mp4"
