@@ -140,16 +140,24 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
     output, frame_names = _frame_output(kind, source, output, frames, count)
-    _check_output(source, output, kind, frame_names is not None)
     # A folder is done when its record, written last, lists every file of this render (a --frames
     # range: the frames of that range); a file is done when it is there and matches its record.
     names = frame_names[span[0]:span[1]] if frame_names is not None else (
         tuple(frame.name for frame in frames) if kind == "stills" else None)
+    done = check_target(source, output, kind, names, overwrite, to_folder=frame_names is not None)
+    identity = None if kind == "image" else source_identity(source, frames, count, size)
+    return Job(kind, source, output, frames, frame_names, skip=done and not overwrite, identity=identity)
+
+
+def check_target(source: Path, output: Path, kind: str, names: tuple[str, ...] | None, overwrite: bool, *,
+                 to_folder: bool = False) -> bool:
+    """Whether `output` is already done; a UserError for an output that cannot be written, or that
+    dreamvid must not replace (see _check_owner). `names`: the files of a folder output."""
+    _check_output(source, output, kind, to_folder)
     done = _done(output, names)
     if not done or overwrite:
         _check_owner(output, names, overwrite)
-    identity = None if kind == "image" else source_identity(source, frames, count, size)
-    return Job(kind, source, output, frames, frame_names, skip=done and not overwrite, identity=identity)
+    return done
 
 
 def _done(output: Path, names: tuple[str, ...] | None) -> bool:

@@ -78,7 +78,7 @@ def _used(path: Path, plan: dict[str, Any]) -> set[str]:
     names = list((plan.get("identity") or {}).get("files", {}))
     if plan.get("kind") == "stills":
         return {name for name in names if (path / name).is_file()}
-    made = {int(piece.stem[-6:]) for piece in path.glob("*.png") if piece.stem[-6:].isdigit()}
+    made = {int(index) for piece in path.glob("*.png") if (index := piece.stem.rpartition("_")[2]).isdigit()}
     used: set[str] = set()
     for segment in plan.get("segments") or [{"start": 0, "end": len(names)}]:
         first = segment["start"] - segment.get("warmup", 0)

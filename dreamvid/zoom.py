@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
-from .jobs import VIDEO_OUTPUTS, VIDEO_SUFFIXES, Job, JobResult, _check_output, _check_owner, _done, job_plan
+from .jobs import VIDEO_OUTPUTS, VIDEO_SUFFIXES, Job, JobResult, check_target, job_plan
 from .jobs import resolved_parameters
 from .journal import check_resumable, source_identity
 from .progress import Reporter
@@ -171,10 +171,7 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
             output / default.name if output is not None else default)
         if target.suffix.lower() not in VIDEO_OUTPUTS:
             raise UserError(f"output {target}: a zoom is a video: give .mp4, .mov, .mkv or .m4v")
-        _check_output(source, target, "video", False)
-        done = _done(target, None)
-        if not done or overwrite:
-            _check_owner(target, None, overwrite)
+        done = check_target(source, target, "video", None, overwrite)
         jobs.append(ZoomJob("zoom", source, target, skip=done and not overwrite, identity=identity, motion=motion))
     if len({job.output.resolve() for job in jobs}) != len(jobs):
         raise UserError("two inputs would write the same output: rename them or render them separately")
