@@ -265,8 +265,10 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
 
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     resumed = sum(frames_done(segment, work) for segment in segments)
-    _warn_if_disk_short(work.path, sum(s.end - s.first for s in segments) - resumed, (height, width), source.dtype,
-                        reporter.warn)
+    # A folder of frames, or a variable-rate video, holds a second copy of every frame until it is complete.
+    copies = 2 if job.frame_names is not None or getattr(getattr(source, "info", None), "variable_rate", False) else 1
+    _warn_if_disk_short(work.path, copies * (sum(s.end - s.first for s in segments) - resumed), (height, width),
+                        source.dtype, reporter.warn)
     reporter.start(job.source.name, end - start, resumed=resumed)
     new_frames = 0
     lanes = _Lanes(segments, streams,
