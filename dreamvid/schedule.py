@@ -3,6 +3,7 @@
 keys are interpolated linearly; before the first key the first value holds, after the last the last."""
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass
@@ -68,15 +69,17 @@ class Schedule:
         """Every value the schedule names (for audio: LOW and HIGH), e.g. to check bounds."""
         return [value for _, _, value in self.keys]
 
-    def at(self, frame: int, fps: float | Fraction = 25, envelope=None) -> float:
+    def at(self, frame: int, fps: float | Fraction = 25, envelope=None, times=None) -> float:
         """The value at a frame: linear between keys, held before the first and after the last; an audio
-        schedule reads `envelope[frame]` (loudness in [0, 1] per source frame)."""
+        schedule reads `envelope[frame]` (loudness in [0, 1] per source frame). A key in seconds is the
+        frame at that time: `times` (each frame's start, from the first frame; a variable-rate clip's
+        own) where given, else the nominal `fps`."""
         if self.audio:
             if envelope is None:
                 raise UserError(f"'{self.text}' follows a soundtrack: only a video with audio has one")
             low, high = self.values()
             return low + (high - low) * float(envelope[min(max(frame, 0), len(envelope) - 1)])
-        points = sorted((key * float(fps) if seconds else key, value) for key, seconds, value in self.keys)
+        points = sorted((_frame_at(key, fps, times) if seconds else key, value) for key, seconds, value in self.keys)
         if frame <= points[0][0]:
             return points[0][1]
         for (left, low), (right, high) in zip(points, points[1:]):
@@ -86,3 +89,17 @@ class Schedule:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _frame_at(seconds: float, fps: float | Fraction, times) -> float:
+    """The (fractional) frame shown at `seconds`: from the frames' own times where given, else at `fps`."""
+    if not times:
+        return seconds * float(fps)
+    after = bisect.bisect_right(times, seconds)
+    if after == 0:
+        return 0.0
+    if after == len(times):  # past the last frame: continue at the last frame's spacing
+        step = times[-1] - times[-2] if len(times) > 1 else 1 / float(fps)
+        return len(times) - 1 + (seconds - times[-1]) / step
+    left, right = times[after - 1], times[after]
+    return after - 1 + (seconds - left) / (right - left)

@@ -128,13 +128,13 @@ class Settings:
         return DreamParams(self.octaves, self.octave_scale, values.steps, values.step_size, values.jitter,
                            self.tile, self.seed, values.layer_weights)
 
-    def at(self, frame: int, fps: float = 25.0, envelope=None) -> FrameValues:
+    def at(self, frame: int, fps: float = 25.0, envelope=None, times=None) -> FrameValues:
         """Every scheduled parameter at a source frame; `envelope` is the soundtrack's loudness per
-        frame, needed only by audio schedules."""
-        value = {name: schedule(getattr(self, name), option_name(name)).at(frame, fps, envelope)
+        frame, needed only by audio schedules; `times` the frames' own times (variable-rate clips)."""
+        value = {name: schedule(getattr(self, name), option_name(name)).at(frame, fps, envelope, times)
                  for name in SCHEDULED}
         value.update({name: math.floor(value[name] + 0.5) for name, kind in SCHEDULED.items() if kind is int})
-        weights = tuple(layer.schedule.at(frame, fps, envelope) for layer in self.layers) or None
+        weights = tuple(layer.schedule.at(frame, fps, envelope, times) for layer in self.layers) or None
         return FrameValues(**value, layer_weights=weights)
 
     def schedules(self) -> dict[str, Schedule]:
@@ -143,12 +143,12 @@ class Settings:
         found.update({f"--layer {layer.name}": layer.schedule for layer in self.layers})
         return {name: plan for name, plan in found.items() if plan.constant is None}
 
-    def timeline(self, start: int, end: int, fps: float = 25.0, envelope=None) -> dict[str, list[float]]:
+    def timeline(self, start: int, end: int, fps: float = 25.0, envelope=None, times=None) -> dict[str, list[float]]:
         """Every changing parameter's value at frames [start, end), by the names `schedules` gives."""
         changing = self.schedules()
         if not changing:
             return {}
-        frames = [self.at(index, fps, envelope) for index in range(start, end)]
+        frames = [self.at(index, fps, envelope, times) for index in range(start, end)]
         found = {option_name(name): [getattr(value, name) for value in frames] for name in SCHEDULED}
         found.update({f"--layer {layer.name}": [value.layer_weights[k] for value in frames]
                       for k, layer in enumerate(self.layers)})

@@ -259,9 +259,10 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     if settings.audio_driven and "envelope" not in work.plan:  # decoded once: a resume follows the same sound
         work.update_plan(envelope=sound_envelope(source))
     envelope = work.plan.get("envelope")
+    times = _variable_times(source)
 
     def values(index: int) -> FrameValues:
-        return settings.at(index, fps, envelope)
+        return settings.at(index, fps, envelope, times)
 
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     resumed = sum(frames_done(segment, work) for segment in segments)
@@ -290,7 +291,7 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
             precision_used=dreamer.features.precision, input=str(job.source), frames=[start, end],
             size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in segments],
             frame_seconds=per_frame, cuts=sorted(set(seen_cuts) | set(work.plan.get("cuts", []))),
-            **_schedules_record(settings, start, end, fps, envelope)))
+            **_schedules_record(settings, start, end, fps, envelope, times)))
     except BaseException:
         with signals_held():  # a second Ctrl-C must not leave ffmpeg or partial files behind
             lanes.close()
@@ -431,9 +432,18 @@ def sound_envelope(source: FrameSource) -> list[float]:
     return envelope(info.path, times, end, float(info.fps))
 
 
-def _schedules_record(settings: Settings, start: int, end: int, fps: float, envelope) -> dict:
+def _variable_times(source: FrameSource) -> list[float] | None:
+    """A variable-rate video's frame times from its first frame, so that keys in seconds fall on the
+    frames shown then (a constant rate counts them at its fps)."""
+    info = getattr(source, "info", None)
+    if info is None or not info.variable_rate:
+        return None
+    return [time - info.times[0] for time in info.times]
+
+
+def _schedules_record(settings: Settings, start: int, end: int, fps: float, envelope, times=None) -> dict:
     """For the sidecar: each changing parameter's value at every rendered frame, as the frames used them."""
-    timeline = settings.timeline(start, end, fps, envelope)
+    timeline = settings.timeline(start, end, fps, envelope, times)
     return {"schedules": timeline} if timeline else {}
 
 

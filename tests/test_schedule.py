@@ -278,3 +278,28 @@ def test_fps_joins_the_fingerprint_only_when_a_schedule_counts_seconds(tmp_path)
     assert key(step_size="0:(0.01), 2s:(0.02)", fps=24.0) != key(step_size="0:(0.01), 2s:(0.02)", fps=30.0)
     assert key(layers=["block4_conv3=0:(1), 2s:(0)"], fps=24.0) != key(layers=["block4_conv3=0:(1), 2s:(0)"],
                                                                        fps=30.0)
+
+
+def test_seconds_keys_follow_the_frames_own_times():
+    """On a variable-rate clip a key in seconds falls on the frame shown at that time."""
+    times = [0.0, 0.1, 0.2, 0.5, 1.0, 1.5, 2.0]  # the phone slowed down after 0.2 s
+    schedule = Schedule.parse("0:(0), 1s:(1)")
+    assert schedule.at(4, fps=10, times=times) == 1.0  # 1 s is frame 4 here, frame 10 at the nominal rate
+    assert schedule.at(4, fps=10) == pytest.approx(0.4)
+    assert schedule.at(2, fps=10, times=times) == pytest.approx(0.5)  # linear in frames between the keys
+    assert Schedule.parse("0:(0), 0.35s:(1)").at(2, fps=10, times=times) == pytest.approx(2 / 2.5)
+
+
+def test_a_variable_rate_render_keys_seconds_on_its_timestamps(tmp_path):
+    import json
+
+    import dreamvid
+    from clips import vfr_clip
+    from helpers import FAST
+
+    times = [0.0, 0.1, 0.2, 0.5, 1.0, 1.5]
+    vfr_clip(tmp_path / "phone.mp4", times, size=(64, 48))
+    dreamvid.render(tmp_path / "phone.mp4", step_size="0:(0.01), 1s:(0.03)", **FAST)
+    record = json.loads((tmp_path / "phone_dream.mp4.json").read_text())
+    # 1 s is frame 4 (its timestamp), not frame 10 of the nominal rate
+    assert record["schedules"]["--step-size"] == pytest.approx([0.01, 0.015, 0.02, 0.025, 0.03, 0.03], abs=1e-6)
