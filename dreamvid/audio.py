@@ -22,12 +22,14 @@ MIN_SPAN = 0.25
 
 
 def decode(path: Path) -> np.ndarray:
-    """The first audio stream, mono float32 at RATE, from the file's start."""
+    """The first audio stream, mono float32 at RATE, from the file's time zero (a soundtrack that
+    starts later is preceded by silence)."""
     import imageio_ffmpeg
 
     result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
                              "-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(RATE),
-                             "-f", "f32le", "pipe:1"], capture_output=True)
+                             # silence before a soundtrack that starts late, so sample k is at k / RATE s
+                             "-af", "aresample=async=1:first_pts=0", "-f", "f32le", "pipe:1"], capture_output=True)
     if result.returncode != 0:
         reason = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
         raise DreamvidError(f"cannot decode the audio of {path}: {reason[0]}")

@@ -142,3 +142,19 @@ def test_the_envelope_keeps_sync_when_the_picture_starts_late(tmp_path, delay, o
     timed_tone_clip(tmp_path / "late.mp4", 20, tone_at=1.0, fps=10, video_delay=delay)
     envelope = np.array(sound_envelope(VideoSource.open(tmp_path / "late.mp4")))
     assert envelope[:onset - 1] == pytest.approx(0, abs=0.01) and envelope[onset + 1:] == pytest.approx(1, abs=0.02)
+
+
+def test_the_envelope_keeps_sync_when_the_sound_starts_late(tmp_path):
+    """A soundtrack that starts 0.5 s after the picture (loud from its first sample) is loud from frame 5."""
+    import subprocess
+
+    from clips import FFMPEG, translating_frames
+
+    frames = translating_frames(20, (96, 64), 2, 1, seed=7)
+    tone = "aevalsrc=exprs=0.5*sin(2*PI*440*t):s=48000:d=1.5"
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                    "-s", "96x64", "-framerate", "10", "-i", "pipe:0", "-itsoffset", "0.5", "-f", "lavfi", "-i", tone,
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1", str(tmp_path / "late.mp4")],
+                   input=frames.tobytes(), check=True, capture_output=True)
+    envelope = np.array(sound_envelope(VideoSource.open(tmp_path / "late.mp4")))
+    assert envelope[:4] == pytest.approx(0, abs=0.05) and (envelope[7:] > 0.85).all()
