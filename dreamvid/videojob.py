@@ -244,20 +244,11 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     height, width = output_size(source.width, source.height, settings.max_side)
     streams = min(settings.streams or batch, end - start)
     params = {**resolved_parameters(settings, batch), **(extra or {})}
-    work = WorkFolder.open(job.work_folder, {**job_plan(job, params), "size": [width, height],
-                                             "frames": [start, end]}, fresh=fresh)
-    if "segments" not in work.plan:  # planned once; a resume keeps the plan it started with
-        cuts = detect_cuts(source, start, end, settings.cut_threshold) if streams > 1 and settings.flow else ()
-        segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
-        work.update_plan(segments=[asdict(segment) for segment in segments], cuts=list(cuts))
+    work = _open_work(job, source, dreamer, settings, batch, params, (start, end), (width, height), streams, fresh)
     segments = [Segment(**segment) for segment in work.plan["segments"]]
-    if "tile" not in work.plan:  # chosen from free memory once: a resumed chain must tile as it did
-        work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
     settings = replace(settings, tile=work.plan["tile"])
     params["tile"] = settings.tile
     fps = float(source.fps)
-    if settings.audio_driven and "envelope" not in work.plan:  # decoded once: a resume follows the same sound
-        work.update_plan(envelope=sound_envelope(source))
     envelope = work.plan.get("envelope")
     times = _variable_times(source)
 
@@ -303,6 +294,24 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
         work.remove()
     reporter.finish()
     return JobResult(job, new_frames, time.monotonic() - started)
+
+
+def _open_work(job: Job, source: FrameSource, dreamer, settings: Settings, batch: int, params: dict,
+               span: tuple[int, int], size: tuple[int, int], streams: int, fresh: bool) -> WorkFolder:
+    """The job's work folder with its plan. What is decided once stays decided for every resume: the
+    segments (and the cuts they start at), the tile (chosen from free memory), the sound's envelope."""
+    start, end = span
+    work = WorkFolder.open(job.work_folder, {**job_plan(job, params), "size": list(size), "frames": [start, end]},
+                           fresh=fresh)
+    if "segments" not in work.plan:
+        cuts = detect_cuts(source, start, end, settings.cut_threshold) if streams > 1 and settings.flow else ()
+        segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
+        work.update_plan(segments=[asdict(segment) for segment in segments], cuts=list(cuts))
+    if "tile" not in work.plan:
+        work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
+    if settings.audio_driven and "envelope" not in work.plan:
+        work.update_plan(envelope=sound_envelope(source))
+    return work
 
 
 FRAME_LOG = "frames.jsonl"
