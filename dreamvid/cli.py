@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from typer.exceptions import TyperException
@@ -24,14 +24,32 @@ COMMANDS = ("render", "preview", "layers", "score", "zoom")
 DREAM, VIDEO, RUN = "Dream", "Video", "Run"
 
 
+# Options that mean the same in every dreaming command, declared once.
+Model = Annotated[Optional[str], typer.Option(help="inception_v3 (default), vgg16-hed, or a .keras/.h5 file.",
+                                              rich_help_panel=DREAM)]
+Weights = Annotated[Optional[str], typer.Option(help="imagenet (inception_v3 default), random, or a weights file.",
+                                                rich_help_panel=DREAM)]
+Tile = Annotated[Optional[int], typer.Option(help="Tile size for gradients of large frames "
+                                             "\\[default: chosen from free memory].", rich_help_panel=DREAM)]
+Xla = Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the step loop with XLA.",
+                                             rich_help_panel=DREAM)]
+Precision = Annotated[Optional[str], typer.Option(help="float32, or bfloat16 activations: faster where the hardware "
+                                                  "has bfloat16, a slightly different dream \\[default: float32].",
+                                                  rich_help_panel=DREAM)]
+Config = Annotated[Optional[Path], typer.Option(help="TOML file of options; the command line wins.",
+                                                rich_help_panel=RUN)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=RUN)]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show where time goes.", rich_help_panel=RUN)]
+Overwrite = Annotated[bool, typer.Option(help="Replace existing outputs.", rich_help_panel=RUN)]
+KeepParts = Annotated[bool, typer.Option(help="Keep the work folder of checkpointed frames.", rich_help_panel=RUN)]
+
+
 @app.command("render")
 def render_command(
     inputs: list[Path] = typer.Argument(..., help="Images, folders of images or videos; several make a queue."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder."),
-    model: Optional[str] = typer.Option(None, help="inception_v3 (default), vgg16-hed, or a .keras/.h5 file.",
-                                        rich_help_panel=DREAM),
-    weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
-                                          rich_help_panel=DREAM),
+    model: Model = None,
+    weights: Weights = None,
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
                                               help="Layer to dream, repeatable: mixed5, mixed4:97 (a channel), "
                                               "mixed3=0.5 (a weight; a schedule cross-fades: "
@@ -52,18 +70,14 @@ def render_command(
     guide: Optional[Path] = typer.Option(None, help="A picture to dream towards: each position takes on the "
                                          "guide's most similar features, instead of amplifying its own.",
                                          rich_help_panel=DREAM),
-    tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames "
-                                       "\\[default: chosen from free memory].",
-                                       rich_help_panel=DREAM),
+    tile: Tile = None,
     max_side: Optional[int] = typer.Option(None, help="Dream at this longer side; output keeps the input size.",
                                            rich_help_panel=DREAM),
     seed: Optional[int] = typer.Option(None, help="Random seed \\[default: 0].", rich_help_panel=DREAM),
     batch: Optional[int] = typer.Option(None, help="Frames dreamed at once \\[default: 4 on a GPU, 1 on a CPU].",
                                         rich_help_panel=DREAM),
-    xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
-                                       rich_help_panel=DREAM),
-    precision: Optional[str] = typer.Option(None, help="float32, or bfloat16 activations: faster "
-                                            "where the hardware has bfloat16, a slightly different dream \\[default: float32].", rich_help_panel=DREAM),
+    xla: Xla = None,
+    precision: Precision = None,
     flow: Optional[bool] = typer.Option(None, "--flow/--no-flow", rich_help_panel=VIDEO,
                                         help="Carry the dream along the optical flow \\[default: on]."),
     blend: Optional[str] = typer.Option(None, help="Share of the previous dream carried, 0..1, or a schedule "
@@ -87,14 +101,13 @@ def render_command(
                                       rich_help_panel=VIDEO),
     audio: Optional[bool] = typer.Option(None, "--audio/--no-audio", help="Keep the source's audio \\[default: on].",
                                          rich_help_panel=VIDEO),
-    config: Optional[Path] = typer.Option(None, help="TOML file of options; the command line wins.",
-                                          rich_help_panel=RUN),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=RUN),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show where time goes.", rich_help_panel=RUN),
-    overwrite: bool = typer.Option(False, help="Replace existing outputs.", rich_help_panel=RUN),
+    config: Config = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    overwrite: Overwrite = False,
     fresh: bool = typer.Option(False, help="Discard a previous partial render instead of resuming it.",
                                rich_help_panel=RUN),
-    keep_parts: bool = typer.Option(False, help="Keep the work folder of checkpointed frames.", rich_help_panel=RUN),
+    keep_parts: KeepParts = False,
 ) -> None:
     """Dream images, folders and videos (the default command)."""
     from .jobs import plan_jobs
@@ -127,10 +140,8 @@ def preview_command(
                                      "(default: the middle frame)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="The sheet, .png or .jpg "
                                           "(default: INPUT_preview.png beside the input)."),
-    model: Optional[str] = typer.Option(None, help="inception_v3 (default), vgg16-hed, or a .keras/.h5 file.",
-                                        rich_help_panel=DREAM),
-    weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
-                                          rich_help_panel=DREAM),
+    model: Model = None,
+    weights: Weights = None,
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
                                               help="Repeatable: the sheet dreams each --layer (one row each when other "
                                                    "values vary too); mixed3+mixed5 dreams both in one cell."),
@@ -146,21 +157,19 @@ def preview_command(
     jitter: Optional[str] = typer.Option(None, help="Pixels of random roll; a comma list makes an axis.",
                                          rich_help_panel=DREAM),
     seed: Optional[str] = typer.Option(None, help="Random seed; a comma list makes an axis.", rich_help_panel=DREAM),
-    tile: Optional[int] = typer.Option(None, help="Tile size for gradients.", rich_help_panel=DREAM),
+    tile: Tile = None,
     max_side: Optional[int] = typer.Option(None, help="Longer side of each cell (default: 480); when given, it "
                                            "is also in the printed commands (the dream's scale depends on it).",
                                            rich_help_panel=DREAM),
-    xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
-                                       rich_help_panel=DREAM),
-    precision: Optional[str] = typer.Option(None, help="float32 or bfloat16 activations.", rich_help_panel=DREAM),
+    xla: Xla = None,
+    precision: Precision = None,
     guide: Optional[Path] = typer.Option(None, help="A picture to dream towards.", rich_help_panel=DREAM),
     sequence: bool = typer.Option(False, "--sequence", help="A folder of numbered images is one clip.",
                                   rich_help_panel=VIDEO),
     fps: Optional[float] = typer.Option(None, help="Frame rate of a sequence, for --at in seconds (default: 25).",
                                         rich_help_panel=VIDEO),
-    config: Optional[Path] = typer.Option(None, help="TOML file of options; the command line wins.",
-                                          rich_help_panel=RUN),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=RUN),
+    config: Config = None,
+    quiet: Quiet = False,
 ) -> None:
     """Dream one frame with each combination of listed values into a captioned contact sheet.
 
@@ -289,10 +298,8 @@ def zoom_command(
     translate_x: str = typer.Option("0", help="Pixels per frame to the right, or a schedule.", rich_help_panel=ZOOM),
     translate_y: str = typer.Option("0", help="Pixels per frame down, or a schedule.", rich_help_panel=ZOOM),
     fps: Optional[float] = typer.Option(None, help="Frame rate of the video \\[default: 25].", rich_help_panel=ZOOM),
-    model: Optional[str] = typer.Option(None, help="inception_v3 (default), vgg16-hed, or a .keras/.h5 file.",
-                                        rich_help_panel=DREAM),
-    weights: Optional[str] = typer.Option(None, help="imagenet (inception_v3 default), random, or a weights file.",
-                                          rich_help_panel=DREAM),
+    model: Model = None,
+    weights: Weights = None,
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
                                               help="Layer to dream, repeatable: mixed5, mixed4:97, mixed3=0.5."),
     octaves: Optional[int] = typer.Option(None, help="Number of octaves \\[default: 4].", rich_help_panel=DREAM),
@@ -307,23 +314,20 @@ def zoom_command(
                                             "(linear between keys) \\[default: 0.01].", rich_help_panel=DREAM),
     jitter: Optional[str] = typer.Option(None, help="Pixels of random roll per step, or a schedule \\[default: 32].",
                                          rich_help_panel=DREAM),
-    tile: Optional[int] = typer.Option(None, help="Tile size for gradients of large frames.", rich_help_panel=DREAM),
+    tile: Tile = None,
     max_side: Optional[int] = typer.Option(None, help="Zoom at this longer side (the video's size).",
                                            rich_help_panel=DREAM),
     seed: Optional[int] = typer.Option(None, help="Random seed \\[default: 0].", rich_help_panel=DREAM),
-    xla: Optional[bool] = typer.Option(None, "--xla/--no-xla", help="Compile the step loop with XLA.",
-                                       rich_help_panel=DREAM),
-    precision: Optional[str] = typer.Option(None, help="float32 or bfloat16 \\[default: float32].",
-                                            rich_help_panel=DREAM),
+    xla: Xla = None,
+    precision: Precision = None,
     crf: Optional[int] = typer.Option(None, help="H.264 quality, 0..51 \\[default: 18].", rich_help_panel=ZOOM),
-    config: Optional[Path] = typer.Option(None, help="TOML file of options; the command line wins.",
-                                          rich_help_panel=RUN),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.", rich_help_panel=RUN),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show where time goes.", rich_help_panel=RUN),
-    overwrite: bool = typer.Option(False, help="Replace existing outputs.", rich_help_panel=RUN),
+    config: Config = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    overwrite: Overwrite = False,
     fresh: bool = typer.Option(False, help="Discard a previous partial zoom instead of resuming it.",
                                rich_help_panel=RUN),
-    keep_parts: bool = typer.Option(False, help="Keep the work folder of checkpointed frames.", rich_help_panel=RUN),
+    keep_parts: KeepParts = False,
 ) -> None:
     """The infinite DeepDream zoom: each frame is the previous dream zoomed, turned and moved, dreamed again."""
     from .settings import build_settings
