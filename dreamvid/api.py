@@ -124,7 +124,7 @@ def run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: in
 
     try:
         return _run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
-    except tf.errors.ResourceExhaustedError:
+    except (tf.errors.ResourceExhaustedError, MemoryError):  # the accelerator's, or the machine's (numpy)
         raise OutOfMemory(f"{job.source}: out of memory while dreaming (batch {batch}): try a smaller --tile, "
                           f"--batch 1 or a smaller --max-side; finished frames are kept") from None
 

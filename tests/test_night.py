@@ -99,8 +99,8 @@ def test_short_disk_is_a_warning_naming_both_figures(tmp_path, monkeypatch):
     assert "0.00 GB" in message and "0.03 GB" not in message and "need about" in message
 
 
-def _oom_on(name: str, monkeypatch):
-    """The model runs out of memory on the job whose source is called `name`."""
+def _oom_on(name: str, monkeypatch, numpy: bool = False):
+    """The model (or numpy, on the machine) runs out of memory on the job whose source is called `name`."""
     import tensorflow as tf
 
     from dreamvid import api
@@ -109,17 +109,18 @@ def _oom_on(name: str, monkeypatch):
 
     def run(job, *args, **kwargs):
         if job.source.name == name:
-            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+            raise MemoryError() if numpy else tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
         return real(job, *args, **kwargs)
 
     monkeypatch.setattr(api, "_run_job", run)
 
 
-def test_out_of_memory_is_a_clear_message_and_the_queue_goes_on(tmp_path, monkeypatch):
+@pytest.mark.parametrize("numpy", [False, True])
+def test_out_of_memory_is_a_clear_message_and_the_queue_goes_on(tmp_path, monkeypatch, numpy):
     first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
     moving_clip(first, frames=2, size=(64, 48))
     moving_clip(second, frames=2, size=(64, 48))
-    _oom_on("a.mp4", monkeypatch)
+    _oom_on("a.mp4", monkeypatch, numpy)
     results = dreamvid.render([first, second], **FAST)
     assert [r.status for r in results] == ["failed", "done"]
     assert "out of memory" in results[0].error and "--tile" in results[0].error and "--max-side" in results[0].error
