@@ -85,14 +85,11 @@ def score_videos(source_path, dreamed_path, start: int | None = None) -> dict:
 
     `start` is the render's first source frame; by default it is read from the render's sidecar
     (a render of `--frames 100:200` starts at 100), else 0."""
-    import json
-
     from dreamvid.video import probe_video, read_frames
 
     dreamed_info = probe_video(dreamed_path)
     if start is None:
-        sidecar = Path(str(dreamed_path) + ".json")
-        start = json.loads(sidecar.read_text())["frames"][0] if sidecar.is_file() else 0
+        start = (_render_record(dreamed_path) or {}).get("frames", [0])[0]
     end = start + dreamed_info.frame_count
     source_info = probe_video(source_path)
     if end > source_info.frame_count:
@@ -113,6 +110,13 @@ def _mean(errors: list[float | None]) -> float:
     return float(np.mean(counted)) if counted else 0.0
 
 
+def _render_record(dreamed_path) -> dict | None:
+    """The record dreamvid wrote beside a render (None for a video it did not write)."""
+    from dreamvid.sidecar import read_record, sidecar_path
+
+    return read_record(sidecar_path(Path(dreamed_path), folder=False))
+
+
 PLOT_HINT = "pip install 'dreamvid[plot]'"
 
 
@@ -130,9 +134,7 @@ def check_plotting(path) -> None:
 
 def read_timing(dreamed_path) -> dict | None:
     """The seconds per frame and the cuts from the record beside a render, if it has them."""
-    from dreamvid.sidecar import read_record
-
-    found = read_record(Path(str(dreamed_path) + ".json"))
+    found = _render_record(dreamed_path)
     if not found or "frame_seconds" not in found:
         return None
     return {"seconds": found["frame_seconds"], "start": found.get("frames", [0])[0], "cuts": found.get("cuts", [])}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .atomic import new_staging
+from .atomic import new_staging, partial_name
 from .imageops import from_float, resize
 from .sidecar import publish_folder, sidecar_path, write_json
 from .stills import Picture, write_image
@@ -31,7 +31,7 @@ class VideoSink:
 
         height, width = size
         self.output = output
-        self.temporary = output.with_name(f".{output.stem}.partial{output.suffix}")
+        self.temporary = partial_name(output)
         audio_start, audio_duration = (info.span(start, end) if info
                                        else (float(start / fps), float((end - start) / fps)))
         frame_times = info.frame_times(start, end) if info and info.variable_rate else None
