@@ -267,16 +267,11 @@ def score_command(source: Path = typer.Argument(..., help="The source video."),
                                                       "render's record, the seconds per frame) with cuts marked, "
                                                       "as a PNG.")) -> None:
     """Temporal warping error of a render and of its source (lower is steadier), as JSON."""
-    from .score import check_plotting
-    from .video import probe_video
+    from .score import check_plotting, plot_scores, read_timing, score_videos
 
     if plot is not None:
         check_plotting(plot)
-    probe_video(source)
-    probe_video(dreamed)
-    from .score import plot_scores, read_timing, score_videos
-
-    scores = score_videos(source, dreamed)
+    scores = score_videos(source, dreamed)  # probes both videos before reading a frame
     if plot is not None:
         plot_scores(scores, plot, read_timing(dreamed))
     typer.echo(json.dumps({key: value for key, value in scores.items() if key != "per_frame"}, indent=2))

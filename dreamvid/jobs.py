@@ -7,7 +7,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .atomic import recover_folder
 from .errors import UserError
@@ -17,6 +17,9 @@ from .settings import Settings, frame_range
 from .sidecar import fingerprint, owned_files, parameters, read_record, sidecar_path, version
 from .stills import (IMAGE_SUFFIXES, ImageDecodeError, check_memory, inspect_image, list_images, list_sequence,
                      read_image)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .video import VideoInfo
 
 # Parameters that do not change the dreamed frames: a resume may change them.
 NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
@@ -42,6 +45,7 @@ class Job:
     frame_names: tuple[str, ...] | None = field(default=None, repr=False)
     skip: bool = False  # the output exists and --overwrite was not given
     identity: dict | None = field(default=None, repr=False, compare=False)  # of the source, for the plan
+    info: VideoInfo | None = field(default=None, repr=False, compare=False)  # a video's probe, made once
 
     @property
     def temporal(self) -> bool:
@@ -104,6 +108,7 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
     count = 0  # frames in a video or sequence
     span = (0, 0)  # the frames it renders, [start, end)
     size = None  # (width, height) of a video or sequence
+    info = None  # a video's probe, handed to the job so that it is not probed again
     if "%" in source.name:
         kind, frames = "sequence", list_sequence(source, warn)
         default = _beside(source.parent, "_dream")
@@ -146,7 +151,8 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         tuple(frame.name for frame in frames) if kind == "stills" else None)
     done = check_target(source, output, kind, names, overwrite, to_folder=frame_names is not None)
     identity = None if kind == "image" else source_identity(source, frames, count, size)
-    return Job(kind, source, output, frames, frame_names, skip=done and not overwrite, identity=identity)
+    return Job(kind, source, output, frames, frame_names, skip=done and not overwrite, identity=identity,
+               info=info)
 
 
 def check_target(source: Path, output: Path, kind: str, names: tuple[str, ...] | None, overwrite: bool, *,

@@ -523,8 +523,10 @@ def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batc
     from .sinks import FramesSink, VideoSink
     from .sources import SequenceSource, VideoSource
 
-    source = VideoSource.open(job.source) if job.kind == "video" else SequenceSource.open(job.source, job.frames,
-                                                                                              settings.fps)
+    if job.kind == "video":
+        source = VideoSource(job.info) if job.info is not None else VideoSource.open(job.source)  # probed once
+    else:
+        source = SequenceSource.open(job.source, job.frames, settings.fps)
 
     def sink(size, start, end):
         if job.frame_names is not None:
