@@ -31,18 +31,20 @@ class Dreamer:
         image = tf.TensorSpec([None, None, None, 3], tf.float32)
         scalar_i = tf.TensorSpec([], tf.int32)
         per_image, weights = tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, len(self.layers)], tf.float32)
+        per_pixel = tf.TensorSpec([None, None, None, 1], tf.float32)
         guides = [] if self.guides is None else [tuple(tf.TensorSpec([None, g.shape[1]], tf.float32)
                                                        for g in self.guides)]
-        # One trace for every size, batch, step count, step size and layer weight (XLA still compiles
-        # once per shape): step sizes and weights are per-image tensors.
+        # One trace for every size, batch, step count, step size, step map and layer weight (XLA still
+        # compiles once per shape): step sizes and weights are per-image tensors, the step map per pixel.
         self._ascent = tf.function(
             self._ascent_graph, jit_compile=xla,
-            input_signature=[image, scalar_i, scalar_i, per_image, scalar_i, scalar_i, tf.TensorSpec([2], tf.int32),
-                             weights, *guides])
+            input_signature=[image, scalar_i, scalar_i, per_image, per_pixel, scalar_i, scalar_i,
+                             tf.TensorSpec([2], tf.int32), weights, *guides])
         self._objective = tf.function(self._objective_graph, input_signature=[image, weights, *guides])
         self._tiles: dict[int, int] = {}
         self._chunk = 1  # steps per compiled call, adapted to keep each call near CALL_SECONDS
         self._activation_bytes: float | None = None
+        self.steps_run = 0  # gradient steps (per image, summed over octaves) since this dreamer was made
 
     def _guide_features(self, guide: np.ndarray) -> tuple[tf.Tensor, ...]:
         """Each chosen layer's feature vectors of the guide picture, [positions, channels], with the guide
@@ -71,31 +73,39 @@ class Dreamer:
         """The objective of each image (untiled), e.g. to check that dreaming raises it."""
         return self._objective(tf.constant(_to_model_range(images)), *self._extra(params, len(images))).numpy()
 
-    def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None) -> np.ndarray:
+    def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None,
+              step_map: np.ndarray | None = None, top_octaves: int | None = None) -> np.ndarray:
         """Dream a batch [B, H, W, 3] in [0, 1]; `steps` overrides params.steps (e.g. for carried frames).
 
         Octaves go from small to full size; after each upscale the detail that the smaller
-        octave could not hold is taken back from the input, as in keras-io's deep_dream.py."""
+        octave could not hold is taken back from the input, as in keras-io's deep_dream.py.
+        `step_map` [B, H, W] scales the step size per pixel (fresh pixels of a carried frame catch up);
+        `top_octaves` dreams only the largest octaves (a carried frame already holds the coarse ones)."""
         steps = params.steps if steps is None else steps
         tile = params.tile or self.auto_tile(len(images))
         step_sizes = np.broadcast_to(np.asarray(params.step_size, np.float32).reshape(-1), (len(images),))
         extra = [tf.constant(step_sizes)] + self._extra(params, len(images))
         height, width = images.shape[1:3]
         shapes = octave_shapes(height, width, params.octaves, params.octave_scale, self.features.min_side)
+        first = 0 if top_octaves is None else max(0, len(shapes) - max(1, top_octaves))
+        full_map = None if step_map is None else tf.constant(
+            np.asarray(step_map, np.float32).reshape(len(images), height, width, 1))
+        ones = tf.ones([len(images), 1, 1, 1])
         original = tf.constant(_to_model_range(images))
-        base = _resize(original, shapes[0])
+        base = _resize(original, shapes[first])
         image = base
-        for octave, shape in enumerate(shapes):
-            if octave:
+        for octave, shape in enumerate(shapes[first:], first):
+            if octave > first:
                 upscaled_base = _resize(base, shape)
                 base = _resize(original, shape)
                 image = _resize(image, shape) + (base - upscaled_base)
-            image = self._ascend(image, steps, params, tile, octave, extra)
+            scale = ones if full_map is None else _resize(full_map, shape)
+            image = self._ascend(image, steps, params, tile, octave, extra, scale)
         image = _resize(image, (height, width))
         return ((image.numpy() + 1.0) / 2.0).clip(0.0, 1.0)
 
     def _ascend(self, image: tf.Tensor, steps: int, params: DreamParams, tile: int, octave: int,
-                extra: list) -> tf.Tensor:
+                extra: list, step_map: tf.Tensor) -> tf.Tensor:
         """Run `steps` compiled steps in calls of about CALL_SECONDS each, so that Ctrl-C or SIGTERM
         (which Python handles only between calls) stops a render within seconds. Each step's random
         roll depends on its index alone, so the result does not depend on how the steps are split."""
@@ -103,9 +113,11 @@ class Dreamer:
         while done < steps:
             count = min(chunk, steps - done)
             tick = time.monotonic()
-            image = self._ascent(image, tf.constant(done), tf.constant(count), extra[0], tf.constant(params.jitter),
+            image = self._ascent(image, tf.constant(done), tf.constant(count), extra[0], step_map,
+                                 tf.constant(params.jitter),
                                  tf.constant(tile), tf.constant([params.seed, octave], tf.int32), *extra[1:])
             done += count
+            self.steps_run += count
             per_step = (time.monotonic() - tick) / count
             chunk = max(1, min(MAX_CHUNK, int(CALL_SECONDS / max(per_step, 1e-6))))
         self._chunk = chunk
@@ -137,7 +149,7 @@ class Dreamer:
         return objective(self.features.model(self.features.preprocess(image), training=False), self.layers,
                          weights, guides)
 
-    def _ascent_graph(self, image, first_step, steps, step_size, jitter, tile, seed, weights, guides=None):
+    def _ascent_graph(self, image, first_step, steps, step_size, step_map, jitter, tile, seed, weights, guides=None):
         for step in tf.range(first_step, first_step + steps):
             shift = tf.random.stateless_uniform(
                 [2], seed=tf.random.experimental.stateless_fold_in(seed, step),
@@ -146,7 +158,8 @@ class Dreamer:
             gradient = tf.roll(self._tiled_gradient(rolled, tile, weights, guides), shift=-shift, axis=[1, 2])
             # Normalised per image, so each image of a batch moves as if dreamed alone.
             gradient /= tf.math.reduce_std(gradient, axis=[1, 2, 3], keepdims=True) + 1e-8
-            image = tf.clip_by_value(image + step_size[:, None, None, None] * gradient, -1.0, 1.0)
+            # A step map of ones (no map given) leaves every value as it was: x * 1.0 is exact.
+            image = tf.clip_by_value(image + step_size[:, None, None, None] * gradient * step_map, -1.0, 1.0)
         return image
 
     def _tiled_gradient(self, image, tile, weights, guides):
