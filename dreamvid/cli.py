@@ -80,11 +80,18 @@ def render_command(
     precision: Precision = None,
     flow: Optional[bool] = typer.Option(None, "--flow/--no-flow", rich_help_panel=VIDEO,
                                         help="Carry the dream along the optical flow \\[default: on]."),
+    coherence: Optional[float] = typer.Option(None, help="0 dreams every frame afresh, 1 carries the dream "
+                                              "along the flow as much as it can; sets --blend, --flow-steps and "
+                                              "--flow-octaves, which override it \\[default: 0.9].",
+                                              rich_help_panel=VIDEO),
     blend: Optional[str] = typer.Option(None, help="Share of the previous dream carried, 0..1, or a schedule "
-                                        "(see --step-size) \\[default: 0.9].", rich_help_panel=VIDEO),
+                                        "(see --step-size) \\[default: from --coherence, 0.9].",
+                                        rich_help_panel=VIDEO),
     flow_steps: Optional[str] = typer.Option(None, help="Steps per octave for frames that start from a carried "
-                                             "dream, or a schedule (see --step-size) \\[default: 1].",
-                                             rich_help_panel=VIDEO),
+                                             "dream, or a schedule (see --step-size) \\[default: from "
+                                             "--coherence, 1].", rich_help_panel=VIDEO),
+    flow_octaves: Optional[int] = typer.Option(None, help="Octaves a carried frame dreams, the largest first; 0: "
+                                               "all \\[default: from --coherence, 1].", rich_help_panel=VIDEO),
     streams: Optional[int] = typer.Option(None, help="Segments of the video dreamed side by side, their frames "
                                           "batched \\[default: as --batch].", rich_help_panel=VIDEO),
     flow_zoom: Optional[float] = typer.Option(None, help="Zoom the carried dream by this per frame \\[default: 1].", rich_help_panel=VIDEO),
@@ -116,7 +123,7 @@ def render_command(
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
-                   flow_steps=flow_steps, flow_zoom=flow_zoom, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps,
+                   coherence=coherence, flow_octaves=flow_octaves, flow_steps=flow_steps, flow_zoom=flow_zoom, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio, fps=fps,
                    guide=guide)
     settings = build_settings(options, config)
     from .console import RichReporter, print_results

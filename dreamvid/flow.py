@@ -25,6 +25,12 @@ DEFAULT_CUT_THRESHOLD = 27.0
 # can be carried over, as after a cut between shots of similar colours.
 DEFAULT_MIN_RELIABLE = 0.3
 CUT_SCORE_WIDTH = 64
+# How the carried dream is warped: it is warped again every frame, and bilinear sampling's blur at
+# sub-pixel offsets would compound (see benchmarks/carry_policies.py).
+CARRY_INTERPOLATION = cv2.INTER_CUBIC
+# Step size of a carried frame's pixels relative to --step-size: where the whole dream was carried
+# (CARRIED_GAIN), and where nothing could be (FRESH_GAIN), so that revealed pixels catch up.
+CARRIED_GAIN, FRESH_GAIN = 1.0, 1.0
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,23 @@ def _grid(height: int, width: int) -> np.ndarray:
     return grid
 
 
-def warp(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """Bring the previous frame's content into the current frame: out(x) = image(x + backward(x))."""
+def warp(image: np.ndarray, backward: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Bring the previous frame's content into the current frame: out(x) = image(x + backward(x)).
+
+    Bilinear sampling is a small blur at sub-pixel offsets: fine once, but what is warped again every
+    frame (the carried dream) wants `interpolation` = CARRY_INTERPOLATION."""
     height, width = backward.shape[:2]
     coords = _grid(height, width) + backward
-    return cv2.remap(image, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, coords, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int = 0) -> np.ndarray:
+    """The step size per pixel of a carried frame (a factor on --step-size), from how fresh each pixel is
+    (1 - mask x blend): pixels the flow could not carry take FRESH_GAIN, carried ones CARRIED_GAIN."""
+    if blend <= 0.0:
+        return np.ones_like(fresh)
+    unreliable = np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
+    return (CARRIED_GAIN + (FRESH_GAIN - CARRIED_GAIN) * unreliable).astype(np.float32)
 
 
 def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:

@@ -82,6 +82,7 @@ class FrameValues:
     blend: float
     jitter: int
     layer_weights: tuple[float, ...] | None  # None: no --layer given, the model's defaults (weight 1)
+    flow_octaves: int = 0  # the largest octaves a carried frame dreams; 0: all
 
 
 # Parameters that may be a schedule instead of a number, and the type each value takes.
@@ -111,8 +112,10 @@ class Settings:
     guide: str | None = None  # a picture to dream towards (objective.guided)
     # video
     flow: bool = True
-    blend: float | str = 0.9
-    flow_steps: int | str = 1
+    coherence: float = 0.9  # one knob for blend, flow_steps and flow_octaves (see coherence_values)
+    blend: float | str | None = None  # None: from coherence
+    flow_steps: int | str | None = None  # None: from coherence
+    flow_octaves: int | None = None  # None: from coherence; 0: every octave
     flow_zoom: float = 1.0  # scale per frame applied to the carried dream, about the centre (a feedback zoom)
     streams: int | None = None  # segments dreamed side by side; None: as many as --batch
     warmup: int = 8  # frames a segment starting inside a shot dreams before its first kept frame
@@ -132,14 +135,20 @@ class Settings:
         """Every scheduled parameter at a source frame; `envelope` is the soundtrack's loudness per
         frame, needed only by audio schedules; `times` the frames' own times (variable-rate clips)."""
         value = {name: schedule(getattr(self, name), option_name(name)).at(frame, fps, envelope, times)
-                 for name in SCHEDULED}
-        value.update({name: math.floor(value[name] + 0.5) for name, kind in SCHEDULED.items() if kind is int})
+                 for name in SCHEDULED if getattr(self, name) is not None}
+        value.update({name: math.floor(value[name] + 0.5) for name, kind in SCHEDULED.items()
+                      if kind is int and name in value})
+        blend, flow_steps, flow_octaves = coherence_values(self.coherence, value["steps"])
+        value.setdefault("blend", blend)
+        value.setdefault("flow_steps", flow_steps)
         weights = tuple(layer.schedule.at(frame, fps, envelope, times) for layer in self.layers) or None
-        return FrameValues(**value, layer_weights=weights)
+        return FrameValues(**value, layer_weights=weights,
+                           flow_octaves=flow_octaves if self.flow_octaves is None else self.flow_octaves)
 
     def schedules(self) -> dict[str, Schedule]:
         """The parameters that change over time, by option name (a layer's weight by its layer)."""
-        found = {option_name(name): schedule(getattr(self, name), option_name(name)) for name in SCHEDULED}
+        found = {option_name(name): schedule(getattr(self, name), option_name(name)) for name in SCHEDULED
+                 if getattr(self, name) is not None}
         found.update({f"--layer {layer.name}": layer.schedule for layer in self.layers})
         return {name: plan for name, plan in found.items() if plan.constant is None}
 
@@ -183,6 +192,8 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "batch": (1, 1024, False),
     "blend": (0.0, 1.0, False),
     "flow_steps": (0, 10_000, False),
+    "coherence": (0.0, 1.0, False),
+    "flow_octaves": (0, 20, False),
     "flow_zoom": (0.0, 10.0, True),
     "streams": (1, 1024, False),
     "warmup": (0, 1000, False),
@@ -190,6 +201,24 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "crf": (0, 51, False),
     "fps": (0.0, 1000.0, True),
 }
+
+def coherence_values(coherence: float, steps: int) -> tuple[float, int, int]:
+    """(blend, flow_steps, flow_octaves) for `--coherence` at `steps` steps per octave.
+
+    0 dreams every frame afresh; 1 carries as much as possible. A carried frame takes
+    flow_steps = steps ** (1 - coherence) steps (rounded, at least 1) and keeps
+    blend = 1 - flow_steps / steps of the dream before it, so that what the steps add balances what the
+    blend lets fade: the carried dream settles near a fresh frame's strength. From COARSE_SKIP up,
+    carried frames dream only the largest octave(s) (see FLOW_OCTAVES)."""
+    if coherence <= 0.0 or steps <= 0:
+        return 0.0, max(steps, 0), 0
+    flow_steps = max(1, min(steps, math.floor(steps ** (1.0 - coherence) + 0.5)))
+    octaves = next((count for start, count in FLOW_OCTAVES if coherence >= start), 0)
+    return 1.0 - flow_steps / steps, flow_steps, octaves
+
+
+# (coherence from which, octaves a carried frame dreams), highest first; below them all octaves.
+FLOW_OCTAVES = ((0.75, 1),)
 
 PRECISIONS = ("float32", "bfloat16")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -237,7 +266,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
         return value
-    if key in ("max_side", "batch", "streams", "tile"):
+    if key in ("max_side", "batch", "streams", "tile", "flow_octaves"):
         expected = int
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -307,6 +336,8 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         check_guide(Path(values["guide"]))
     if values.get("flow_zoom", 1.0) != 1.0 and values.get("flow") is False:
         raise UserError("--flow-zoom zooms the dream carried along the flow: it needs --flow")
+    if values.get("coherence") == 0.0 and "flow" not in values:
+        values["flow"] = False  # per-frame dreams: no flow to estimate
     if values.get("precision", "float32") not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
     return Settings(**values)

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from .atomic import writing
-from .flow import Motion, MotionEstimator, warp
+from .flow import CARRY_INTERPOLATION, Motion, MotionEstimator, catch_up, warp
 from .imageops import from_float, processing_size, resize, to_float
 from .interrupts import signals_held
 from .jobs import Job, JobResult, job_plan, resolved_parameters
@@ -106,25 +106,26 @@ class _Frame:
     motion: Motion | None  # None for the first frame of a chain
 
 
-# (frame, previous source, previous dreamed frame) -> the picture the frame starts from, or None to
-# dream it afresh from its source. A video carries the dream along the flow; a zoom transforms it.
-Carry = Callable[[_Frame, np.ndarray, np.ndarray], "np.ndarray | None"]
+# (frame, previous source, previous dreamed frame) -> the picture the frame starts from and how fresh each
+# of its pixels is (1 - the share of the dream carried into it; None: not known), or None to dream it
+# afresh from its source. A video carries the dream along the flow; a zoom transforms it.
+Carry = Callable[[_Frame, np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray | None] | None"]
 
 
 def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carry:
     """What dreaming added to the previous frame, moved along the flow where it is reliable (and, with
     --flow-zoom, zoomed about the centre as in a feedback zoom), added to the current source, scaled
-    by the frame's --blend."""
+    by the frame's --blend. Warped with CARRY_INTERPOLATION, which does not soften it frame after frame."""
     from .zoom import feedback_transform
 
-    def carry(frame: _Frame, prev_source: np.ndarray, prev_dream: np.ndarray) -> np.ndarray | None:
+    def carry(frame: _Frame, prev_source: np.ndarray, prev_dream: np.ndarray):
         if frame.motion is None or frame.motion.cut:
             return None
-        added = warp(prev_dream - prev_source, frame.motion.backward)
+        added = warp(prev_dream - prev_source, frame.motion.backward, CARRY_INTERPOLATION)
         if settings.flow_zoom != 1.0:
             added = feedback_transform(added, zoom=settings.flow_zoom)
-        blend = values(frame.index).blend
-        return np.clip(frame.source + added * (frame.motion.mask[..., None] * blend), 0.0, 1.0)
+        kept = frame.motion.mask * values(frame.index).blend
+        return np.clip(frame.source + added * kept[..., None], 0.0, 1.0), 1.0 - kept
 
     return carry
 
@@ -167,18 +168,20 @@ class _Chain:
             previous = eight_bit
             yield _Frame(index, small, motion)
 
-    def next_start(self) -> tuple[_Frame, np.ndarray, bool] | None:
-        """The next frame to dream, the image it starts from, and whether a dream was carried into it."""
+    def next_start(self) -> tuple[_Frame, np.ndarray, bool, np.ndarray | None] | None:
+        """The next frame to dream, the image it starts from, whether a dream was carried into it, and how
+        fresh each of its pixels is (None: all alike)."""
         for frame in self._frames:
             if self._restore and frame.index == self._restore[0]:
                 saved = load_piece(self.work.piece(self._restore[1]))
                 self.prev_source, self.prev_dream = frame.source, saved
                 self._restore = None
                 continue
-            start = None if self.prev_dream is None else self._carry(frame, self.prev_source, self.prev_dream)
-            if start is None:
-                return frame, frame.source, False
-            return frame, start, True
+            carried = None if self.prev_dream is None else self._carry(frame, self.prev_source, self.prev_dream)
+            if carried is None:
+                return frame, frame.source, False, None
+            start, fresh = carried
+            return frame, start, True, fresh
         return None
 
     def finished(self, frame: _Frame, dreamed: np.ndarray) -> tuple[str, np.ndarray]:
@@ -322,7 +325,7 @@ def _log_round(work: WorkFolder, todo, seconds: float) -> None:
     shot, so the record of a resumed render still tells where the time of every frame went."""
     lines = "".join(json.dumps({"frame": frame.index, "seconds": round(seconds / len(todo), 4),
                                 "cut": bool(frame.motion is not None and frame.motion.cut)}) + "\n"
-                    for _, (frame, _, _) in todo)
+                    for _, (frame, *_) in todo)
     with open(work.piece(FRAME_LOG), "a", encoding="utf-8") as log:
         log.write(lines)
         log.flush()
@@ -407,25 +410,32 @@ class _Lanes:
 def _dream_round(todo, dreamer, settings: Settings, values: Callable[[int], FrameValues], batch: int, save,
                  timings: dict[str, float]) -> int:
     """Dream one frame of each lane, at most `batch` at a time; returns how many kept frames it made.
-    A batch shares its step count and jitter (carried frames take --flow-steps, so they form their own
-    batches); step sizes and layer weights are per frame, so schedules rarely split a batch."""
+    A batch shares its step count, octaves and jitter (carried frames take --flow-steps and
+    --flow-octaves, so they form their own batches); step sizes, step maps and layer weights are per
+    frame, so schedules rarely split a batch. A carried frame's fresh pixels take larger steps (catch_up)."""
     kept = 0
-    groups: dict[tuple[bool, int, int], list] = {}
+    groups: dict[tuple[bool, int, int, int], list] = {}
     for chain, item in todo:
-        frame, _, carried = item
+        frame, _, carried, _ = item
         value = values(frame.index)
-        key = (carried, value.flow_steps if carried else value.steps, value.jitter)
+        key = (carried, value.flow_steps if carried else value.steps, value.flow_octaves if carried else 0,
+               value.jitter)
         groups.setdefault(key, []).append((chain, item, value))
-    for (carried, steps, jitter), group in sorted(groups.items()):
+    for (carried, steps, octaves, jitter), group in sorted(groups.items()):
         for offset in range(0, len(group), batch):
             part = group[offset:offset + batch]
-            starts = np.stack([start_image for _, (_, start_image, _), _ in part])
+            starts = np.stack([start_image for _, (_, start_image, _, _), _ in part])
             weights = [value.layer_weights for _, _, value in part]
             params = replace(settings.dream_params(part[0][2]), steps=steps, jitter=jitter,
                              step_size=tuple(value.step_size for _, _, value in part),
                              layer_weights=None if weights[0] is None else tuple(weights))
-            dreamed = _timed(timings, "dream", dreamer.dream, starts, params, steps)
-            for (chain, (frame, _, _), _), image in zip(part, dreamed):
+            step_map = None
+            if carried and any(fresh is not None for _, (_, _, _, fresh), _ in part):
+                step_map = np.stack([np.ones(starts.shape[1:3], np.float32) if fresh is None
+                                     else catch_up(fresh, value.blend, octaves, settings.octaves)
+                                     for _, (_, _, _, fresh), value in part])
+            dreamed = _timed(timings, "dream", dreamer.dream, starts, params, steps, step_map, octaves or None)
+            for (chain, (frame, *_), _), image in zip(part, dreamed):
                 save(chain.finished(frame, image))
                 kept += frame.index >= chain.segment.start
     return kept

@@ -135,7 +135,8 @@ def start_picture(path: Path) -> np.ndarray:
 
 def zoom_settings(settings: Settings) -> Settings:
     """A zoom is one chain with no optical flow: its carry-over is the transform."""
-    return replace(settings, flow=False, streams=1, frames=None)
+    return replace(settings, flow=False, streams=1, frames=None,
+                   flow_octaves=0 if settings.flow_octaves is None else settings.flow_octaves)
 
 
 def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, output: Path | None = None, *,
@@ -199,7 +200,7 @@ def run_zoom(job: ZoomJob, dreamer, settings: Settings, reporter: Reporter, batc
         return VideoSink(job.output, size, fps, settings.crf, start, end, reporter.warn, None)
 
     def carry(frame, prev_source, prev_dream):
-        return feedback_transform(prev_dream, *motion.at(frame.index))
+        return feedback_transform(prev_dream, *motion.at(frame.index)), None
 
     return render_sequence(job, source, sink, dreamer, settings, reporter, 1, fresh=fresh, keep_parts=keep_parts,
                            carry=carry, extra=motion.to_dict())
