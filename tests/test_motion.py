@@ -68,3 +68,24 @@ def test_the_command_line_takes_coherence_and_the_overrides(monkeypatch):
     assert seen[0].coherence == 0.5 and seen[0].blend is None
     assert (seen[0].at(0).blend, seen[0].at(0).flow_steps) == (pytest.approx(0.7), 3)
     assert (seen[1].at(0).blend, seen[1].at(0).flow_steps, seen[1].at(0).flow_octaves) == (0.6, 3, 2)
+
+
+# --- octaves of carried frames -------------------------------------------------------------------
+
+def test_carried_frames_dream_only_the_top_octaves(tmp_path, vgg_hed):
+    """A carried frame already holds the coarse structure: with --flow-octaves 1 it runs the steps of its
+    largest octave only (counted, not timed), while the first frame of the shot dreams every octave."""
+    import dreamvid
+    from clips import moving_clip
+
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=6, size=(96, 64))
+    counts = {}
+    for octaves in (0, 1, None):  # every octave, the largest only, the default (--coherence 0.9)
+        before = vgg_hed.steps_run
+        dreamvid.render(source, tmp_path / f"out{octaves}.mp4", model="vgg16-hed", steps=2, octaves=2,
+                        octave_scale=1.4, flow_steps=1, jitter=4, flow_octaves=octaves, batch=1, streams=1)
+        counts[octaves] = vgg_hed.steps_run - before
+    assert counts[0] == 2 * 2 + 5 * 1 * 2  # first frame: 2 steps x 2 octaves; 5 carried frames: 1 x 2
+    assert counts[1] == 2 * 2 + 5 * 1 * 1
+    assert counts[None] == counts[1]
