@@ -6,6 +6,7 @@ and only where that flow can be trusted; a scene cut restarts the dream.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,9 +29,11 @@ CUT_SCORE_WIDTH = 64
 # How the carried dream is warped: it is warped again every frame, and bilinear sampling's blur at
 # sub-pixel offsets would compound (see benchmarks/carry_policies.py).
 CARRY_INTERPOLATION = cv2.INTER_CUBIC
-# Step size of a carried frame's pixels relative to --step-size: where the whole dream was carried
-# (CARRIED_GAIN), and where nothing could be (FRESH_GAIN), so that revealed pixels catch up.
-CARRIED_GAIN, FRESH_GAIN = 1.0, 1.0
+# Step size of a carried frame's pixels, relative to --step-size (benchmarks/carry_policies.py). Carried
+# pixels (CARRIED_GAIN): what a step adds is not all along the dream already there, so with steps that
+# only balance the blend's fade the carried dream settles at 0.74x a fresh one; 1.5 brings it to 0.99x.
+# Pixels the flow could not carry (FRESH_GAIN) take larger steps to catch up.
+CARRIED_GAIN, FRESH_GAIN = 1.5, 5.0
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,14 @@ def warp(image: np.ndarray, backward: np.ndarray, interpolation: int = cv2.INTER
 
 def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int = 0) -> np.ndarray:
     """The step size per pixel of a carried frame (a factor on --step-size), from how fresh each pixel is
-    (1 - mask x blend): pixels the flow could not carry take FRESH_GAIN, carried ones CARRIED_GAIN."""
+    (1 - mask x blend): carried pixels take CARRIED_GAIN, more when the frame dreams only the largest
+    `octaves` of `all_octaves` (its steps at the others are missing), pixels the flow could not carry
+    FRESH_GAIN. With no blend nothing is carried and every pixel is dreamed as in a fresh frame."""
     if blend <= 0.0:
-        return np.ones_like(fresh)
+        return np.ones_like(fresh, dtype=np.float32)
+    carried = CARRIED_GAIN * math.sqrt(all_octaves / octaves) if 0 < octaves < all_octaves else CARRIED_GAIN
     unreliable = np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
-    return (CARRIED_GAIN + (FRESH_GAIN - CARRIED_GAIN) * unreliable).astype(np.float32)
+    return (carried + max(FRESH_GAIN - carried, 0.0) * unreliable).astype(np.float32)
 
 
 def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:

@@ -218,7 +218,7 @@ def coherence_values(coherence: float, steps: int) -> tuple[float, int, int]:
 
 
 # (coherence from which, octaves a carried frame dreams), highest first; below them all octaves.
-FLOW_OCTAVES = ((0.75, 1),)
+FLOW_OCTAVES = ((0.95, 1), (0.75, 2))
 
 PRECISIONS = ("float32", "bfloat16")
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

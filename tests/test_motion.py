@@ -3,6 +3,7 @@ the carried dream does not drift over a long pan, and --coherence maps onto blen
 octave policy as documented."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,8 +17,8 @@ from dreamvid.settings import DreamParams, build_settings, coherence_values
     (0.0, (0.0, 10, 0)),  # per-frame dreams
     (0.25, (0.4, 6, 0)),
     (0.5, (0.7, 3, 0)),
-    (0.75, (0.8, 2, 1)),
-    (0.9, (0.9, 1, 1)),
+    (0.75, (0.8, 2, 2)),
+    (0.9, (0.9, 1, 2)),  # the default
     (1.0, (0.9, 1, 1)),
 ])
 def test_coherence_maps_onto_blend_flow_steps_and_octaves(coherence, expected):
@@ -29,7 +30,7 @@ def test_coherence_maps_onto_blend_flow_steps_and_octaves(coherence, expected):
 
 def test_coherence_resolves_per_frame_and_the_old_flags_override_it():
     default = build_settings({}).at(0)
-    assert (default.blend, default.flow_steps, default.flow_octaves) == (pytest.approx(0.9), 1, 1)
+    assert (default.blend, default.flow_steps, default.flow_octaves) == (pytest.approx(0.9), 1, 2)
     low = build_settings({"coherence": 0.5}).at(0)
     assert (low.blend, low.flow_steps, low.flow_octaves) == (pytest.approx(0.7), 3, 0)
     given = build_settings({"coherence": 0.5, "blend": 0.95, "flow_steps": 2, "flow_octaves": 2}).at(0)
@@ -81,11 +82,11 @@ def test_carried_frames_dream_only_the_top_octaves(tmp_path, vgg_hed):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=6, size=(96, 64))
     counts = {}
-    for octaves in (0, 1, None):  # every octave, the largest only, the default (--coherence 0.9)
+    for octaves in (0, 1, None):  # every octave, the largest only, the default (--coherence 0.9: the top 2)
         before = vgg_hed.steps_run
-        dreamvid.render(source, tmp_path / f"out{octaves}.mp4", model="vgg16-hed", steps=2, octaves=2,
+        dreamvid.render(source, tmp_path / f"out{octaves}.mp4", model="vgg16-hed", steps=2, octaves=3,
                         octave_scale=1.4, flow_steps=1, jitter=4, flow_octaves=octaves, batch=1, streams=1)
         counts[octaves] = vgg_hed.steps_run - before
-    assert counts[0] == 2 * 2 + 5 * 1 * 2  # first frame: 2 steps x 2 octaves; 5 carried frames: 1 x 2
-    assert counts[1] == 2 * 2 + 5 * 1 * 1
-    assert counts[None] == counts[1]
+    assert counts[0] == 2 * 3 + 5 * 1 * 3  # first frame: 2 steps x 3 octaves; 5 carried frames: 1 x 3
+    assert counts[1] == 2 * 3 + 5 * 1 * 1
+    assert counts[None] == 2 * 3 + 5 * 1 * 2
