@@ -22,7 +22,7 @@ from helpers import FAST
 from dreamvid import atomic
 from dreamvid.errors import UserError
 from dreamvid.jobs import job_plan, plan_jobs, resolved_parameters
-from dreamvid.journal import _used, identity_change
+from dreamvid.temporal.resume import _used, identity_change
 from dreamvid.settings import build_settings
 from dreamvid.sidecar import owned_files, read_record, write_json
 from dreamvid.sinks import FramesSink
