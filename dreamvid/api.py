@@ -136,7 +136,7 @@ def _run_job(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: i
 
         return run_zoom(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
     if job.temporal:
-        from .videojob import run_temporal
+        from .temporal.run import run_temporal
 
         return run_temporal(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
     from .stillsjob import run_stills

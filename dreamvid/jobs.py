@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,18 +10,16 @@ from typing import TYPE_CHECKING, Callable
 
 from .atomic import recover_folder
 from .errors import UserError
-from .journal import check_resumable, source_identity
 from .models import check_tile, resolve_layers, resolve_weights
 from .settings import Settings, frame_range
-from .sidecar import fingerprint, owned_files, parameters, read_record, sidecar_path, version
+from .sidecar import owned_files, parameters, read_record, sidecar_path
 from .stills import (IMAGE_SUFFIXES, ImageDecodeError, check_memory, inspect_image, list_images, list_sequence,
                      read_image)
+from .temporal.resume import check_resumable, job_plan, source_identity
 
 if TYPE_CHECKING:  # pragma: no cover
     from .video import VideoInfo
 
-# Parameters that do not change the dreamed frames: a resume may change them.
-NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
 # Containers dreamvid writes (H.264 with AAC or copied audio); other inputs default to NAME_dream.mp4.
 VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v")
 # Containers read as video (whatever the bundled ffmpeg decodes; its packet scan tells a damaged one).
@@ -277,22 +274,3 @@ def resolved_parameters(settings: Settings, batch: int | None = None) -> dict:
     guide = hashlib.sha256(Path(settings.guide).read_bytes()).hexdigest()[:16] if settings.guide else None
     return parameters(settings, layers=[str(layer) for layer in layers],
                       weights=resolve_weights(settings.model, settings.weights), batch=batch, guide_sha256=guide)
-
-
-def job_fingerprint(job: Job, params: dict) -> str:
-    """What a resumed job must share with the run that made its checkpoints. --fps changes no frame,
-    unless a schedule has keys in seconds, which a sequence counts at --fps."""
-    texts = [v for value in params.values() for v in (value if isinstance(value, list) else [value])
-             if isinstance(v, str)]
-    timed = any(_SECONDS_KEY.search(text) for text in texts)
-    ignore = tuple(key for key in NOT_IN_FRAMES if not (key == "fps" and timed))
-    return fingerprint({**params, "source": str(job.source.resolve())}, ignore=ignore)
-
-
-_SECONDS_KEY = re.compile(r"\d(?:\.\d+)?s\s*:\s*\(")
-
-
-def job_plan(job: Job, params: dict) -> dict:
-    """The plan a work folder starts with: a resume must match its version, source and fingerprint."""
-    return {"dreamvid": version(), "fingerprint": job_fingerprint(job, params), "parameters": params,
-            "source": str(job.source), "kind": job.kind, "identity": job.identity}

@@ -542,7 +542,7 @@ def _envelope(source: Path, frame: Frame) -> list[float]:
     if not frame.has_audio:
         raise UserError(f"{source} has no soundtrack for an audio: schedule to follow (it needs a video with audio)")
     from .sources import VideoSource
-    from .videojob import sound_envelope
+    from .temporal.plan import sound_envelope
 
     return sound_envelope(VideoSource.open(source))
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import partial_name
+from .atomic import writing
 from .errors import DreamvidError, UserError
 from .imageops import cmyk_to_rgb, luma, processing_size, rgb_to_cmyk, upright
 
@@ -251,26 +251,24 @@ def write_image(path: Path, picture: Picture) -> None:
     if dtype == np.uint16 and suffix in (".jpg", ".jpeg", ".webp", ".bmp"):
         dtype = np.dtype(np.uint8)
     alpha = None if suffix in (".jpg", ".jpeg") else picture.alpha
-    temporary = partial_name(path)
+    grey_alpha = picture.mode == "L" and alpha is not None and dtype == np.uint8 and suffix in (".png", ".tif", ".tiff")
     try:
-        if picture.mode == "CMYK" and alpha is None and suffix in (".jpg", ".jpeg", ".tif", ".tiff"):
-            cmyk = _samples(rgb_to_cmyk(picture.rgb), np.dtype(np.uint8))
-            _pillow_write(temporary, Image.fromarray(cmyk, "CMYK"))
-        elif picture.mode == "L" and alpha is not None and dtype == np.uint8 and suffix in (".png", ".tif", ".tiff"):
-            grey = _samples(np.dstack([luma(picture.rgb), alpha]), dtype)  # OpenCV writes no grey + alpha
-            _pillow_write(temporary, Image.fromarray(grey, "LA"))
-        else:
-            planes = luma(picture.rgb)[..., None] if picture.mode == "L" else picture.rgb[..., ::-1]
-            if alpha is not None:
-                planes = np.dstack([np.repeat(planes, 3, axis=2) if planes.shape[2] == 1 else planes, alpha])
-            params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in (".jpg", ".jpeg") else []
-            if not cv2.imwrite(str(temporary), _samples(planes, dtype), params):
-                raise OSError("the encoder refused it")
+        with writing(path) as temporary:
+            if picture.mode == "CMYK" and alpha is None and suffix in (".jpg", ".jpeg", ".tif", ".tiff"):
+                cmyk = _samples(rgb_to_cmyk(picture.rgb), np.dtype(np.uint8))
+                _pillow_write(temporary, Image.fromarray(cmyk, "CMYK"))
+            elif grey_alpha:
+                grey = _samples(np.dstack([luma(picture.rgb), alpha]), dtype)  # OpenCV writes no grey + alpha
+                _pillow_write(temporary, Image.fromarray(grey, "LA"))
+            else:
+                planes = luma(picture.rgb)[..., None] if picture.mode == "L" else picture.rgb[..., ::-1]
+                if alpha is not None:
+                    planes = np.dstack([np.repeat(planes, 3, axis=2) if planes.shape[2] == 1 else planes, alpha])
+                params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in (".jpg", ".jpeg") else []
+                if not cv2.imwrite(str(temporary), _samples(planes, dtype), params):
+                    raise OSError("the encoder refused it")
     except (OSError, cv2.error):
-        with contextlib.suppress(OSError):  # e.g. the parent is a file: there is nothing to remove
-            temporary.unlink(missing_ok=True)
         raise UserError(f"cannot write image {path}") from None
-    os.replace(temporary, path)
 
 
 def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

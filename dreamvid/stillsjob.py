@@ -9,8 +9,9 @@ import numpy as np
 
 from .atomic import link_or_copy, new_staging
 from .imageops import apply_delta, processing_size, resize
-from .jobs import Job, JobResult, job_plan, resolved_parameters
-from .journal import WorkFolder
+from .jobs import Job, JobResult, resolved_parameters
+from .temporal.resume import job_plan
+from .temporal.workfolder import WorkFolder
 from .progress import Reporter
 from .settings import Settings
 from .sidecar import publish_folder, record, write_sidecar

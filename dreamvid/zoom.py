@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from .errors import UserError
-from .jobs import VIDEO_OUTPUTS, VIDEO_SUFFIXES, Job, JobResult, check_target, job_plan
+from .jobs import VIDEO_OUTPUTS, VIDEO_SUFFIXES, Job, JobResult, check_target
 from .jobs import resolved_parameters
-from .journal import check_resumable, source_identity
+from .temporal.resume import check_resumable, job_plan, source_identity
 from .progress import Reporter
 from .schedule import Schedule
 from .settings import Settings, build_settings
@@ -189,7 +189,7 @@ def run_zoom(job: ZoomJob, dreamer, settings: Settings, reporter: Reporter, batc
     """Frame 0 is the start picture dreamed with --steps; each later frame the transformed previous
     dream, dreamed with --flow-steps."""
     from .sinks import VideoSink
-    from .videojob import render_sequence
+    from .temporal.local import render_sequence
 
     settings = zoom_settings(settings)
     motion = job.motion

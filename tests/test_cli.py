@@ -118,7 +118,8 @@ def test_image_and_folder_render_end_to_end(tmp_path, cli):
 
 def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
     """A folder render interrupted after frame1: its work folder as the CLI would have left it."""
-    from dreamvid.jobs import job_plan, plan_jobs, resolved_parameters
+    from dreamvid.jobs import plan_jobs, resolved_parameters
+    from dreamvid.temporal.resume import job_plan
     from dreamvid.settings import build_settings
     from dreamvid.sidecar import write_json
 

@@ -21,11 +21,11 @@ from conftest import natural_picture, snapshot
 from helpers import FAST
 from dreamvid import atomic
 from dreamvid.errors import UserError
-from dreamvid.jobs import job_plan, plan_jobs, resolved_parameters
-from dreamvid.journal import _used, identity_change
+from dreamvid.jobs import plan_jobs, resolved_parameters
 from dreamvid.settings import build_settings
 from dreamvid.sidecar import owned_files, read_record, write_json
 from dreamvid.sinks import FramesSink
+from dreamvid.temporal.resume import _used, identity_change, job_plan
 
 QUICK = ["--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "-q"]
 

@@ -265,7 +265,8 @@ def test_a_sequence_counts_seconds_at_its_fps(tmp_path, recorder):
 
 def test_fps_joins_the_fingerprint_only_when_a_schedule_counts_seconds(tmp_path):
     """A sequence's seconds are counted at --fps: resuming at another rate would shift the keys."""
-    from dreamvid.jobs import Job, job_fingerprint, resolved_parameters
+    from dreamvid.jobs import Job, resolved_parameters
+    from dreamvid.temporal.resume import job_fingerprint
     from dreamvid.settings import build_settings
 
     job = Job("sequence", tmp_path, tmp_path / "out")

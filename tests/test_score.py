@@ -79,11 +79,11 @@ def test_frame_scores_also_give_the_cuts():
 def rendered_cut(tmp_path_factory):
     """A clip with a cut at frame 6, dreamed, with a crash after 8 frames (the cut among them) and a resume."""
     import dreamvid
-    from dreamvid import videojob
+    from dreamvid.temporal import dreaming
 
     folder = tmp_path_factory.mktemp("scored")
     cut_clip(folder / "clip.mp4", frames=12, cut_at=6)
-    real_round, rounds = videojob._dream_round, []
+    real_round, rounds = dreaming.dream_round, []
 
     def crashing_round(*args, **kwargs):
         rounds.append(1)
@@ -91,12 +91,12 @@ def rendered_cut(tmp_path_factory):
             raise RuntimeError("power cut")
         return real_round(*args, **kwargs)
 
-    videojob._dream_round = crashing_round
+    dreaming.dream_round = crashing_round
     try:
         with pytest.raises(RuntimeError):
             dreamvid.render(folder / "clip.mp4", batch=1, streams=1, **FAST)
     finally:
-        videojob._dream_round = real_round
+        dreaming.dream_round = real_round
     dreamvid.render(folder / "clip.mp4", batch=1, streams=1, **FAST)
     return folder
 

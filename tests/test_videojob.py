@@ -18,7 +18,7 @@ from clips import cut_clip, moving_clip, rotated_clip, translating_frames
 from dreamvid.errors import UserError
 from dreamvid.score import score_videos
 from dreamvid.video import FrameDecodeError, list_audio, probe_video
-from dreamvid.videojob import Segment, plan_segments
+from dreamvid.temporal.plan import Segment, plan_segments
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
 

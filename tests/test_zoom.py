@@ -16,7 +16,7 @@ import pytest
 
 import dreamvid
 from clips import moving_clip
-from dreamvid import videojob
+from dreamvid.temporal import dreaming
 from dreamvid.errors import UserError
 from dreamvid.imageops import from_float
 from dreamvid.video import read_frames
@@ -85,7 +85,7 @@ def test_a_zoom_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, natu
     render_zoom(photo, tmp_path / "whole.mp4", **options)
 
     rounds = {"count": 0}
-    real_round = videojob._dream_round
+    real_round = dreaming.dream_round
 
     def crashing_round(*args, **kwargs):
         rounds["count"] += 1
@@ -93,12 +93,12 @@ def test_a_zoom_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, natu
             raise RuntimeError("power cut")
         return real_round(*args, **kwargs)
 
-    monkeypatch.setattr(videojob, "_dream_round", crashing_round)
+    monkeypatch.setattr(dreaming, "dream_round", crashing_round)
     with pytest.raises(RuntimeError, match="power cut"):
         render_zoom(photo, tmp_path / "resumed.mp4", **options)
     assert not (tmp_path / "resumed.mp4").exists()
     assert len(checkpoints(tmp_path / "resumed.mp4")) == 3
-    monkeypatch.setattr(videojob, "_dream_round", real_round)
+    monkeypatch.setattr(dreaming, "dream_round", real_round)
     render_zoom(photo, tmp_path / "resumed.mp4", **options)
 
     whole, resumed = checkpoints(tmp_path / "whole.mp4"), checkpoints(tmp_path / "resumed.mp4")

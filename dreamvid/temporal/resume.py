@@ -1,55 +1,25 @@
-"""The work folder of a long render: the plan that made it (written once) and the finished pieces
-(each written to a temporary name, then renamed). Resume is "plan minus what is there"; a changed
-parameter, source or dreamvid version is refused rather than silently mixing two renders."""
+"""Resume identity, in one place: what a work folder's plan records of the job (dreamvid version,
+fingerprint of the parameters, the source's identity) and the check that a rerun may go on with it.
+A changed parameter, source or dreamvid version is refused rather than silently mixing two renders."""
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import UserError
-from .sidecar import write_json
+from ..errors import UserError
+from ..sidecar import fingerprint, version
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..jobs import Job
 
 PLAN = "plan.json"
+# Parameters that do not change the dreamed frames: a resume may change them.
+NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
 SAMPLE = 1 << 20  # bytes of a video hashed at its start, middle and end
-
-
-class WorkFolder:
-    def __init__(self, path: Path, plan: dict[str, Any]):
-        self.path = path
-        self.plan = plan
-
-    @classmethod
-    def open(cls, path: Path, plan: dict[str, Any], fresh: bool = False) -> "WorkFolder":
-        """Create the folder, or reopen it when its plan matches `plan` (same version, source and fingerprint)."""
-        if path.exists() and fresh:
-            shutil.rmtree(path)
-        if path.exists():
-            check_resumable(path, plan)
-            # Its own plan (e.g. its segments) wins over a new one, but the source is as it is now.
-            plan = {**_read_plan(path), "identity": plan.get("identity")}
-            write_json(path / PLAN, plan)
-        else:
-            path.mkdir(parents=True)
-            write_json(path / PLAN, plan)
-        return cls(path, plan)
-
-    def update_plan(self, **fields: Any) -> None:
-        """Add to the plan (e.g. the segments, decided once the folder exists)."""
-        self.plan = {**self.plan, **fields}
-        write_json(self.path / PLAN, self.plan)
-
-    def piece(self, name: str) -> Path:
-        return self.path / name
-
-    def has(self, name: str) -> bool:
-        return (self.path / name).is_file()
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def check_resumable(path: Path, plan: dict[str, Any]) -> None:
@@ -57,7 +27,7 @@ def check_resumable(path: Path, plan: dict[str, Any]) -> None:
     dreamvid version, from the same source, with the same fingerprint."""
     if not path.exists():
         return
-    old = _read_plan(path)
+    old = read_plan(path)
     if old.get("dreamvid") != plan["dreamvid"]:
         maker = f"dreamvid {old['dreamvid']}" if old.get("dreamvid") else "an older dreamvid"
         raise UserError(f"{path} holds a partial render made by {maker} (this is dreamvid {plan['dreamvid']}): "
@@ -149,7 +119,7 @@ def _date(nanoseconds: int | None) -> str:
     return datetime.fromtimestamp(nanoseconds / 1e9, timezone.utc).isoformat(timespec="seconds")
 
 
-def _read_plan(path: Path) -> dict[str, Any]:
+def read_plan(path: Path) -> dict[str, Any]:
     try:
         return json.loads((path / PLAN).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -161,3 +131,22 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> str:
     if not keys:
         return "a different source or version"
     return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys[:4])
+
+
+def job_fingerprint(job: "Job", params: dict) -> str:
+    """What a resumed job must share with the run that made its checkpoints. --fps changes no frame,
+    unless a schedule has keys in seconds, which a sequence counts at --fps."""
+    texts = [v for value in params.values() for v in (value if isinstance(value, list) else [value])
+             if isinstance(v, str)]
+    timed = any(_SECONDS_KEY.search(text) for text in texts)
+    ignore = tuple(key for key in NOT_IN_FRAMES if not (key == "fps" and timed))
+    return fingerprint({**params, "source": str(job.source.resolve())}, ignore=ignore)
+
+
+_SECONDS_KEY = re.compile(r"\d(?:\.\d+)?s\s*:\s*\(")
+
+
+def job_plan(job: "Job", params: dict) -> dict:
+    """The plan a work folder starts with: a resume must match its version, source and fingerprint."""
+    return {"dreamvid": version(), "fingerprint": job_fingerprint(job, params), "parameters": params,
+            "source": str(job.source), "kind": job.kind, "identity": job.identity}

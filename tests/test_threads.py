@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from dreamvid.pipeline import Prefetch, Worker
+from dreamvid.temporal.threads import Prefetch, Worker
 
 
 def test_prefetch_yields_every_item_once_in_order():

@@ -1,0 +1,11 @@
+"""The temporal family: videos and image sequences dreamed as chains of carried frames.
+
+- plan.py: the frame range, size, shots and segments (plain data, decided once per render)
+- chain.py: one segment's frames, each starting from the previous dream carried along the flow
+- dreaming.py: dream segments, several chains batched side by side (runs anywhere)
+- checkpoints.py: the format finished frames wait in on the driver's disk
+- assemble.py: finished frames, in order, into the sink
+- workfolder.py, resume.py: the work folder, and what a resume must match
+- local.py: the runner that does all three steps in this process; run.py: a job's source and sink
+- threads.py: bounded background threads
+"""

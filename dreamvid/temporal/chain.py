@@ -1,0 +1,118 @@
+"""A chain: one segment's frames, each starting from the previous dreamed frame carried along the
+optical flow. Decoding and flow run a few frames ahead in a thread. A chain knows nothing of where
+its frames are stored: it starts from its segment's first frame or from a resume point it is given."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..flow import CARRY_INTERPOLATION, Motion, MotionEstimator, warp
+from ..imageops import from_float, resize, to_float
+from ..settings import FrameValues, Settings
+from ..sources import FrameSource
+from .plan import Segment
+from .threads import Prefetch
+
+
+@dataclass
+class Frame:
+    """One frame of a chain, decoded, resized and with its motion from the frame before."""
+
+    index: int
+    source: np.ndarray  # float32 RGB at processing size
+    motion: Motion | None  # None for the first frame of a chain
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a chain goes on: the last frame it finished (quantised pixels, as stored), or nothing."""
+
+    index: int
+    pixels: np.ndarray
+
+
+# (frame, previous source, previous dreamed frame) -> the picture the frame starts from and how fresh each
+# of its pixels is (1 - the share of the dream carried into it; None: all alike), or None to dream it
+# afresh from its source. A video carries the dream along the flow; a zoom transforms it.
+Carry = Callable[[Frame, np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray | None] | None"]
+
+
+def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carry:
+    """What dreaming added to the previous frame, moved along the flow where it is reliable (and, with
+    --flow-zoom, zoomed about the centre as in a feedback zoom), added to the current source, scaled
+    by the frame's --blend. Warped with CARRY_INTERPOLATION, which does not soften it frame after frame."""
+    from ..zoom import feedback_transform
+
+    def carry(frame: Frame, prev_source: np.ndarray, prev_dream: np.ndarray):
+        if frame.motion is None or frame.motion.cut:
+            return None
+        added = warp(prev_dream - prev_source, frame.motion.backward, CARRY_INTERPOLATION)
+        if settings.flow_zoom != 1.0:
+            added = feedback_transform(added, zoom=settings.flow_zoom)
+        kept = frame.motion.mask * values(frame.index).blend
+        return np.clip(frame.source + added * kept[..., None], 0.0, 1.0), 1.0 - kept
+
+    return carry
+
+
+class Chain:
+    """One segment being dreamed: decodes its frames and estimates flow in a background thread, and
+    keeps the chain's state (the previous source and dreamed frame) between batches."""
+
+    def __init__(self, segment: Segment, source: FrameSource, size: tuple[int, int], settings: Settings,
+                 values: Callable[[int], FrameValues], timings: dict[str, float], carry: Carry | None = None,
+                 resume: ResumePoint | None = None):
+        self.segment, self.settings, self.timings = segment, settings, timings
+        self.values = values  # the scheduled parameters at a source frame
+        self._carry = carry or flow_carry(settings, values)
+        self.dtype = source.dtype
+        self.prev_source: np.ndarray | None = None
+        self.prev_dream: np.ndarray | None = None
+        # A resumed chain decodes from its last finished frame, which only restores its state.
+        self._restore = resume
+        first = resume.index if resume is not None else segment.first
+        self._frames = Prefetch(self._read(source, size, first), depth=2, name=f"decode-{segment.index}")
+
+    def _read(self, source: FrameSource, size: tuple[int, int], first: int) -> Iterator[Frame]:
+        height, width = size
+        estimator = MotionEstimator(cut_threshold=self.settings.cut_threshold) if self.settings.flow else None
+        previous = None
+        frames = source.read(first, self.segment.end)
+        for index in range(first, self.segment.end):
+            tick = time.monotonic()
+            small = resize(next(frames), height, width)
+            eight_bit = from_float(small, np.uint8)  # flow works on 8-bit grey
+            self.timings["decode"] += time.monotonic() - tick
+            tick = time.monotonic()
+            motion = estimator.estimate(previous, eight_bit) if estimator and previous is not None else None
+            self.timings["flow"] += time.monotonic() - tick
+            previous = eight_bit
+            yield Frame(index, small, motion)
+
+    def next_start(self) -> tuple[Frame, np.ndarray, bool, np.ndarray | None] | None:
+        """The next frame to dream, the image it starts from, whether a dream was carried into it, and how
+        fresh each of its pixels is (None: all alike)."""
+        for frame in self._frames:
+            if self._restore is not None and frame.index == self._restore.index:
+                self.prev_source, self.prev_dream = frame.source, to_float(self._restore.pixels)
+                self._restore = None
+                continue
+            carried = None if self.prev_dream is None else self._carry(frame, self.prev_source, self.prev_dream)
+            if carried is None:
+                return frame, frame.source, False, None
+            start, fresh = carried
+            return frame, start, True, fresh
+        return None
+
+    def finished(self, frame: Frame, dreamed: np.ndarray) -> np.ndarray:
+        """Record a dreamed frame; returns its quantised pixels. The chain goes on from the quantised
+        frame, exactly what a resumed run reads back, so a resume gives the same frames."""
+        quantised = from_float(dreamed, self.dtype)
+        self.prev_source, self.prev_dream = frame.source, to_float(quantised)
+        return quantised
+
+    def close(self) -> None:
+        self._frames.close()

@@ -1,0 +1,127 @@
+"""Dream segments: runs anywhere (in the driver's process, or in a cluster worker). Several chains
+are dreamed side by side, their frames in one batch, so a video fills the accelerator although each
+frame depends on the one before it. Frames come out as they are finished, with what a driver needs
+to store and log them."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from ..flow import catch_up
+from ..settings import FrameValues, Settings
+from .chain import Chain, Frame, ResumePoint
+from .plan import Segment
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A dreamed frame of a segment: its quantised pixels, and the seconds its round took per frame."""
+
+    segment: Segment
+    index: int
+    pixels: np.ndarray
+    seconds: float
+    cut: bool  # the frame begins a shot
+
+    @property
+    def kept(self) -> bool:
+        return self.index >= self.segment.start
+
+
+# (segment, resume point) -> a chain that dreams it
+OpenChain = Callable[[Segment, "ResumePoint | None"], Chain]
+
+
+def dream_segments(work: Iterable[tuple[Segment, ResumePoint | None]], open_chain: OpenChain, dreamer,
+                   settings: Settings, values: Callable[[int], FrameValues], batch: int, streams: int,
+                   timings: dict[str, float]) -> Iterator[list[Finished]]:
+    """Dream every given segment from its resume point, `streams` chains side by side; yields the
+    frames of each round (one frame per chain) as soon as the round is dreamed."""
+    lanes = _Lanes(work, streams, open_chain)
+    try:
+        while todo := _timed(timings, "wait", lanes.next_round):
+            tick = time.monotonic()
+            dreamed = dream_round(todo, dreamer, settings, values, batch, timings)
+            seconds = (time.monotonic() - tick) / len(todo)
+            yield [Finished(chain.segment, frame.index, pixels, seconds,
+                            bool(frame.motion is not None and frame.motion.cut))
+                   for (chain, (frame, *_)), pixels in zip(todo, dreamed)]
+    finally:
+        lanes.close()
+
+
+def _timed(timings: dict[str, float], stage: str, function, *args):
+    tick = time.monotonic()
+    result = function(*args)
+    timings[stage] += time.monotonic() - tick
+    return result
+
+
+class _Lanes:
+    """`streams` chains side by side; a lane whose segment is finished takes the next one."""
+
+    def __init__(self, work: Iterable[tuple[Segment, ResumePoint | None]], streams: int, open_chain: OpenChain):
+        self._pending = deque(work)
+        self._open_chain = open_chain
+        self._lanes: list[Chain | None] = [None] * streams
+
+    def next_round(self) -> list[tuple[Chain, tuple[Frame, np.ndarray, bool, np.ndarray | None]]]:
+        """The next frame of every lane (empty when all segments are done)."""
+        todo = []
+        for lane in range(len(self._lanes)):
+            while True:
+                if self._lanes[lane] is None and self._pending:
+                    self._lanes[lane] = self._open_chain(*self._pending.popleft())
+                chain = self._lanes[lane]
+                if chain is None:
+                    break
+                item = chain.next_start()
+                if item is not None:
+                    todo.append((chain, item))
+                    break
+                chain.close()
+                self._lanes[lane] = None
+        return todo
+
+    def close(self) -> None:
+        for chain in self._lanes:
+            if chain is not None:
+                chain.close()
+
+
+def dream_round(todo, dreamer, settings: Settings, values: Callable[[int], FrameValues], batch: int,
+                timings: dict[str, float]) -> list[np.ndarray]:
+    """Dream one frame of each lane, at most `batch` at a time; returns each frame's quantised pixels,
+    in the order of `todo`. A batch shares its step count, octaves and jitter (carried frames take
+    --flow-steps and --flow-octaves, so they form their own batches); step sizes, step maps and layer
+    weights are per frame, so schedules rarely split a batch. A carried frame's pixels take the step
+    sizes of flow.catch_up: larger where they are fresh."""
+    results: list[np.ndarray | None] = [None] * len(todo)
+    groups: dict[tuple[bool, int, int, int], list] = {}
+    for position, (chain, item) in enumerate(todo):
+        frame, _, carried, _ = item
+        value = values(frame.index)
+        key = (carried, value.flow_steps if carried else value.steps, value.flow_octaves if carried else 0,
+               value.jitter)
+        groups.setdefault(key, []).append((position, chain, item, value))
+    for (carried, steps, octaves, jitter), group in sorted(groups.items()):
+        for offset in range(0, len(group), batch):
+            part = group[offset:offset + batch]
+            starts = np.stack([start_image for _, _, (_, start_image, _, _), _ in part])
+            weights = [value.layer_weights for _, _, _, value in part]
+            params = replace(settings.dream_params(part[0][3]), steps=steps, jitter=jitter,
+                             step_size=tuple(value.step_size for _, _, _, value in part),
+                             layer_weights=None if weights[0] is None else tuple(weights))
+            step_map = None
+            if carried and any(fresh is not None for _, _, (_, _, _, fresh), _ in part):
+                step_map = np.stack([np.ones(starts.shape[1:3], np.float32) if fresh is None
+                                     else catch_up(fresh, value.blend, octaves, settings.octaves)
+                                     for _, _, (_, _, _, fresh), value in part])
+            dreamed = _timed(timings, "dream", dreamer.dream, starts, params, steps, step_map, octaves or None)
+            for (position, chain, (frame, *_), _), image in zip(part, dreamed):
+                results[position] = chain.finished(frame, image)
+    return results

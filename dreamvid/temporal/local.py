@@ -1,0 +1,109 @@
+"""The local runner: plan, dream the segments in this process, assemble, with the checkpoints in the
+job's work folder. A cluster runner (ray.py) takes the same three steps, with the dreaming elsewhere."""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+
+from ..interrupts import signals_held
+from ..jobs import Job, JobResult, resolved_parameters
+from ..progress import Reporter
+from ..settings import Settings
+from ..sidecar import record
+from ..sources import FrameSource
+from .assemble import OrderedOutput
+from .chain import Carry, Chain
+from .checkpoints import CheckpointStore
+from .dreaming import dream_segments
+from .plan import plan_render
+from .threads import Worker
+from .workfolder import frame_log, log_frames
+
+
+def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settings: Settings, reporter: Reporter,
+                    batch: int, *, fresh: bool = False, keep_parts: bool = False, carry: Carry | None = None,
+                    extra: dict | None = None) -> JobResult:
+    """Dream `source` frame by frame with carried dreams, checkpointing in the job's work folder, and
+    hand the finished frames in order to the sink that `sink_factory(size, start, end)` opens.
+
+    `carry` replaces the flow carry-over (a zoom transforms the previous dream instead); `extra`
+    parameters (a zoom's motion) join the fingerprint and the record."""
+    started = time.monotonic()
+    params = {**resolved_parameters(settings, batch), **(extra or {})}
+    work, plan = plan_render(job, source, dreamer, settings, batch, params, fresh)
+    settings = replace(settings, tile=plan.tile)
+    params["tile"] = plan.tile
+    values = plan.frame_values(settings)
+    streams = min(settings.streams or batch, plan.end - plan.start)
+    store = CheckpointStore(work, plan.segments, plan.crossfade())
+    timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
+    resumed = sum(store.frames_done(segment) for segment in plan.segments)
+    todo = [(segment, store.resume_point(segment)) for segment in plan.segments if not store.complete(segment)]
+    # A folder of frames, or a variable-rate video, holds a second copy of every frame until it is complete.
+    copies = 2 if job.frame_names is not None or getattr(getattr(source, "info", None), "variable_rate", False) else 1
+    left = sum(len(segment) for segment in plan.segments) - resumed
+    _warn_if_disk_short(work.path, copies * store.bytes_needed(left, plan.size, source.dtype), reporter.warn)
+    reporter.start(job.source.name, plan.end - plan.start, resumed=resumed)
+    new_frames = 0
+
+    def open_chain(segment, resume):
+        return Chain(segment, source, plan.size, settings, values, timings, carry, resume)
+
+    def save(done) -> None:
+        tick = time.monotonic()
+        store.save(done.segment, done.index, done.pixels)
+        timings["write"] += time.monotonic() - tick
+
+    writer = Worker(save, depth=2 * streams, name="checkpoint")
+    output = OrderedOutput(sink_factory(plan.size, plan.start, plan.end), store, plan.start, plan.end, timings)
+    rounds = dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings)
+    try:
+        for finished in rounds:
+            for done in finished:
+                writer.submit(done)
+            log_frames(work, finished)
+            new_frames += sum(done.kept for done in finished)
+            output.raise_if_failed()  # a dead encoder stops the night now, not after the last frame
+            reporter.advance(resumed + new_frames, timings)
+        writer.close()
+        per_frame, seen_cuts = frame_log(work, plan.start, plan.end)
+        height, width = plan.size
+        output.close(lambda: record(
+            {**params, "timings": {stage: round(seconds, 2) for stage, seconds in timings.items()}},
+            precision_used=dreamer.features.precision, input=str(job.source), frames=[plan.start, plan.end],
+            size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in plan.segments],
+            frame_seconds=per_frame, cuts=sorted(set(seen_cuts) | set(plan.cuts)),
+            **_schedules_record(settings, plan)))
+    except BaseException:
+        with signals_held():  # a second Ctrl-C must not leave ffmpeg or partial files behind
+            rounds.close()
+            output.abort()
+            with contextlib.suppress(BaseException):
+                writer.close()  # keeps the checkpoints already queued
+        raise
+    if not keep_parts:
+        work.remove()
+    reporter.finish()
+    return JobResult(job, new_frames, time.monotonic() - started)
+
+
+def _warn_if_disk_short(folder: Path, needed: int, warn) -> None:
+    """Checkpoints stay on disk until the output is complete: say so before the night if they will not fit."""
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        warn(f"the checkpoints of this render need about {_gigabytes(needed)} in {folder.parent} "
+             f"but only {_gigabytes(free)} is free: the render will stop when the disk is full")
+
+
+def _gigabytes(count: int) -> str:
+    return f"{count / 1e9:.2f} GB"
+
+
+def _schedules_record(settings: Settings, plan) -> dict:
+    """For the sidecar: each changing parameter's value at every rendered frame, as the frames used them."""
+    timeline = settings.timeline(plan.start, plan.end, plan.fps, plan.envelope, plan.times)
+    return {"schedules": timeline} if timeline else {}

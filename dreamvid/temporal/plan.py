@@ -1,0 +1,157 @@
+"""Plan a temporal render: the frame range, the size, the shots and the segments. A plan is plain data
+(it is written into the work folder and sent to cluster workers as is) and is decided once: every resume
+of a render goes on with the plan it started with."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from typing import Callable
+
+import numpy as np
+
+from ..flow import MotionEstimator
+from ..imageops import from_float, processing_size, resize
+from ..jobs import Job
+from ..settings import FrameValues, Settings, frame_range
+from ..sources import FrameSource
+from .resume import job_plan
+from .workfolder import WorkFolder
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A chain of frames dreamed in order: [start, end) are kept; the `warmup` frames before
+    `start` are dreamed to build up the carried dream and cross-fade from the segment before."""
+
+    index: int
+    start: int
+    end: int
+    warmup: int = 0
+
+    @property
+    def first(self) -> int:
+        return self.start - self.warmup
+
+    def __len__(self) -> int:
+        """Frames this segment dreams, its warm-up included."""
+        return self.end - self.first
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """What every step of a render (dreaming segments anywhere, assembling on the driver) works from."""
+
+    start: int
+    end: int
+    size: tuple[int, int]  # (height, width) dreamed and written
+    segments: tuple[Segment, ...]
+    tile: int
+    cuts: tuple[int, ...] = ()
+    envelope: tuple[float, ...] | None = None  # the sound's loudness per source frame, when a schedule needs it
+    fps: float = 25.0
+    times: tuple[float, ...] | None = None  # a variable-rate source's frame times from its first frame
+
+    def frame_values(self, settings: Settings) -> Callable[[int], FrameValues]:
+        """The scheduled parameters at a source frame."""
+        return lambda index: settings.at(index, self.fps, self.envelope, self.times)
+
+    def crossfade(self) -> dict[int, float]:
+        return crossfade_weights(self.segments)
+
+
+def plan_render(job: Job, source: FrameSource, dreamer, settings: Settings, batch: int, params: dict,
+                fresh: bool = False) -> tuple[WorkFolder, RenderPlan]:
+    """Open the job's work folder and decide its plan, or reopen it and go on with the plan it holds.
+    What is decided once stays decided for every resume: the segments (and the cuts they start at),
+    the tile (chosen from free memory), the sound's envelope."""
+    start, end = frame_range(settings.frames, source.frame_count)
+    height, width = output_size(source.width, source.height, settings.max_side)
+    streams = min(settings.streams or batch, end - start)
+    work = WorkFolder.open(job.work_folder, {**job_plan(job, params), "size": [width, height], "frames": [start, end]},
+                           fresh=fresh)
+    if "segments" not in work.plan:
+        cuts = detect_cuts(source, start, end, settings.cut_threshold) if streams > 1 and settings.flow else ()
+        segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
+        work.update_plan(segments=[asdict(segment) for segment in segments], cuts=list(cuts))
+    if "tile" not in work.plan:
+        work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
+    if settings.audio_driven and "envelope" not in work.plan:
+        work.update_plan(envelope=sound_envelope(source))
+    times = variable_times(source)
+    envelope = work.plan.get("envelope")
+    return work, RenderPlan(start, end, (height, width), tuple(Segment(**s) for s in work.plan["segments"]),
+                            work.plan["tile"], tuple(work.plan.get("cuts", ())),
+                            None if envelope is None else tuple(envelope), float(source.fps),
+                            None if times is None else tuple(times))
+
+
+def plan_segments(start: int, end: int, streams: int, warmup: int = 0, cuts: tuple[int, ...] = ()) -> list[Segment]:
+    """Shots first (a segment starting at a cut needs no warm-up), then long shots cut into equal
+    parts until there is a segment per stream. A part starting inside a shot warms up on the frames
+    before it, so parts are never shorter than the warm-up."""
+    bounds = sorted({start, end, *(cut for cut in cuts if start < cut < end)})
+    shots = list(zip(bounds, bounds[1:]))
+    counts = [1] * len(shots)
+    while sum(counts) < streams:
+        best = max(range(len(shots)), key=lambda k: (shots[k][1] - shots[k][0]) / counts[k])
+        length = shots[best][1] - shots[best][0]
+        if length // (counts[best] + 1) < max(1, warmup):
+            break
+        counts[best] += 1
+    segments = []
+    for (a, b), count in zip(shots, counts):
+        edges = np.linspace(a, b, count + 1).round().astype(int)
+        for k, (first, last) in enumerate(zip(edges, edges[1:])):
+            segments.append(Segment(len(segments), int(first), int(last), warmup if k else 0))
+    return segments
+
+
+def crossfade_weights(segments) -> dict[int, float]:
+    """For frames inside a warm-up window: the weight of the warm-up (new) chain; it rises
+    frame by frame, so the output glides from one segment's dream into the next."""
+    weights = {}
+    for segment in segments:
+        for offset in range(segment.warmup):
+            weights[segment.first + offset] = (offset + 1) / (segment.warmup + 1)
+    return weights
+
+
+def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(height, width) to dream and write at; shrunk sizes are rounded to even numbers for H.264."""
+    small_h, small_w = processing_size(height, width, max_side)
+    if (small_h, small_w) != (height, width):
+        small_h, small_w = max(2, small_h // 2 * 2), max(2, small_w // 2 * 2)
+    return small_h, small_w
+
+
+def detect_cuts(source: FrameSource, start: int, end: int, threshold: float) -> tuple[int, ...]:
+    """Frames that begin a new shot, from a quick pass at low resolution (only needed to split
+    segments at cuts; chains also notice cuts on their own)."""
+    height, width = output_size(source.width, source.height, 160)
+    estimator = MotionEstimator(cut_threshold=threshold)
+    cuts, previous = [], None
+    for index, frame in enumerate(source.read(start, end), start):
+        small = from_float(resize(frame, height, width), np.uint8)
+        if previous is not None and estimator.estimate(previous, small).cut:
+            cuts.append(index)
+        previous = small
+    return tuple(cuts)
+
+
+def sound_envelope(source: FrameSource) -> list[float]:
+    """The soundtrack's loudness per source frame, in [0, 1] (see dreamvid.audio)."""
+    from ..audio import envelope
+
+    info = source.info
+    times = list(info.times) or [float(k / info.fps) for k in range(info.frame_count)]
+    end = info.end_time if info.end_time is not None else float(info.frame_count / info.fps)
+    return envelope(info.path, times, end, float(info.fps))
+
+
+def variable_times(source: FrameSource) -> list[float] | None:
+    """A variable-rate video's frame times from its first frame, so that keys in seconds fall on the
+    frames shown then (a constant rate counts them at its fps)."""
+    info = getattr(source, "info", None)
+    if info is None or not info.variable_rate:
+        return None
+    return [time - info.times[0] for time in info.times]

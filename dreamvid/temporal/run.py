@@ -1,0 +1,29 @@
+"""A video or an image sequence, to a video file or a folder of frames: the source and sink for a
+temporal job, handed to the runner."""
+from __future__ import annotations
+
+from ..jobs import Job, JobResult
+from ..progress import Reporter
+from ..settings import Settings
+from .local import render_sequence
+
+
+def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
+                 fresh: bool = False, keep_parts: bool = False) -> JobResult:
+    from ..sinks import FramesSink, VideoSink
+    from ..sources import SequenceSource, VideoSource
+
+    if job.kind == "video":
+        source = VideoSource(job.info) if job.info is not None else VideoSource.open(job.source)  # probed once
+    else:
+        source = SequenceSource.open(job.source, job.frames, settings.fps)
+
+    def sink(size, start, end):
+        if job.frame_names is not None:
+            alpha = source.alpha if job.kind == "sequence" else None
+            return FramesSink(job.output, job.frame_names[start:end], source.dtype, alpha, start)
+        audio = job.source if settings.audio and source.has_audio else None
+        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio,
+                         source.info if job.kind == "video" else None)
+
+    return render_sequence(job, source, sink, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)
