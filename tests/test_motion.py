@@ -90,3 +90,79 @@ def test_carried_frames_dream_only_the_top_octaves(tmp_path, vgg_hed):
     assert counts[0] == 2 * 3 + 5 * 1 * 3  # first frame: 2 steps x 3 octaves; 5 carried frames: 1 x 3
     assert counts[1] == 2 * 3 + 5 * 1 * 1
     assert counts[None] == 2 * 3 + 5 * 1 * 2
+
+
+# --- fresh pixels catch up -----------------------------------------------------------------------
+
+WIDTH, HEIGHT, SPEED, BAND = 128, 80, 16, (24, 56)  # an object crossing a still background
+
+
+def crossing_clip(frames: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A still textured background and a 40 px square of another texture crossing it at SPEED px per
+    frame; per frame, the pixels it revealed (covered in the frame before, background now)."""
+    from clips import texture
+
+    background, thing = texture(HEIGHT, WIDTH, seed=1), texture(BAND[1] - BAND[0], 40, seed=2)[..., ::-1]
+    out, revealed, covered = [], [], None
+    for index in range(frames):
+        frame, box = background.copy(), np.zeros((HEIGHT, WIDTH), bool)
+        left = -40 + SPEED * index
+        a, b = max(0, left), min(WIDTH, left + 40)
+        if a < b:
+            frame[BAND[0]:BAND[1], a:b] = thing[:, a - left:b - left]
+            box[BAND[0]:BAND[1], a:b] = True
+        revealed.append(np.zeros_like(box) if covered is None else covered & ~box)
+        covered = box
+        out.append(frame)
+    return np.stack(out), revealed
+
+
+def layer_energy(dreamer, frames: np.ndarray) -> np.ndarray:
+    """Mean over channels of the squared activation of the dreamed layer, per frame and position."""
+    import tensorflow as tf
+
+    features = dreamer.features
+    images = tf.constant(frames.astype(np.float32) / 255.0 * 2.0 - 1.0)
+    acts = features.model(features.preprocess(images), training=False)[dreamer.layers[0].name]
+    return tf.reduce_mean(tf.square(tf.cast(acts, tf.float32)), axis=-1).numpy()
+
+
+def region_mean(energy: np.ndarray, region: np.ndarray) -> float:
+    cells = cv2.resize(region.astype(np.float32), energy.shape[::-1], interpolation=cv2.INTER_AREA) > 0.75
+    return float(energy[cells].mean())
+
+
+def dreamed_frames(output) -> np.ndarray:
+    folder = output.with_name(output.name + ".parts")
+    return np.stack([cv2.imread(str(p))[..., ::-1] for p in sorted(folder.glob("frame_*.png"))])
+
+
+def test_revealed_pixels_reach_the_strength_of_carried_ones_within_three_frames(tmp_path, vgg_hed):
+    """Strength relative to a per-frame dream of the same clip (--no-flow), so that content does not
+    count: pixels an object uncovers, two frames later (the third frame they are seen), against the
+    never-covered rows above and below the object's path."""
+    import dreamvid
+    from clips import encode
+
+    frames, revealed = crossing_clip(12)
+    source = tmp_path / "crossing.mp4"
+    encode(source, frames)
+    options = dict(model="vgg16-hed", steps=6, octaves=2, octave_scale=1.4, jitter=8, batch=1, streams=1,
+                   keep_parts=True)
+    dreamvid.render(source, tmp_path / "flow.mp4", **options)
+    dreamvid.render(source, tmp_path / "noflow.mp4", flow=False, **options)
+    flow, noflow = (layer_energy(vgg_hed, dreamed_frames(tmp_path / name)) for name in ("flow.mp4", "noflow.mp4"))
+    background = np.zeros((HEIGHT, WIDTH), bool)
+    background[:BAND[0] - 8], background[BAND[1] + 8:] = True, True
+    ratios = {later: [] for later in range(3)}
+    for index in range(1, len(frames) - 2):
+        if revealed[index].any():
+            for later in range(3):
+                at = index + later
+                fresh = region_mean(flow[at], revealed[index]) / region_mean(noflow[at], revealed[index])
+                carried = region_mean(flow[at], background) / region_mean(noflow[at], background)
+                ratios[later].append(fresh / carried)
+    print({k: np.round(v, 3) for k, v in ratios.items()}, {k: np.mean(v) for k, v in ratios.items()})
+    ratios = ratios[2]
+    assert len(ratios) >= 5
+    assert np.mean(ratios) >= 0.8, ratios
