@@ -26,14 +26,19 @@ DEFAULT_CUT_THRESHOLD = 27.0
 # can be carried over, as after a cut between shots of similar colours.
 DEFAULT_MIN_RELIABLE = 0.3
 CUT_SCORE_WIDTH = 64
-# How the carried dream is warped: it is warped again every frame, and bilinear sampling's blur at
-# sub-pixel offsets would compound (see benchmarks/carry_policies.py).
-CARRY_INTERPOLATION = cv2.INTER_CUBIC
+# How the carried dream is warped: it is warped again every frame, so the interpolation's effect on fine
+# detail compounds. 30 warps by 0.37 px keep 20% of the high-frequency energy with bilinear, 238% with
+# OpenCV's bicubic (its overshoot sharpens), 90% with Lanczos (tests/test_motion.py).
+CARRY_INTERPOLATION = cv2.INTER_LANCZOS4
 # Step size of a carried frame's pixels, relative to --step-size (benchmarks/carry_policies.py). Carried
 # pixels (CARRIED_GAIN): what a step adds is not all along the dream already there, so with steps that
 # only balance the blend's fade the carried dream settles at 0.74x a fresh one; 1.5 brings it to 0.99x.
 # Pixels the flow could not carry (FRESH_GAIN) take larger steps to catch up.
-CARRIED_GAIN, FRESH_GAIN = 1.5, 5.0
+CARRIED_GAIN, FRESH_GAIN = 1.0, 10.0
+# A fresh dream's delta has an RMS of about 0.5 x steps x step size / 2 x octaves ** 0.65 (measured on
+# vgg16-hed, 48x32 to 320x136, 1 to 3 octaves, 5 to 10 steps). Over hundreds of frames a carried dream
+# keeps growing past it, so the carried delta is held to DELTA_LIMIT times that.
+DELTA_LIMIT = 1.5
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,17 @@ def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int
     carried = CARRIED_GAIN * math.sqrt(all_octaves / octaves) if 0 < octaves < all_octaves else CARRIED_GAIN
     unreliable = np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
     return (carried + max(FRESH_GAIN - carried, 0.0) * unreliable).astype(np.float32)
+
+
+def delta_limit(steps: int, step_size: float, octaves: int) -> float:
+    """The RMS (in [0, 1] units) a carried dream's delta may reach: DELTA_LIMIT x a fresh dream's."""
+    return DELTA_LIMIT * 0.5 * steps * step_size / 2 * max(octaves, 1) ** 0.65
+
+
+def limited(delta: np.ndarray, limit: float) -> np.ndarray:
+    """`delta` scaled down to an RMS of `limit` where it is larger, so a long shot's dream cannot drift."""
+    rms = float(np.sqrt(np.mean(np.square(delta))))
+    return delta * (limit / rms) if rms > limit > 0.0 else delta
 
 
 def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:

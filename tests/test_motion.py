@@ -166,3 +166,96 @@ def test_revealed_pixels_reach_the_strength_of_carried_ones_within_three_frames(
     ratios = ratios[2]
     assert len(ratios) >= 5
     assert np.mean(ratios) >= 0.8, ratios
+
+
+# --- no drift over a long shot ---------------------------------------------------------------------
+
+def periodic_pan(frames: int, size: tuple[int, int], speed: float, period: int) -> np.ndarray:
+    """A sub-pixel pan over a texture that repeats every `period` px, so frames `period / speed` apart
+    show the same picture: the first and the last frames of the shot can be compared as they are."""
+    from clips import texture
+
+    width, height = size
+    tile = texture(height, period, seed=5).astype(np.float32)
+    out = []
+    for index in range(frames):
+        shift = np.float32([[1, 0, -speed * index], [0, 1, 0]])
+        moved = cv2.warpAffine(tile, shift, (period, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_WRAP)
+        out.append(np.tile(moved, (1, width // period + 1, 1))[:, :width])
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def high_frequency(delta: np.ndarray) -> float:
+    """Energy of what dreaming added above a Gaussian blur: its fine detail."""
+    return float(np.mean((delta - cv2.GaussianBlur(delta, (0, 0), 1.5)) ** 2))
+
+
+@pytest.mark.slow
+def test_a_long_sub_pixel_pan_does_not_drift(tmp_path, vgg_hed):
+    """300 frames of a pan at 0.37 px per frame: the last 100 frames show the same pictures as the first
+    100, and their dream's strength, fine detail and brightness stay within 10% of the first's."""
+    import dreamvid
+
+    frames = periodic_pan(300, (48, 32), speed=0.37, period=37)
+    folder = tmp_path / "pan"
+    folder.mkdir()
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"f{index:04d}.png"), frame[..., ::-1])
+    output = tmp_path / "pan.mp4"
+    dreamvid.render(folder, output, sequence=True, model="vgg16-hed", steps=10, octaves=1, jitter=4, batch=1,
+                    streams=1, keep_parts=True)
+    dreamed = dreamed_frames(output)
+    assert len(dreamed) == 300
+    energy = np.concatenate([layer_energy(vgg_hed, dreamed[k:k + 50]) for k in range(0, 300, 50)])
+    strength = energy.mean(axis=(1, 2))
+    deltas = dreamed.astype(np.float32) / 255 - frames.astype(np.float32) / 255
+    detail = np.array([high_frequency(delta) for delta in deltas])
+    brightness = dreamed.reshape(300, -1).mean(axis=1)
+    first, last = slice(0, 100), slice(200, 300)
+    for name, values in (("strength", strength), ("detail", detail), ("brightness", brightness)):
+        ratio = values[last].mean() / values[first].mean()
+        print(name, round(float(ratio), 3))
+        assert 0.9 <= ratio <= 1.1, (name, ratio)
+
+
+# --- the carried dream: interpolation, catch-up, limit (pure functions) -------------------------------
+
+def test_repeated_sub_pixel_warps_keep_the_carried_detail():
+    """The carried dream is warped again every frame: its fine detail must neither fade (bilinear) nor
+    build up (bicubic's overshoot) over 30 warps of 0.37 px."""
+    from dreamvid.flow import CARRY_INTERPOLATION, warp
+
+    rng = np.random.default_rng(0)
+    delta = cv2.GaussianBlur(rng.standard_normal((64, 96, 3)).astype(np.float32), (0, 0), 1.0)
+    backward = np.zeros((64, 96, 2), np.float32)
+    backward[..., 0] = 0.37
+    carried = delta
+    for _ in range(30):
+        carried = warp(carried, backward, CARRY_INTERPOLATION)
+    # 30 x 0.37 = 11.1 px: compare with the same part of the original, away from the replicated border
+    kept = high_frequency(carried[:, :60]) / high_frequency(delta[:, 11:71])
+    assert 0.8 <= kept <= 1.25, kept
+    assert 0.9 <= carried[:, :60].std() / delta[:, 11:71].std() <= 1.1
+
+
+def test_fresh_pixels_take_larger_steps_and_nothing_carried_means_a_plain_dream():
+    from dreamvid.flow import CARRIED_GAIN, FRESH_GAIN, catch_up
+
+    mask = np.array([[1.0, 0.0, 0.5]], np.float32)
+    steps = catch_up(1.0 - mask * 0.9, blend=0.9)
+    assert steps[0, 0] == pytest.approx(CARRIED_GAIN) and steps[0, 1] == pytest.approx(FRESH_GAIN)
+    assert CARRIED_GAIN < steps[0, 2] < FRESH_GAIN
+    assert np.all(catch_up(np.ones((2, 2), np.float32), blend=0.0) == 1.0)  # blend 0: per-frame dreams
+    # a carried frame that skips coarse octaves takes larger steps on the ones it dreams
+    assert catch_up(1.0 - mask * 0.9, 0.9, octaves=1, all_octaves=3)[0, 0] > CARRIED_GAIN
+
+
+def test_the_carried_delta_is_held_to_its_limit():
+    from dreamvid.flow import delta_limit, limited
+
+    delta = np.full((4, 4, 3), 0.2, np.float32)
+    limit = delta_limit(steps=10, step_size=0.01, octaves=3)
+    assert np.sqrt(np.mean(limited(delta, limit) ** 2)) == pytest.approx(limit, rel=1e-5)
+    small = delta * 0.01
+    assert limited(small, limit) is small
+    assert delta_limit(10, 0.02, 3) == pytest.approx(2 * delta_limit(10, 0.01, 3))

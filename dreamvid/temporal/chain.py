@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..flow import CARRY_INTERPOLATION, Motion, MotionEstimator, warp
+from ..flow import CARRY_INTERPOLATION, Motion, MotionEstimator, delta_limit, limited, warp
 from ..imageops import from_float, resize, to_float
 from ..settings import FrameValues, Settings
 from ..sources import FrameSource
@@ -43,16 +43,19 @@ Carry = Callable[[Frame, np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray 
 def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carry:
     """What dreaming added to the previous frame, moved along the flow where it is reliable (and, with
     --flow-zoom, zoomed about the centre as in a feedback zoom), added to the current source, scaled
-    by the frame's --blend. Warped with CARRY_INTERPOLATION, which does not soften it frame after frame."""
+    by the frame's --blend. Warped with CARRY_INTERPOLATION, which does not soften it frame after frame,
+    and held to delta_limit, so that it does not grow over a long shot."""
     from ..zoom import feedback_transform
 
     def carry(frame: Frame, prev_source: np.ndarray, prev_dream: np.ndarray):
         if frame.motion is None or frame.motion.cut:
             return None
+        value = values(frame.index)
         added = warp(prev_dream - prev_source, frame.motion.backward, CARRY_INTERPOLATION)
         if settings.flow_zoom != 1.0:
             added = feedback_transform(added, zoom=settings.flow_zoom)
-        kept = frame.motion.mask * values(frame.index).blend
+        added = limited(added, delta_limit(value.steps, value.step_size, settings.octaves))
+        kept = frame.motion.mask * value.blend
         return np.clip(frame.source + added * kept[..., None], 0.0, 1.0), 1.0 - kept
 
     return carry
