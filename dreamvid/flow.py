@@ -36,8 +36,8 @@ CARRY_INTERPOLATION = cv2.INTER_LANCZOS4
 # Pixels the flow could not carry (FRESH_GAIN) take larger steps to catch up.
 CARRIED_GAIN, FRESH_GAIN = 1.0, 10.0
 # A fresh dream's delta has an RMS of about 0.5 x steps x step size / 2 x octaves ** 0.65 (measured on
-# vgg16-hed, 48x32 to 320x136, 1 to 3 octaves, 5 to 10 steps). Over hundreds of frames a carried dream
-# keeps growing past it, so the carried delta is held to DELTA_LIMIT times that.
+# vgg16-hed, 48x32 to 320x136, 1 to 3 octaves, 5 to 10 steps: within 20%). Over hundreds of frames a
+# carried dream keeps growing past it, so the carried delta is held to DELTA_LIMIT times that.
 DELTA_LIMIT = 1.5
 
 
@@ -81,15 +81,26 @@ def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int
     return (carried + max(FRESH_GAIN - carried, 0.0) * unreliable).astype(np.float32)
 
 
-def delta_limit(steps: int, step_size: float, octaves: int) -> float:
-    """The RMS (in [0, 1] units) a carried dream's delta may reach: DELTA_LIMIT x a fresh dream's."""
-    return DELTA_LIMIT * 0.5 * steps * step_size / 2 * max(octaves, 1) ** 0.65
+def dream_rms(steps: int, step_size: float, octaves: int) -> float:
+    """About the RMS (in [0, 1] units) of what a fresh dream adds to a frame."""
+    return 0.5 * steps * step_size / 2 * max(octaves, 1) ** 0.65
+
+
+def rms(delta: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(delta))))
 
 
 def limited(delta: np.ndarray, limit: float) -> np.ndarray:
     """`delta` scaled down to an RMS of `limit` where it is larger, so a long shot's dream cannot drift."""
-    rms = float(np.sqrt(np.mean(np.square(delta))))
-    return delta * (limit / rms) if rms > limit > 0.0 else delta
+    size = rms(delta)
+    return delta * (limit / size) if size > limit > 0.0 else delta
+
+
+def freshness(mask: np.ndarray, blend: float, strength: float) -> np.ndarray:
+    """How much of a fresh dream each pixel of a carried frame lacks, 0..1: 1 - mask x blend x strength,
+    where `strength` is the carried dream's RMS over a fresh dream's (at most 1). A dream weakened by
+    fast motion (young pixels, many occlusions) thus counts as partly fresh everywhere, and catches up."""
+    return (1.0 - mask * (blend * min(max(strength, 0.0), 1.0))).astype(np.float32)
 
 
 def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:

@@ -250,12 +250,15 @@ def test_fresh_pixels_take_larger_steps_and_nothing_carried_means_a_plain_dream(
     assert catch_up(1.0 - mask * 0.9, 0.9, octaves=1, all_octaves=3)[0, 0] > CARRIED_GAIN
 
 
-def test_the_carried_delta_is_held_to_its_limit():
-    from dreamvid.flow import delta_limit, limited
+def test_the_carried_delta_is_held_to_its_limit_and_a_weak_one_counts_as_partly_fresh():
+    from dreamvid.flow import DELTA_LIMIT, dream_rms, freshness, limited, rms
 
     delta = np.full((4, 4, 3), 0.2, np.float32)
-    limit = delta_limit(steps=10, step_size=0.01, octaves=3)
-    assert np.sqrt(np.mean(limited(delta, limit) ** 2)) == pytest.approx(limit, rel=1e-5)
+    limit = DELTA_LIMIT * dream_rms(steps=10, step_size=0.01, octaves=3)
+    assert rms(limited(delta, limit)) == pytest.approx(limit, rel=1e-5)
     small = delta * 0.01
     assert limited(small, limit) is small
-    assert delta_limit(10, 0.02, 3) == pytest.approx(2 * delta_limit(10, 0.01, 3))
+    assert dream_rms(10, 0.02, 3) == pytest.approx(2 * dream_rms(10, 0.01, 3))
+    mask = np.array([[1.0, 0.0]], np.float32)
+    assert freshness(mask, 0.9, 1.3) == pytest.approx(np.array([[0.1, 1.0]]))  # a full dream: only the fade
+    assert freshness(mask, 0.9, 0.5) == pytest.approx(np.array([[0.55, 1.0]]))  # half a dream: half fresh

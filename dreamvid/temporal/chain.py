@@ -9,7 +9,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..flow import CARRY_INTERPOLATION, Motion, MotionEstimator, delta_limit, limited, warp
+from ..flow import (CARRY_INTERPOLATION, DELTA_LIMIT, Motion, MotionEstimator, dream_rms, freshness, limited, rms,
+                    warp)
 from ..imageops import from_float, resize, to_float
 from ..settings import FrameValues, Settings
 from ..sources import FrameSource
@@ -44,7 +45,8 @@ def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carr
     """What dreaming added to the previous frame, moved along the flow where it is reliable (and, with
     --flow-zoom, zoomed about the centre as in a feedback zoom), added to the current source, scaled
     by the frame's --blend. Warped with CARRY_INTERPOLATION, which does not soften it frame after frame,
-    and held to delta_limit, so that it does not grow over a long shot."""
+    and held to DELTA_LIMIT x a fresh dream's RMS, so that it does not grow over a long shot. Its freshness
+    map says how much of a fresh dream each pixel lacks (flow.freshness), for flow.catch_up."""
     from ..zoom import feedback_transform
 
     def carry(frame: Frame, prev_source: np.ndarray, prev_dream: np.ndarray):
@@ -54,9 +56,11 @@ def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carr
         added = warp(prev_dream - prev_source, frame.motion.backward, CARRY_INTERPOLATION)
         if settings.flow_zoom != 1.0:
             added = feedback_transform(added, zoom=settings.flow_zoom)
-        added = limited(added, delta_limit(value.steps, value.step_size, settings.octaves))
+        expected = dream_rms(value.steps, value.step_size, settings.octaves)
+        added = limited(added, DELTA_LIMIT * expected)
         kept = frame.motion.mask * value.blend
-        return np.clip(frame.source + added * kept[..., None], 0.0, 1.0), 1.0 - kept
+        start = np.clip(frame.source + added * kept[..., None], 0.0, 1.0)
+        return start, freshness(frame.motion.mask, value.blend, rms(added) / expected)
 
     return carry
 
