@@ -179,7 +179,7 @@ def periodic_pan(frames: int, size: tuple[int, int], speed: float, period: int) 
     tile = texture(height, period, seed=5).astype(np.float32)
     out = []
     for index in range(frames):
-        shift = np.float32([[1, 0, -speed * index], [0, 1, 0]])
+        shift = np.float32([[1, 0, -(speed * index % period)], [0, 1, 0]])
         moved = cv2.warpAffine(tile, shift, (period, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_WRAP)
         out.append(np.tile(moved, (1, width // period + 1, 1))[:, :width])
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
