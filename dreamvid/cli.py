@@ -91,7 +91,7 @@ def render_command(
                                              "dream, or a schedule (see --step-size) \\[default: from "
                                              "--coherence, 1].", rich_help_panel=VIDEO),
     flow_octaves: Optional[int] = typer.Option(None, help="Octaves a carried frame dreams, the largest first; 0: "
-                                               "all \\[default: from --coherence, 1].", rich_help_panel=VIDEO),
+                                               "all \\[default: from --coherence, 2].", rich_help_panel=VIDEO),
     streams: Optional[int] = typer.Option(None, help="Segments of the video dreamed side by side, their frames "
                                           "batched \\[default: as --batch].", rich_help_panel=VIDEO),
     flow_zoom: Optional[float] = typer.Option(None, help="Zoom the carried dream by this per frame \\[default: 1].", rich_help_panel=VIDEO),

@@ -60,7 +60,7 @@ def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carr
         added = limited(added, DELTA_LIMIT * expected)
         kept = frame.motion.mask * value.blend
         start = np.clip(frame.source + added * kept[..., None], 0.0, 1.0)
-        return start, freshness(frame.motion.mask, value.blend, rms(added) / expected)
+        return start, freshness(frame.motion.mask, value.blend, rms(added) / expected if expected > 0 else 1.0)
 
     return carry
 
