@@ -1,9 +1,14 @@
 """Candidate carry-over policies on synthetic clips, simulated in one process (no files): how strong
 the dream is in freshly revealed pixels and overall, how steady it is, and how many gradient steps it
 costs. Used to choose the defaults of issue 12 (catch-up of fresh pixels, octaves of carried frames,
-interpolation of the carried dream); see benchmarks/README.md.
+interpolation of the carried dream). Its chain is a sketch of dreamvid.temporal's (no limit on the
+carried delta); benchmarks/motion.py measures the real one.
 
-    python benchmarks/carry_policies.py --clip crossing --frames 24 --policies base,gain4,gain10,top1
+    python benchmarks/carry_policies.py --clip crossing --frames 24 --policies base,c1.5,c1.5-f5,c2-t2-f10
+
+A policy is `noflow`, `base`, or dash-separated keys: c (step size of carried pixels), f (of fresh
+pixels), t (top octaves a carried frame dreams), b (blend), s (flow steps), i (linear, cubic, lanczos).
+Results: results/carry_policies_<label>.json; --no-flow's dream is cached beside them (.npz).
 """
 from __future__ import annotations
 
