@@ -221,7 +221,7 @@ def coherence_values(coherence: float, steps: int) -> tuple[float, int, int]:
     | 1 | 0.9 | 1 | 1 |
 
     The default 0.9 keeps the blend and flow steps dreamvid had before (0.9, 1) and drops the smallest
-    octave: on benchmarks/motion.py --quick it keeps >= 0.88x the strength of --no-flow on every clip
+    octave: on benchmarks/motion.py --quick it keeps >= 0.93x the strength of --no-flow on every clip
     with a third fewer gradient steps per carried frame (18% fewer pixel-steps; see the README)."""
     if coherence <= 0.0 or steps <= 0:
         return 0.0, max(steps, 0), 0
