@@ -125,9 +125,10 @@ def test_a_large_still_is_zoomed_at_max_side(tmp_path, natural):
     assert (info.width, info.height) == (100, 74)
 
 
-def test_flow_zoom_zooms_the_carried_dream(tmp_path, natural):
+def test_flow_zoom_zooms_the_carried_dream(tmp_path, natural, monkeypatch):
     """A still shot (every frame the same): the second frame starts from the source plus what the first
     frame's dream added, which --flow-zoom scales about the centre; no steps then, so it shows as is."""
+    monkeypatch.setattr("dreamvid.temporal.chain.DELTA_LIMIT", float("inf"))  # carried exactly, not held back
     shot = tmp_path / "shot"
     shot.mkdir()
     picture = natural(64, 96, seed=7)
