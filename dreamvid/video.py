@@ -364,7 +364,7 @@ def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: Deco
     after the keyframe (the keyframe never came out), a timestamp matches no frame of the probe, or a frame
     is missing before the end of the clip.
     """
-    seek = info.times[key]
+    seek = round(info.times[key], 6)  # as ffmpeg is told it
     # Frames before `start` are dropped by time, halfway between the two frames: far from either.
     cut = (info.times[start - 1] + info.times[start]) / 2 - seek
     decoder = _Decoder(info, seek, [f"select=gte(t\\,{cut!r})"], end - start)
@@ -410,10 +410,12 @@ _ENDED = object()  # what _Decoder.stamp gives once the decoder is done
 class _Decoder:
     """One ffmpeg process decoding the video stream to raw RGB frames on stdout, optionally from a keyframe
     near `seek` seconds (input seeking). A showinfo filter placed before any other reports each frame the
-    decoder produced on stderr, which a thread reads: its timestamp (seconds after `seek`), and how many."""
+    decoder produced on stderr, which a thread reads: how many, and when seeking, each one's timestamp."""
 
-    _TIME_BASE = re.compile(r"^\[showinfo@decoded @ [^]]+\] config in time_base: (\d+)/(\d+)")
-    _FRAME = re.compile(r"^\[showinfo@decoded @ [^]]+\] n: *\d+ pts: *(-?\d+|NOPTS) ")
+    # Only the lines of the filter instance that announced its time base count: a file's metadata, which
+    # ffmpeg prints too, cannot know the instance's address.
+    _SHOWINFO = re.compile(r"^\[showinfo@decoded @ (\w+)\] "
+                           r"(?:config in time_base: (\d+)/(\d+)|n: *\d+ pts: *(-?\d+|NOPTS) )")
 
     def __init__(self, info: VideoInfo, seek: float | None, filters: list[str], frames: int):
         self._shape = (info.height, info.width, 3)
@@ -428,22 +430,28 @@ class _Decoder:
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE)
-        self._stamps: queue.SimpleQueue = queue.SimpleQueue()
+        self._stamps: queue.SimpleQueue | None = queue.SimpleQueue() if seek is not None else None
         self._decoded = 0
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
 
     def _read_stderr(self) -> None:
-        tick = None
+        instance, tick = None, None
         with io.TextIOWrapper(self._process.stderr, errors="replace") as lines:
             for line in lines:
-                if match := self._FRAME.match(line):
+                match = self._SHOWINFO.match(line)
+                if not match:
+                    continue
+                if match.group(2):
+                    instance = match.group(1)
+                    tick = Fraction(int(match.group(2)), int(match.group(3))) if int(match.group(3)) else None
+                elif match.group(1) == instance:
                     self._decoded += 1
-                    pts = match.group(1)
-                    self._stamps.put(float(int(pts) * tick) if tick is not None and pts != "NOPTS" else None)
-                elif match := self._TIME_BASE.match(line):
-                    tick = Fraction(int(match.group(1)), int(match.group(2))) if int(match.group(2)) else None
-        self._stamps.put(_ENDED)
+                    if self._stamps is not None:
+                        pts = match.group(4)
+                        self._stamps.put(float(int(pts) * tick) if tick is not None and pts != "NOPTS" else None)
+        if self._stamps is not None:
+            self._stamps.put(_ENDED)
 
     def stamp(self) -> float | None | object:
         """The next decoded frame's time in seconds after the seek point (None: it has none), or _ENDED."""
