@@ -360,9 +360,9 @@ def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: Deco
     """Seek to keyframe `key` (at or before `start`) and yield frames from `start` on, each only once its
     timestamp proves it is the frame due, so frames are those of a decode from the first frame, bit for bit.
 
-    Stops early, leaving the rest to a decode from the first frame, at the first doubt: the demuxer landed
-    after the keyframe (the keyframe never came out), a timestamp matches no frame of the probe, or a frame
-    is missing before the end of the clip.
+    Stops early, leaving the rest to a decode from the first frame, at the first doubt: the keyframe never
+    came out as one (the demuxer landed after it, or the file flags a packet that is none), a timestamp
+    matches no frame of the probe, or a frame is missing before the end of the clip.
     """
     seek = round(info.times[key], 6)  # as ffmpeg is told it
     # Frames before `start` are dropped by time, halfway between the two frames: far from either.
@@ -376,10 +376,11 @@ def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: Deco
                 stamp = decoder.stamp()
                 ended = stamp is _ENDED
                 if not ended:
-                    found = _frame_at(info, seek + stamp) if stamp is not None else None
+                    seconds, keyframe = stamp
+                    found = _frame_at(info, seek + seconds) if seconds is not None else None
                     if found is None:
                         return
-                    reached_key |= found == key
+                    reached_key |= found == key and keyframe
             if ended:  # fewer frames than the probe counted: as a decode from the first frame would do
                 if last is None or not info.frame_count - FRAME_COUNT_SLACK <= index < info.frame_count:
                     return
@@ -415,7 +416,7 @@ class _Decoder:
     # Only the lines of the filter instance that announced its time base count: a file's metadata, which
     # ffmpeg prints too, cannot know the instance's address.
     _SHOWINFO = re.compile(r"^\[showinfo@decoded @ (\w+)\] "
-                           r"(?:config in time_base: (\d+)/(\d+)|n: *\d+ pts: *(-?\d+|NOPTS) )")
+                           r"(?:config in time_base: (\d+)/(\d+)|n: *\d+ pts: *(-?\d+|NOPTS) .* iskey:(\d))")
 
     def __init__(self, info: VideoInfo, seek: float | None, filters: list[str], frames: int):
         self._shape = (info.height, info.width, 3)
@@ -449,12 +450,14 @@ class _Decoder:
                     self._decoded += 1
                     if self._stamps is not None:
                         pts = match.group(4)
-                        self._stamps.put(float(int(pts) * tick) if tick is not None and pts != "NOPTS" else None)
+                        seconds = float(int(pts) * tick) if tick is not None and pts != "NOPTS" else None
+                        self._stamps.put((seconds, match.group(5) == "1"))
         if self._stamps is not None:
             self._stamps.put(_ENDED)
 
-    def stamp(self) -> float | None | object:
-        """The next decoded frame's time in seconds after the seek point (None: it has none), or _ENDED."""
+    def stamp(self) -> tuple[float | None, bool] | object:
+        """The next decoded frame's time in seconds after the seek point (None: it has none) and whether the
+        decoder marked it a keyframe; _ENDED once the decoder is done."""
         return self._stamps.get()
 
     def frame(self) -> np.ndarray | None:

@@ -109,6 +109,20 @@ def test_a_seek_that_cannot_be_verified_decodes_from_the_first_frame(tmp_path):
     assert count.frames >= 22
 
 
+def test_a_packet_flagged_key_that_decodes_as_none_is_not_started_from(tmp_path):
+    path = short_gop_clip(tmp_path / "clip.mp4")  # MP4 seeks exactly to the packet flagged key
+    info = probe_video(path)
+    full = np.stack(list(read_frames(path, info=info)))
+    # Frame 9 is a B- or P-frame: the decoder never marks it a keyframe, so the read does not trust the seek.
+    misflagged = replace(info, keyframes=(0, 6, 9, 12, 18))
+    count = DecodeCount()
+    assert np.array_equal(np.stack(list(read_frames(path, 10, 12, info=misflagged, count=count))), full[10:12])
+    assert count.frames >= 12
+    count = DecodeCount()
+    assert np.array_equal(np.stack(list(read_frames(path, 13, 15, info=misflagged, count=count))), full[13:15])
+    assert count.frames < 13  # a true keyframe is still started from
+
+
 def test_frames_missing_at_the_very_end_are_filled_when_seeking_too(tmp_path):
     path = short_gop_clip(tmp_path / "clip.mp4")
     info = probe_video(path)
