@@ -1,9 +1,11 @@
 """Decode video frames and encode them through an ffmpeg pipe, carrying the source's audio and timing.
 
 Everything goes through the ffmpeg binary bundled with imageio-ffmpeg, so one tool decides what a file holds:
-a demux-only pass counts the frames and reads each frame's timestamp (the header's count is only an estimate
-in Matroska and WebM), and the decoder applies rotation, the sample aspect ratio and the colour matrix the
-file is tagged with (OpenCV's decoder ignores BT.2020 and the sample aspect ratio).
+a demux-only pass counts the frames and reads each frame's timestamp and which are keyframes (the header's
+count is only an estimate in Matroska and WebM), and the decoder applies rotation, the sample aspect ratio and
+the colour matrix the file is tagged with (OpenCV's decoder ignores BT.2020 and the sample aspect ratio).
+A read starts decoding at the last keyframe before its first frame, so reading a clip in segments costs one
+decode of it, not one per segment.
 """
 
 from __future__ import annotations
@@ -324,7 +326,7 @@ def _decode(info: VideoInfo, start: int, end: int, count: DecodeCount | None = N
     count = count if count is not None else DecodeCount()
     index = start
     key = _keyframe_before(info, start)
-    if key and start < len(info.times):
+    if key and start < min(end, len(info.times)):
         for frame in _decode_seeking(info, key, start, end, count):
             yield frame
             index += 1
