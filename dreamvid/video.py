@@ -44,6 +44,13 @@ _COPYABLE_AUDIO = {
 }
 _FASTSTART = {".mp4", ".m4v", ".mov"}
 
+# How much earlier than told ffmpeg seeks in a container without presentation-time seeking when a stream
+# reorders frames (ffmpeg_demux.c: "dts_heuristic").
+_SEEK_EARLY = 3 / 23
+# Containers whose index lands a seek on the last keyframe at or before the time asked, whatever ffmpeg
+# did to that time (MPEG-TS, with no index, lands near it and is told the keyframe's own time).
+_INDEXED = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
+
 # Colour tags as ffmpeg names them, which its setparams filter can write back.
 _PRIMARIES = {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "film", "bt2020", "smpte428", "smpte431",
               "smpte432", "jedec-p22"}
@@ -100,6 +107,7 @@ class VideoInfo:
     # Frames (indices into `times`) whose packets are keyframes, where decoding can start; empty when the
     # timestamps are not trusted to find them again, so every read decodes from the first frame.
     keyframes: tuple[int, ...] = field(default=(), repr=False)
+    demuxer: str = ""  # ffmpeg's name for the container's reader, e.g. "matroska,webm"
 
     @property
     def duration(self) -> float:
@@ -281,8 +289,9 @@ def probe_video(path: Path | str) -> VideoInfo:
     if not packets.times:
         raise UserError(f"video has no frames: {path}")
     width, height = display_size(stored, sar, rotation)
+    demuxer = re.search(r"^Input #0, (.+?), from '", description, re.MULTILINE)
     info = VideoInfo(path, width, height, fps, len(packets.times), rotation, has_audio, packets.times,
-                     packets.end_time, sar, colour, packets.keyframes)
+                     packets.end_time, sar, colour, packets.keyframes, demuxer.group(1) if demuxer else "")
     try:
         next(_decode(info, 0, 1))
     except FrameDecodeError:
@@ -366,7 +375,7 @@ def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: Deco
     came out as one (the demuxer landed after it, or the file flags a packet that is none), a timestamp
     matches no frame of the probe, or a frame is missing before the end of the clip.
     """
-    seek = round(info.times[key], 6)  # as ffmpeg is told it
+    seek = round(_seek_point(info, key), 6)  # as ffmpeg is told it
     # Frames before `start` are dropped by time, halfway between the two frames: far from either.
     cut = (info.times[start - 1] + info.times[start]) / 2 - seek
     decoder = _Decoder(info, seek, [f"select=gte(t\\,{cut!r})"], end - start)
@@ -396,6 +405,19 @@ def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: Deco
             yield last
     finally:
         count.frames += decoder.close()
+
+
+def _seek_point(info: VideoInfo, key: int) -> float:
+    """Where to tell ffmpeg to seek so that it lands on keyframe `key`. ffmpeg seeks _SEEK_EARLY before the time
+    it is told when a stream reorders frames and the container may index decode times, which lands a whole
+    keyframe interval early; telling an indexed container that much later lands on the keyframe itself,
+    unless the next keyframe is close enough to be landed on instead."""
+    times = info.times
+    if info.demuxer not in _INDEXED:
+        return times[key]
+    later = _SEEK_EARLY + ((times[key + 1] - times[key]) / 4 if key + 1 < len(times) else 0.0)
+    following = info.keyframes[info.keyframes.index(key) + 1:]
+    return times[key] + later if not following or times[following[0]] - times[key] > 2 * later else times[key]
 
 
 def _frame_at(info: VideoInfo, seconds: float) -> int | None:
