@@ -3,6 +3,7 @@
 
     python benchmarks/seek.py                          # the bundled clip and a 30 s 1280x720 synthetic clip
     python benchmarks/seek.py --seconds 10 --size 640x360 --label small
+    python benchmarks/seek.py --suffix .mkv --label mkv          # the synthetic clip in Matroska
 
 For each clip: seconds to read its last 10 frames (median of --repeats), and the frames the decoder
 produced to read the whole clip in --segments segments. Writes benchmarks/results/seek[-LABEL].json.
@@ -80,15 +81,16 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--segments", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--suffix", default=".mp4", help="container of the synthetic clip")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
     rows = [measure(BUNDLED.name, probe_video(BUNDLED), args.segments, args.repeats)]
     with tempfile.TemporaryDirectory() as folder:
-        clip = synthetic_clip(Path(folder) / "synthetic.mp4", args.seconds, args.size)
+        clip = synthetic_clip(Path(folder) / f"synthetic{args.suffix}", args.seconds, args.size)
         began = time.perf_counter()
         info = probe_video(clip)
         probe_s = time.perf_counter() - began
-        rows.append(measure(f"testsrc2 {args.seconds} s", info, args.segments, args.repeats) | {
+        rows.append(measure(f"testsrc2 {args.seconds} s {args.suffix}", info, args.segments, args.repeats) | {
             "probe_s": round(probe_s, 3)})
     header = list(rows[0]) + ["probe_s"]
     print(" | ".join(header))
