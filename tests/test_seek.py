@@ -68,6 +68,8 @@ def test_every_start_gives_the_frames_of_a_decode_from_the_first(tmp_path, kind)
     assert info.frame_count == 24 and info.keyframes == (0, 6, 12, 18)
     if kind == "variable-rate.mp4":
         assert info.variable_rate and info.times == pytest.approx(VFR_TIMES, abs=2e-3)
+    assert (info.rotation, info.sar) == ((90, 1) if kind == "rotated.mp4" else (0, 2) if kind == "anamorphic.mkv"
+                                         else (0, 1))
     full = np.stack(list(read_frames(path, info=info)))
     for start in range(info.frame_count):
         count = DecodeCount()
