@@ -280,3 +280,24 @@ def test_lost_node_in_a_two_node_cluster(clip, reference, tmp_path):
     assert 4 <= result["removed_at"] < FRAMES
     assert_same_frames(output, reference)
     assert Counter(logged(output)) == each_frame_once(output)  # no frame dreamed twice
+
+
+@pytest.mark.slow
+def test_real_engine_on_two_workers_gives_the_local_frames(ray_address, tmp_path):
+    """The real model in each worker (TensorFlow held to the one CPU Ray gave it) against this process
+    with both cores: on the CPU, the same frames bit for bit."""
+    from dreamvid.api import load_dreamer
+
+    clip = tmp_path / "short.mp4"
+    moving_clip(clip, frames=6, size=(96, 64))
+    options = dict(model="inception_v3", weights="random", layers=("mixed3",), steps=2, octaves=1, streams=2,
+                   warmup=1, jitter=8)
+    settings = build_settings(options)
+    job = plan_jobs([clip], settings, tmp_path / "local")[0]
+    run_temporal(job, load_dreamer(settings), settings, Reporter(), 1)
+    jobs = plan_jobs([clip], settings, tmp_path / "ray")
+    run_queue(jobs, settings, Reporter(), cluster=RayOptions("auto", 2))
+    local, remote = frames(tmp_path / "local"), frames(tmp_path / "ray")
+    assert sorted(local) == sorted(remote) and len(local) == 6
+    for name in local:
+        assert np.array_equal(local[name], remote[name]), f"{name} differs"
