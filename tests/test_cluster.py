@@ -41,7 +41,7 @@ def ray_address():
     import ray
 
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="error", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="error", log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -196,6 +196,12 @@ def test_ray_without_ray_installed_is_one_line_before_tensorflow(cli, clip, tmp_
     assert run.stderr.strip() == "dreamvid: error: --ray needs Ray: pip install 'dreamvid[ray]'"
     assert run.loaded == []  # no TensorFlow
     assert not (tmp_path / "out.mp4.parts").exists()
+
+
+def test_cluster_options_need_ray(cli, clip, tmp_path):
+    run = cli(tmp_path, str(clip), "--workers", "2")
+    assert run.status == 2 and run.loaded == []
+    assert run.stderr.strip() == "dreamvid: error: --workers needs --ray (auto, or a cluster's HOST:PORT)"
 
 
 LOCAL = """

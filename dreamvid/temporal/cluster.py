@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
-from ..errors import DreamvidError, UserError
+from ..errors import DreamvidError, OutOfMemory, UserError
 from ..jobs import Job, JobResult, resolved_parameters
 from ..progress import Reporter
 from ..settings import Settings
@@ -119,9 +119,11 @@ class DreamWorker:
             for finished in dream_segments(work, open_chain, self.dreamer, settings, values, batch,
                                            min(batch, len(work)), timings):
                 yield finished, dict(timings)
-        except MemoryError:
-            raise DreamvidError(f"out of memory on a worker (batch {batch}): try --batch 1, a smaller --tile "
-                                f"or --max-side; finished frames are kept") from None
+        except Exception as error:  # TensorFlow's out-of-memory error, without importing TensorFlow here
+            if not isinstance(error, MemoryError) and type(error).__name__ != "ResourceExhaustedError":
+                raise
+            raise OutOfMemory(f"{source.path}: out of memory on a worker (batch {batch}): try a smaller --tile, "
+                              f"--batch 1 or a smaller --max-side; finished frames are kept") from None
 
 
 class WorkerPool:
@@ -132,7 +134,8 @@ class WorkerPool:
         import ray
 
         if not ray.is_initialized():
-            address = None if options.address == "auto" else options.address
+            # auto: always a runtime of our own, never a stale or unrelated one found on this machine
+            address = "local" if options.address == "auto" else options.address
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      logging_level="error", configure_logging=True)
         gpus = ray.cluster_resources().get("GPU", 0)
