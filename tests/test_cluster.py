@@ -26,7 +26,9 @@ from dreamvid.api import run_queue
 from dreamvid.jobs import plan_jobs
 from dreamvid.progress import Reporter
 from dreamvid.settings import build_settings
-from dreamvid.temporal.cluster import RayOptions, WorkerPool
+from dreamvid.temporal.chain import ResumePoint
+from dreamvid.temporal.cluster import RayOptions, WorkerPool, longest_first
+from dreamvid.temporal.plan import Segment
 from dreamvid.temporal.run import run_temporal
 
 TESTS = Path(__file__).resolve().parent
@@ -180,6 +182,14 @@ def test_killed_driver_resumes_with_the_same_frames(ray_address, clip, reference
     assert 4 <= len(logged(output)) < FRAMES and not output.exists()
     on_ray(clip, output, 2)  # the same command again, here
     assert_same_frames(output, reference)
+
+
+def test_longest_remaining_segments_go_first():
+    pixels = np.zeros((2, 2, 3), np.uint8)
+    short, long, resumed, warm = Segment(0, 0, 10), Segment(1, 10, 40), Segment(2, 40, 80), Segment(3, 80, 100, 5)
+    work = [(short, None), (long, None), (resumed, ResumePoint(69, pixels)), (warm, None)]
+    order = [segment.index for segment, _ in longest_first(work)]
+    assert order == [1, 3, 0, 2]  # 30 left, 25 (with its warm-up), then 10 and 10 after the resume: in frame order
 
 
 @pytest.fixture(scope="module")

@@ -268,14 +268,10 @@ def dream_on_workers(pool: WorkerPool, source: FrameSource, plan: RenderPlan, se
                     pass  # died while starting: found out if it is given work
                 return
 
-    def remaining(item: tuple[Segment, ResumePoint | None]) -> int:
-        segment, resume = item
-        return segment.end - (resume.index + 1 if resume is not None else segment.first)
-
     calls = 0
     try:
         while pending or running:
-            pending.sort(key=remaining, reverse=True)
+            pending = longest_first(pending)
             while idle and pending:
                 worker = idle.pop(0)
                 work, pending = pending[:batch], pending[batch:]
@@ -314,6 +310,16 @@ def dream_on_workers(pool: WorkerPool, source: FrameSource, plan: RenderPlan, se
                 raise _cause(value)
     finally:
         stop.set()
+
+
+def longest_first(work: list[tuple[Segment, ResumePoint | None]]) -> list[tuple[Segment, ResumePoint | None]]:
+    """Segments by the frames they have left to dream, most first (ties: in frame order), so that the
+    render does not end waiting on a long segment started last."""
+    def left(item: tuple[Segment, ResumePoint | None]) -> int:
+        segment, resume = item
+        return segment.end - (resume.index + 1 if resume is not None else segment.first)
+
+    return sorted(work, key=lambda item: (-left(item), item[0].first))
 
 
 def _cause(error: BaseException) -> BaseException:
