@@ -109,7 +109,7 @@ def render_command(
                                rich_help_panel=RUN),
     keep_parts: KeepParts = False,
     ray: Optional[str] = typer.Option(None, "--ray", help="Dream videos and sequences on Ray: auto starts Ray on "
-                                      "this machine, HOST:6379 joins a cluster (needs dreamvid[ray]).",
+                                      "this machine, HOST:6379 joins a cluster (needs dreamvid\\[ray]).",
                                       rich_help_panel=CLUSTER),
     workers: Optional[int] = typer.Option(None, help="With --ray: dreaming workers \\[default: one per GPU of the "
                                           "cluster, or one per machine without GPUs].", rich_help_panel=CLUSTER),
