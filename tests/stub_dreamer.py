@@ -28,9 +28,11 @@ class StubDreamer:
         if self.log:
             with open(self.log, "a") as log:
                 log.write(f"{os.getpid()} {len(images)}\n")
+        sizes = np.broadcast_to(np.asarray(params.step_size, np.float32).reshape(-1), (len(images),))
         out = images.astype(np.float32)
-        for step in range(steps):
-            out = np.clip(out + 0.05 * np.sin(9.0 * out[..., ::-1] + step + params.seed), 0.0, 1.0)
+        for step in range(steps):  # the step sizes are scheduled per frame
+            out = np.clip(out + 5 * sizes[:, None, None, None] * np.sin(9.0 * out[..., ::-1] + step + params.seed),
+                          0.0, 1.0)
         return out
 
 

@@ -32,8 +32,10 @@ from dreamvid.temporal.plan import Segment
 from dreamvid.temporal.run import run_temporal
 
 TESTS = Path(__file__).resolve().parent
-# Four segments with a warm-up: segments cross-fade, and two workers each dream two in turn.
-OPTIONS = dict(model="vgg16-hed", steps=2, octaves=1, streams=4, warmup=2)
+# Four segments with a warm-up: segments cross-fade, and two workers each dream two in turn. The
+# schedules must reach each frame on the workers as they do here.
+OPTIONS = dict(model="vgg16-hed", steps="0:(1), 20:(3)", step_size="0:(0.005), 23:(0.03)", octaves=1, streams=4,
+               warmup=2)
 FRAMES = 24
 
 
