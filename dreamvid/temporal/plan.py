@@ -59,11 +59,12 @@ class RenderPlan:
         return crossfade_weights(self.segments)
 
 
-def plan_render(job: Job, source: FrameSource, dreamer, settings: Settings, batch: int, params: dict,
-                fresh: bool = False) -> tuple[WorkFolder, RenderPlan]:
+def plan_render(job: Job, source: FrameSource, auto_tile: Callable[[], int], settings: Settings, batch: int,
+                params: dict, fresh: bool = False) -> tuple[WorkFolder, RenderPlan]:
     """Open the job's work folder and decide its plan, or reopen it and go on with the plan it holds.
     What is decided once stays decided for every resume: the segments (and the cuts they start at),
-    the tile (chosen from free memory), the sound's envelope."""
+    the tile (`auto_tile()`, from free memory: it changes the pixels, so every worker uses the one
+    recorded here), the sound's envelope."""
     start, end = frame_range(settings.frames, source.frame_count)
     height, width = output_size(source.width, source.height, settings.max_side)
     streams = min(settings.streams or batch, end - start)
@@ -74,7 +75,7 @@ def plan_render(job: Job, source: FrameSource, dreamer, settings: Settings, batc
         segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
         work.update_plan(segments=[asdict(segment) for segment in segments], cuts=list(cuts))
     if "tile" not in work.plan:
-        work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
+        work.update_plan(tile=settings.tile or auto_tile())
     if settings.audio_driven and "envelope" not in work.plan:
         work.update_plan(envelope=sound_envelope(source))
     times = variable_times(source)
