@@ -319,3 +319,23 @@ def test_real_engine_on_two_workers_gives_the_local_frames(ray_address, tmp_path
     assert sorted(local) == sorted(remote) and len(local) == 6
     for name in local:
         assert np.array_equal(local[name], remote[name]), f"{name} differs"
+
+
+def test_without_streams_the_segments_and_frames_do_not_depend_on_the_workers(ray_address, clip, tmp_path,
+                                                                             monkeypatch):
+    from dreamvid.temporal import plan
+
+    monkeypatch.setattr(plan, "SEGMENT_FRAMES", 10)  # a "long" clip: 24 frames make 3 segments
+    options = {key: value for key, value in OPTIONS.items() if key != "streams"}
+    settings = build_settings(options)
+    local = tmp_path / "local"
+    run_temporal(plan_jobs([clip], settings, local)[0], StubFactory()(2), settings, Reporter(), 1, keep_parts=True)
+    segments = json.loads((parts(local) / "plan.json").read_text())["segments"]
+    assert len(segments) == 3
+    for workers in (1, 2):
+        output = tmp_path / f"ray{workers}"
+        run_queue(plan_jobs([clip], settings, output), settings, Reporter(), keep_parts=True,
+                  cluster=RayOptions("auto", workers, dreamer=StubFactory()))
+        assert json.loads((parts(output) / "plan.json").read_text())["segments"] == segments
+        made, expected = frames(output), frames(local)
+        assert sorted(made) == sorted(expected) and all(np.array_equal(made[n], expected[n]) for n in expected)

@@ -199,15 +199,12 @@ class WorkerPool:
 
 def render_on_ray(job: Job, source: FrameSource, sink_factory, pool: WorkerPool, settings: Settings,
                   reporter: Reporter, *, fresh: bool = False, keep_parts: bool = False) -> JobResult:
-    """Plan and assemble here, dream on the pool's workers. Without --streams, a render has a segment
-    per lane of every worker (workers x batch), recorded in the plan: give --streams to get the same
-    frames as another number of workers, or as a local render."""
+    """Plan and assemble here, dream on the pool's workers. The segments do not depend on the number of
+    workers (see plan.default_segments), so the frames are those of a local render."""
     started = time.monotonic()
     batch = pool.batch
     params = resolved_parameters(settings, batch)
-    segments = settings.streams or pool.count * batch
-    work, plan = plan_render(job, source, lambda: pool.auto_tile(batch), replace(settings, streams=segments),
-                             batch, params, fresh)
+    work, plan = plan_render(job, source, lambda: pool.auto_tile(batch), settings, batch, params, fresh)
     settings = replace(settings, tile=plan.tile)
 
     def dream(todo, timings, resume_point):
