@@ -1,6 +1,7 @@
 """The motion benchmark's clips, made from frames of samples/bigbuckbunny.mp4 with numpy, OpenCV and the
 bundled ffmpeg: a fast pan, objects crossing a still background, short shots joined by hard cuts, and a
-long slow pan with sub-pixel motion. Each is written once into a cache folder and reused.
+long slow pan with sub-pixel motion that comes back along its path. Each is written once into a cache
+folder and reused.
 
 Every view is rendered by `cv2.warpAffine` from a large picture prefiltered for the view's scale, so a
 sub-pixel offset changes where the picture is sampled, not how sharp it looks: the source itself never
@@ -17,7 +18,7 @@ import numpy as np
 
 BUNNY = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
 CACHE = Path(__file__).resolve().parent / "clips"
-VERSION = 1  # bump when a generator changes, so cached clips are made again
+VERSION = 2  # bump when a generator changes, so cached clips are made again
 FPS = Fraction(25)
 KINDS = ("fast_pan", "crossing", "short_shots", "slow_pan")
 # hard-cut shot lengths, cycled (the issue: cuts every 20-40 frames)
@@ -143,15 +144,19 @@ def short_shots(spec: ClipSpec, frames: dict[int, np.ndarray]):
 
 
 def slow_pan(spec: ClipSpec, frames: dict[int, np.ndarray]):
-    """One continuous shot panning 0.3 px per frame right and 0.05 px per frame down: sub-pixel motion,
-    so a dream carried with a softening interpolation blurs frame after frame."""
-    n, w, h, s = spec.frames, spec.width, spec.height, spec.scale
-    vx, vy = 0.3 * s, 0.05 * s
+    """One continuous shot panning right and a little down, then back along the same path: on average 0.3 px
+    per frame across and 0.05 px down (at most 0.47 px; not scaled with the width: the sub-pixel motion is
+    the point), so a dream carried with a softening interpolation blurs frame after frame. The path is
+    mirrored, frame n-1-t shows what frame t shows, so the last frames can be compared with the first ones
+    with no change of content in between."""
+    n, w, h = spec.frames, spec.width, spec.height
+    across, down = 0.3 * (n - 1) / 2, 0.05 * (n - 1) / 2  # furthest point, reached at the middle
+    phase = (1 - np.cos(2 * np.pi * np.arange(n) / max(n - 1, 1))) / 2
     picture = frames[70]
-    zoom = fitting_zoom(picture, w + vx * n + 2, h + vy * n + 2)
+    zoom = fitting_zoom(picture, w + across + 2, h + down + 2)
     big = prefiltered(picture, zoom)
-    for t in range(n):
-        yield view(big, zoom * vx * t, zoom * vy * t, zoom, w, h)
+    for p in phase:
+        yield view(big, zoom * across * p, zoom * down * p, zoom, w, h)
 
 
 GENERATORS = {"fast_pan": fast_pan, "crossing": crossing, "short_shots": short_shots, "slow_pan": slow_pan}
