@@ -358,7 +358,7 @@ def markdown(record: dict) -> str:
     lines = [f"**{record['label']}**: {s['model']} {','.join(s['layers'])}, {s['octaves']} octaves x {s['steps']} "
              f"steps, flow_steps={s['flow_steps']}, blend={s['blend']}"
              + (f", set: {record['set']}" if record["set"] else "")
-             + f"; dreamvid {record['dreamvid']['commit']}; {record['machine']['cpu']}, "
+             + f"; dreamvid {record['dreamvid'].get('branch', '')} {record['dreamvid']['commit']}; {record['machine']['cpu']}, "
              f"{record['machine']['usable_cores']} cores, GPU: {', '.join(record['machine']['gpus']) or 'none'}", ""]
     lines += ["| clip | frames | size | fps flow | fps no-flow | fps loop | speed flow/loop | (CPU time) | strength flow "
               "| strength no-flow | strength ratio | warp flow | warp no-flow | warp source | warp flow/no-flow "
@@ -393,18 +393,21 @@ def markdown(record: dict) -> str:
 
 
 def dreamvid_version() -> dict:
-    """Which dreamvid was measured: the package's folder and its git commit (+ when it has changes)."""
+    """Which dreamvid was measured: the package's folder, the last commit that changed it (+changes when it
+    has uncommitted ones) and the branch."""
     import dreamvid
 
     folder = Path(dreamvid.__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True,
+        commit = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%h", "--", "."], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        branch = subprocess.run(["git", "-C", str(folder), "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."], capture_output=True,
                                text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
-    return {"path": str(folder), "commit": (commit or "unknown") + ("+changes" if dirty else "")}
+        commit = dirty = branch = ""
+    return {"path": str(folder), "branch": branch, "commit": (commit or "unknown") + ("+changes" if dirty else "")}
 
 
 # --- main -----------------------------------------------------------------------------------------------
@@ -452,7 +455,12 @@ def main() -> None:
     parser.add_argument("--label", default=None, help="names results/motion-<label>.json (default: full or quick)")
     parser.add_argument("--clip-dir", type=Path, default=clipset.CACHE, help="where generated clips are cached")
     parser.add_argument("--keep", type=Path, default=None, help="keep the renders in this folder")
+    parser.add_argument("--table", type=Path, default=None, metavar="JSON",
+                        help="only print the markdown table of an earlier result file")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.table.read_text(encoding="utf-8"))))
+        return
 
     from dreamvid.errors import UserError
     from dreamvid.settings import build_settings
