@@ -453,6 +453,7 @@ def main() -> None:
     parser.add_argument("--loop-frames", type=int, default=None,
                         help="frames timed with the per-frame loop per clip (default 2, --quick 1); 0: skip")
     parser.add_argument("--label", default=None, help="names results/motion-<label>.json (default: full or quick)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSON (default benchmarks/results)")
     parser.add_argument("--clip-dir", type=Path, default=clipset.CACHE, help="where generated clips are cached")
     parser.add_argument("--keep", type=Path, default=None, help="keep the renders in this folder")
     parser.add_argument("--table", type=Path, default=None, metavar="JSON",
@@ -525,8 +526,8 @@ def main() -> None:
               "settings": settings_record, "set": overrides, "quick": args.quick,
               "no_flow_pairs": pairs, "loop_frames": loop_frames,
               "seconds": round(time.perf_counter() - started, 1), "clips": clips}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"motion-{label}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"motion-{label}.json"
     path.write_text(json.dumps(record, indent=2, default=float) + "\n", encoding="utf-8")
     print(markdown(record))
     print(f"\nwrote {path} after {record['seconds']:.0f} s" + (f"; renders in {folder}" if args.keep else ""))
