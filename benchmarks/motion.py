@@ -134,15 +134,20 @@ def ratio(a: float | None, b: float | None) -> float | None:
 # --- running --------------------------------------------------------------------------------------------
 
 class Clock:
-    """Wall and CPU seconds (this process, all its threads) of what runs inside `with`. On a shared machine
-    the CPU seconds are the steadier figure: other processes stretch the wall time, not this one's CPU time."""
+    """Wall and CPU seconds (this process, all its threads) of what runs inside `with`, added up over every
+    `with`. On a shared machine the CPU seconds are the steadier figure: other processes stretch the wall
+    time, not this one's CPU time."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
 
     def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self._started = (time.perf_counter(), time.process_time())
         return self
 
     def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        self.wall += time.perf_counter() - self._started[0]
+        self.cpu += time.process_time() - self._started[1]
 
 
 def render(source: Path, output: Path, options: dict) -> tuple[Clock, dict]:
@@ -157,8 +162,8 @@ def render(source: Path, output: Path, options: dict) -> tuple[Clock, dict]:
 
 def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, dreamer, meter: StrengthMeter,
              folder: Path, pairs_wanted: int, loop_frames: int) -> dict:
+    """(a) on the whole clip, (b) and (c) on sampled frames, and every figure of one clip."""
     from bench import run_baseline
-    from dreamvid.flow import MotionEstimator, warp
     from dreamvid.score import score_videos
     from dreamvid.video import read_frames
 
@@ -166,7 +171,7 @@ def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, drea
     sources = list(read_frames(source))
     log(f"{spec.kind}: (a) flow, {n} frames ...")
     out_a = folder / f"{spec.kind}-flow.mp4"
-    stages = {}
+    stages = {}  # seconds the benchmark spent besides the renders
     clock_a, timings_a = render(source, out_a, options)
     tick = time.perf_counter()
     outputs_a = list(read_frames(out_a))
@@ -184,45 +189,88 @@ def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, drea
     strength_source = meter.strengths([sources[t] for t in sampled])
     stages["score_flow"] = time.perf_counter() - tick
 
-    no_flow = {**options, "flow": False}
-    outputs_b: dict[int, np.ndarray] = {}
-    errors_b: dict[int, float | None] = {}
-    seconds_b = cpu_b = 0.0
-    tick = time.perf_counter()
-    if pairs_wanted <= 0:
-        log(f"{spec.kind}: (b) no flow, all {n} frames ...")
-        out_b = folder / f"{spec.kind}-noflow.mp4"
-        clock, _ = render(source, out_b, no_flow)
-        seconds_b, cpu_b = clock.wall, clock.cpu
-        outputs_b = dict(enumerate(read_frames(out_b)))
-        errors_b = dict(enumerate(score_videos(source, out_b, start=0)["per_frame"]["dreamed"]))
-    else:
-        log(f"{spec.kind}: (b) no flow, {len(pairs)} pairs of frames {pairs} ...")
-        for t in pairs:
-            out_b = folder / f"{spec.kind}-noflow-{t}.mp4"
-            clock, _ = render(source, out_b, {**no_flow, "frames": f"{t}:{t + 2}"})
-            seconds_b, cpu_b = seconds_b + clock.wall, cpu_b + clock.cpu
-            outputs_b.update(zip((t, t + 1), read_frames(out_b)))
-            errors_b[t] = score_videos(source, out_b, start=t)["per_frame"]["dreamed"][0]
-    maps_b = dict(zip(sampled, meter.maps([outputs_b[t] for t in sampled])))
-    strength_b = np.array([np.mean([m.mean() for m in maps_b[t]]) for t in sampled])
-    stages["no_flow"] = time.perf_counter() - tick
-
     loop = {}
     if loop_frames > 0:
-        start = pairs[0]
-        count = min(loop_frames, n - start)
+        start, count = pairs[0], min(loop_frames, n - pairs[0])
         log(f"{spec.kind}: (c) per-frame loop, frames {start}:{start + count} ...")
         with Clock() as clock:
             loop = run_baseline(source, folder / f"{spec.kind}-loop.mp4", dreamer, settings, start, start + count,
                                 sources[0].shape[:2])
         loop.update(frames=[start, start + count], fps=count / loop["seconds"], cpu_seconds=round(clock.cpu, 2),
                     fps_cpu=count / clock.cpu)
-        stages["loop"] = clock.wall
-    tick = time.perf_counter()
 
-    # pixels revealed at this frame (new), within the last RECENT frames (recent), or carried longer, by the
-    # source's own flow; strengths on the sampled frames, (a) against (b)
+    outputs_b, errors_b, clock_b = run_no_flow(spec, source, {**options, "flow": False}, folder, pairs_wanted, pairs)
+    tick = time.perf_counter()
+    maps_b = dict(zip(sampled, meter.maps([outputs_b[t] for t in sampled])))
+    strength_b = np.array([np.mean([m.mean() for m in maps_b[t]]) for t in sampled])
+
+    regions = region_strengths(sources, sampled, maps_a, maps_b)
+    stages["score_others"] = time.perf_counter() - tick
+    errors_a = score_a["per_frame"]["dreamed"]
+    paired = [(errors_a[t], errors_b[t]) for t in pairs if errors_a[t] is not None and errors_b.get(t) is not None]
+    record = {
+        "clip": spec.name, "kind": spec.kind, "frames": n, "size": [spec.width, spec.height],
+        "source": str(source), "cuts_found": score_a["cuts"], "cuts_made": clipset.shot_starts(spec),
+        "sampled_pairs": pairs,
+        "flow": {"seconds": round(clock_a.wall, 2), "fps": n / clock_a.wall, "cpu_seconds": round(clock_a.cpu, 2),
+                 "fps_cpu": n / clock_a.cpu, "timings": timings_a,
+                 "strength": float(np.mean(list(strength_a.values()))), "strength_frames": len(strength_a),
+                 "strength_sampled": float(np.mean([strength_a[t] for t in sampled])),
+                 "warping_error": score_a["dreamed"],
+                 "warping_error_sampled": mean_or_none(a for a, _ in paired)},
+        "no_flow": {"seconds": round(clock_b.wall, 2), "frames_rendered": len(outputs_b),
+                    "fps": len(outputs_b) / clock_b.wall, "cpu_seconds": round(clock_b.cpu, 2),
+                    "fps_cpu": len(outputs_b) / clock_b.cpu, "strength_sampled": float(strength_b.mean()),
+                    "warping_error_sampled": mean_or_none(b for _, b in paired)},
+        "loop": loop,
+        "source_scores": {"strength_sampled": float(strength_source.mean()), "warping_error": score_a["source"]},
+        "regions": regions,
+    }
+    record["ratios"] = {
+        "strength_vs_no_flow": ratio(record["flow"]["strength_sampled"], record["no_flow"]["strength_sampled"]),
+        "warping_vs_no_flow": ratio(record["flow"]["warping_error_sampled"], record["no_flow"]["warping_error_sampled"]),
+        "warping_vs_source": ratio(score_a["dreamed"], score_a["source"]),
+        "speed_vs_loop": ratio(record["flow"]["fps"], loop.get("fps")),
+        "speed_vs_loop_cpu": ratio(record["flow"]["fps_cpu"], loop.get("fps_cpu")),
+        "speed_vs_no_flow": ratio(record["flow"]["fps"], record["no_flow"]["fps"]),
+    }
+    if spec.kind == "slow_pan":
+        record["drift"] = drift(spec, sources, outputs_a, strength_a, outputs_b, maps_b)
+    record["targets"] = targets(record)
+    record["stage_seconds"] = {name: round(seconds, 1) for name, seconds in stages.items()}
+    return record
+
+
+def run_no_flow(spec, source: Path, options: dict, folder: Path, pairs_wanted: int, pairs: list[int]):
+    """(b): the sampled pairs, each its own render of frames t:t+1 (or the whole clip when pairs_wanted is 0).
+    Returns the frames by index, the warping error of each pair by its first frame, and the summed clock."""
+    from dreamvid.score import score_videos
+    from dreamvid.video import read_frames
+
+    total = Clock()
+    if pairs_wanted <= 0:
+        log(f"{spec.kind}: (b) no flow, all {spec.frames} frames ...")
+        output = folder / f"{spec.kind}-noflow.mp4"
+        total, _ = render(source, output, options)
+        errors = score_videos(source, output, start=0)["per_frame"]["dreamed"]
+        return dict(enumerate(read_frames(output))), dict(enumerate(errors)), total
+    log(f"{spec.kind}: (b) no flow, {len(pairs)} pairs of frames {pairs} ...")
+    frames, errors = {}, {}
+    for t in pairs:
+        output = folder / f"{spec.kind}-noflow-{t}.mp4"
+        with total:
+            render(source, output, {**options, "frames": f"{t}:{t + 2}"})
+        frames.update(zip((t, t + 1), read_frames(output)))
+        errors[t] = score_videos(source, output, start=t)["per_frame"]["dreamed"][0]
+    return frames, errors, total
+
+
+def region_strengths(sources: list[np.ndarray], sampled: list[int], maps_a: dict, maps_b: dict) -> dict:
+    """Strength of (a) and (b) on the sampled frames' pixels revealed at that frame (new), within the last
+    RECENT frames (recent: reliability chained along the source's own flow; a cut makes all new), or carried
+    longer; pooled over the frames, with each region's share of the frame and its (a)/(b) ratio."""
+    from dreamvid.flow import MotionEstimator, warp
+
     estimator, motions = MotionEstimator(), {}
 
     def motion(u):
@@ -250,40 +298,7 @@ def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, drea
     regions.update({f"{region}_share": mean_or_none(values) for region, values in shares.items()})
     regions.update({f"{region}_ratio": ratio(regions[f"a_{region}"], regions[f"b_{region}"])
                     for region in ("new", "recent", "carried")})
-
-    stages["regions"] = time.perf_counter() - tick
-    errors_a = score_a["per_frame"]["dreamed"]
-    paired = [(errors_a[t], errors_b[t]) for t in pairs if errors_a[t] is not None and errors_b.get(t) is not None]
-    record = {
-        "clip": spec.name, "kind": spec.kind, "frames": n, "size": [spec.width, spec.height],
-        "source": str(source), "cuts_found": score_a["cuts"], "cuts_made": clipset.shot_starts(spec),
-        "sampled_pairs": pairs,
-        "flow": {"seconds": round(clock_a.wall, 2), "fps": n / clock_a.wall, "cpu_seconds": round(clock_a.cpu, 2),
-                 "fps_cpu": n / clock_a.cpu, "timings": timings_a,
-                 "strength": float(np.mean(list(strength_a.values()))), "strength_frames": len(strength_a),
-                 "strength_sampled": float(np.mean([strength_a[t] for t in sampled])),
-                 "warping_error": score_a["dreamed"],
-                 "warping_error_sampled": mean_or_none(a for a, _ in paired)},
-        "no_flow": {"seconds": round(seconds_b, 2), "frames_rendered": len(outputs_b),
-                    "fps": len(outputs_b) / seconds_b, "cpu_seconds": round(cpu_b, 2), "fps_cpu": len(outputs_b) / cpu_b, "strength_sampled": float(strength_b.mean()),
-                    "warping_error_sampled": mean_or_none(b for _, b in paired)},
-        "loop": loop,
-        "source_scores": {"strength_sampled": float(strength_source.mean()), "warping_error": score_a["source"]},
-        "regions": regions,
-    }
-    record["ratios"] = {
-        "strength_vs_no_flow": ratio(record["flow"]["strength_sampled"], record["no_flow"]["strength_sampled"]),
-        "warping_vs_no_flow": ratio(record["flow"]["warping_error_sampled"], record["no_flow"]["warping_error_sampled"]),
-        "warping_vs_source": ratio(score_a["dreamed"], score_a["source"]),
-        "speed_vs_loop": ratio(record["flow"]["fps"], loop.get("fps")),
-        "speed_vs_loop_cpu": ratio(record["flow"]["fps_cpu"], loop.get("fps_cpu")),
-        "speed_vs_no_flow": ratio(record["flow"]["fps"], record["no_flow"]["fps"]),
-    }
-    if spec.kind == "slow_pan":
-        record["drift"] = drift(spec, sources, outputs_a, strength_a, outputs_b, maps_b)
-    record["targets"] = targets(record)
-    record["stage_seconds"] = {name: round(seconds, 1) for name, seconds in stages.items()}
-    return record
+    return regions
 
 
 def drift_frames(frames: int) -> list[int]:
