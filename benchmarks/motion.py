@@ -9,8 +9,8 @@ dreamed layer, measured by a second copy of the model built apart from the dream
 (b) and (c) dream every frame with all steps and octaves, and each frame alone: their figures are
 measured on sampled frames (see --no-flow-pairs, --loop-frames) and compared with (a) on the same ones.
 
-    python benchmarks/motion.py                     # about 20-25 minutes on 2 CPU cores
-    python benchmarks/motion.py --quick             # smaller and shorter clips: a few minutes
+    python benchmarks/motion.py                     # 32 minutes on 2 CPU cores shared with other jobs
+    python benchmarks/motion.py --quick             # smaller and shorter clips: about 5 minutes
     python benchmarks/motion.py --clips fast_pan,crossing --set coherence=0.8 --label coherence-0.8
 
 Writes benchmarks/results/motion-<label>.json. A measurement, never a test: targets never fail the run.
