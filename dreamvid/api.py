@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from .models import load_feature_model, resolve_layers, resolve_weights
 from .progress import Reporter
 from .stills import read_image
 from .settings import Settings, build_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .temporal.cluster import RayOptions
 
 _DREAMERS: dict[tuple, Any] = {}
 
@@ -81,24 +84,48 @@ def dream(image: np.ndarray, **options: Any) -> np.ndarray:
 def render(inputs: list[str | Path] | str | Path, output: str | Path | None = None, *,
            reporter: Reporter | None = None, overwrite: bool = False, fresh: bool = False,
            keep_parts: bool = False, sequence: bool = False, config: str | Path | None = None,
-           **options: Any) -> list[JobResult]:
+           ray: "str | RayOptions | None" = None, **options: Any) -> list[JobResult]:
     """Render files as the `dreamvid` command does: images, folders, sequences and videos, in turn.
 
     Every input is validated before any work. A job that fails while rendering is reported in its
-    result (its checkpoints kept) and the queue goes on; an existing output is skipped."""
+    result (its checkpoints kept) and the queue goes on; an existing output is skipped. `ray` ("auto",
+    a cluster's address, or RayOptions) dreams videos and sequences on a Ray cluster."""
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
     settings = build_settings(options, Path(config) if config else None)
     reporter = reporter or Reporter()
+    cluster = None
+    if ray is not None:
+        from .temporal.cluster import RayOptions, check_ray
+
+        check_ray()
+        cluster = ray if isinstance(ray, RayOptions) else RayOptions(str(ray))
     jobs = plan_jobs(paths, settings, Path(output) if output else None, overwrite=overwrite, fresh=fresh,
                      sequence=sequence, warn=reporter.warn)
-    return run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts)
+    return run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts, cluster=cluster)
 
 
 def run_queue(jobs: list[Job], settings: Settings, reporter: Reporter, *, fresh: bool = False,
-              keep_parts: bool = False) -> list[JobResult]:
+              keep_parts: bool = False, cluster: "RayOptions | None" = None) -> list[JobResult]:
+    """Run the jobs in turn. With a `cluster`, videos and sequences are dreamed by its workers (which
+    load the model once for the whole queue) and this process needs no model for them."""
     todo = [job for job in jobs if not job.skip]
-    dreamer = load_dreamer(settings) if todo else None
-    batch = settings.batch or (default_batch() if todo else 1)
+    here = [job for job in todo if cluster is None or not job.temporal]
+    dreamer = load_dreamer(settings) if here else None
+    batch = settings.batch or (default_batch() if here else 1)
+    pool = None
+    try:
+        if cluster is not None and len(here) < len(todo):
+            from .temporal.cluster import WorkerPool
+
+            pool = WorkerPool(cluster, settings)
+        return _run_all(jobs, dreamer, settings, reporter, batch, fresh, keep_parts, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _run_all(jobs: list[Job], dreamer, settings: Settings, reporter: Reporter, batch: int, fresh: bool,
+             keep_parts: bool, pool) -> list[JobResult]:
     results = []
     for job in jobs:
         if job.skip:
@@ -107,7 +134,13 @@ def run_queue(jobs: list[Job], settings: Settings, reporter: Reporter, *, fresh:
             continue
         started = time.monotonic()
         try:
-            results.append(run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts))
+            if pool is not None and job.temporal:  # dreamed on the cluster: no TensorFlow here
+                from .temporal.run import run_temporal
+
+                results.append(run_temporal(job, None, settings, reporter, pool.batch, fresh=fresh,
+                                            keep_parts=keep_parts, pool=pool))
+            else:
+                results.append(run_job(job, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts))
         except Exception as error:  # not KeyboardInterrupt: Ctrl-C stops the whole queue
             if len(jobs) == 1:
                 raise

@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Batch DeepDream for videos, image sequences and stills. "
                        "`dreamvid INPUT ...` is short for `dreamvid render INPUT ...`.")
 COMMANDS = ("render", "preview", "layers", "score", "zoom")
-DREAM, VIDEO, RUN = "Dream", "Video", "Run"
+DREAM, VIDEO, RUN, CLUSTER = "Dream", "Video", "Run", "Cluster"
 
 
 # Options that mean the same in every dreaming command, declared once.
@@ -115,10 +115,19 @@ def render_command(
     fresh: bool = typer.Option(False, help="Discard a previous partial render instead of resuming it.",
                                rich_help_panel=RUN),
     keep_parts: KeepParts = False,
+    ray: Optional[str] = typer.Option(None, "--ray", help="Dream videos and sequences on Ray: auto starts Ray on "
+                                      "this machine, HOST:6379 joins a cluster (needs dreamvid\\[ray]).",
+                                      rich_help_panel=CLUSTER),
+    workers: Optional[int] = typer.Option(None, help="With --ray: dreaming workers \\[default: one per GPU of the "
+                                          "cluster, or one per machine without GPUs].", rich_help_panel=CLUSTER),
+    gpus_per_worker: Optional[float] = typer.Option(None, help="With --ray: GPUs each worker takes \\[default: 1 on "
+                                                    "a cluster with GPUs, else 0].", rich_help_panel=CLUSTER),
 ) -> None:
     """Dream images, folders and videos (the default command)."""
     from .jobs import plan_jobs
     from .settings import build_settings
+
+    cluster = _cluster(ray, workers, gpus_per_worker)
 
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
@@ -134,10 +143,29 @@ def render_command(
 
         from .api import run_queue
 
-        results = run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts)
+        results = run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts, cluster=cluster)
     print_results(results, quiet=quiet)
     if any(result.status == "failed" for result in results):
         raise typer.Exit(1)
+
+
+def _cluster(address: str | None, workers: int | None, gpus: float | None):
+    """The Ray options, checked (Ray installed, numbers in range) before TensorFlow loads."""
+    if address is None:
+        given = "--workers" if workers is not None else "--gpus-per-worker" if gpus is not None else None
+        if given:
+            raise UserError(f"{given} needs --ray (auto, or a cluster's HOST:PORT)")
+        return None
+    if not address.strip():
+        raise UserError("--ray needs auto or a cluster's HOST:PORT")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {workers})")
+    if gpus is not None and gpus < 0:
+        raise UserError(f"--gpus-per-worker must be 0 or more (got {gpus:g})")
+    from .temporal.cluster import RayOptions, check_ray
+
+    check_ray()
+    return RayOptions(address.strip(), workers, gpus)
 
 
 @app.command("preview")

@@ -2,7 +2,7 @@
 interface, so segments, flow and resume never touch a decoder."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Protocol
@@ -12,7 +12,7 @@ import numpy as np
 from .imageops import to_float
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .video import VideoInfo
+    from .video import DecodeCount, VideoInfo
 
 
 class FrameSource(Protocol):
@@ -27,10 +27,19 @@ class FrameSource(Protocol):
         """RGB float32 frames in [0, 1], [start, end), decoded in order."""
 
 
+def _decode_count() -> "DecodeCount":
+    from .video import DecodeCount
+
+    return DecodeCount()
+
+
 @dataclass(frozen=True)
 class VideoSource:
     info: "VideoInfo"
     dtype: np.dtype = np.dtype(np.uint8)
+    # Frames the decoder produced for this source's reads: each read seeks near its start, so this grows with
+    # the frames read, not with how far into the clip they lie.
+    decoded: "DecodeCount" = field(default_factory=_decode_count, compare=False, repr=False)
 
     @classmethod
     def open(cls, path: Path) -> "VideoSource":
@@ -48,7 +57,7 @@ class VideoSource:
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
         from .video import read_frames
 
-        for frame in read_frames(self.info.path, start, end, info=self.info):
+        for frame in read_frames(self.info.path, start, end, info=self.info, count=self.decoded):
             yield to_float(frame)
 
 

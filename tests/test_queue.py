@@ -49,8 +49,8 @@ def test_failed_job_is_reported_and_the_queue_goes_on_then_resumes(tmp_path, mon
     write_picture(photo)
     real = video.read_frames
 
-    def broken_breaks_at_3(path, start=0, end=None, *, info=None):
-        for index, frame in enumerate(real(path, start, end, info=info), start):
+    def broken_breaks_at_3(path, start=0, end=None, *, info=None, count=None):
+        for index, frame in enumerate(real(path, start, end, info=info, count=count), start):
             if Path(path).name == "broken.mp4" and index == 3:
                 raise FrameDecodeError(index, path)
             yield frame
@@ -83,7 +83,7 @@ def test_single_job_failure_raises(tmp_path, monkeypatch):
     clip = tmp_path / "clip.mp4"
     moving_clip(clip, frames=4, size=(64, 48))
 
-    def breaks_at_once(path, start=0, end=None, *, info=None):
+    def breaks_at_once(path, start=0, end=None, *, info=None, count=None):
         raise FrameDecodeError(start, path)
         yield  # pragma: no cover
 

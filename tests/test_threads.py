@@ -59,3 +59,23 @@ def test_worker_error_is_raised_on_the_next_call():
         for i in range(100):
             worker.submit(i)
         worker.close()
+
+
+def test_worker_flush_waits_for_the_items_submitted_and_the_worker_goes_on():
+    """What a driver needs before it reads a segment's last frame back from disk."""
+    import time
+
+    handled = []
+
+    def slow(item):
+        time.sleep(0.01)
+        handled.append(item)
+
+    worker = Worker(slow, depth=8)
+    for item in range(6):
+        worker.submit(item)
+    worker.flush()
+    assert handled == list(range(6))
+    worker.submit(6)
+    worker.close()
+    assert handled == list(range(7))

@@ -136,8 +136,8 @@ def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatc
     moving_clip(source, frames=8)
     real = video.read_frames
 
-    def breaks_at_5(path, start=0, end=None, *, info=None):
-        for index, frame in enumerate(real(path, start, end, info=info), start):
+    def breaks_at_5(path, start=0, end=None, *, info=None, count=None):
+        for index, frame in enumerate(real(path, start, end, info=info, count=count), start):
             if index == 5:
                 raise FrameDecodeError(index, path)
             yield frame

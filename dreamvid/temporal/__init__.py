@@ -6,6 +6,8 @@
 - checkpoints.py: the format finished frames wait in on the driver's disk
 - assemble.py: finished frames, in order, into the sink
 - workfolder.py, resume.py: the work folder, and what a resume must match
-- local.py: the runner that does all three steps in this process; run.py: a job's source and sink
+- local.py: the runner that does all three steps in this process, and the driver loop both runners share
+- cluster.py: the Ray runner: plan and assemble here, dream on long-lived workers (--ray)
+- run.py: a job's source and sink, handed to either runner
 - threads.py: bounded background threads
 """

@@ -1,5 +1,6 @@
 """The local runner: plan, dream the segments in this process, assemble, with the checkpoints in the
-job's work folder. A cluster runner (ray.py) takes the same three steps, with the dreaming elsewhere."""
+job's work folder. The driver loop (`drive`: store, log, progress, output, clean-up on errors) is shared
+with the cluster runner (cluster.py), which takes the same three steps with the dreaming elsewhere."""
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +8,7 @@ import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-
+from typing import Callable, Iterator
 
 from ..interrupts import signals_held
 from ..jobs import Job, JobResult, resolved_parameters
@@ -16,12 +17,17 @@ from ..settings import Settings
 from ..sidecar import record
 from ..sources import FrameSource
 from .assemble import OrderedOutput
-from .chain import Carry, Chain
+from .chain import Carry, Chain, ResumePoint
 from .checkpoints import CheckpointStore
-from .dreaming import dream_segments
-from .plan import plan_render
+from .dreaming import Finished, dream_segments
+from .plan import RenderPlan, Segment, plan_render
 from .threads import Worker
-from .workfolder import frame_log, log_frames
+from .workfolder import WorkFolder, frame_log, log_frames
+
+# (segments with their resume points, the render's timings, the resume point on disk of a segment)
+# -> the finished frames, a round at a time. The third argument lets a runner continue a segment
+# whose worker died from the last frame stored.
+Dream = Callable[[list, dict, Callable[[Segment], "ResumePoint | None"]], Iterator[list[Finished]]]
 
 
 def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settings: Settings, reporter: Reporter,
@@ -34,11 +40,28 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     parameters (a zoom's motion) join the fingerprint and the record."""
     started = time.monotonic()
     params = {**resolved_parameters(settings, batch), **(extra or {})}
-    work, plan = plan_render(job, source, dreamer, settings, batch, params, fresh)
+    work, plan = plan_render(job, source, lambda: dreamer.auto_tile(batch), settings, batch, params, fresh)
     settings = replace(settings, tile=plan.tile)
-    params["tile"] = plan.tile
     values = plan.frame_values(settings)
     streams = min(settings.streams or batch, plan.end - plan.start)
+
+    def dream(todo, timings, resume_point):
+        def open_chain(segment, resume):
+            return Chain(segment, source, plan.size, settings, values, timings, carry, resume)
+
+        return dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings)
+
+    return drive(job, source, sink_factory, work, plan, settings, params, reporter, dream,
+                 precision=dreamer.features.precision, depth=2 * streams, keep_parts=keep_parts, started=started)
+
+
+def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: RenderPlan, settings: Settings,
+          params: dict, reporter: Reporter, dream: Dream, *, precision: str, depth: int, keep_parts: bool,
+          started: float) -> JobResult:
+    """The driver's part of a render, wherever the frames are dreamed: store each finished frame (a
+    frame is done once it is on this disk), log it, report progress, write the output in order, and
+    on any error keep what is finished for a resume. `depth` frames may wait for the disk."""
+    params = {**params, "tile": plan.tile}
     store = CheckpointStore(work, plan.segments, plan.crossfade())
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     resumed = sum(store.frames_done(segment) for segment in plan.segments)
@@ -50,17 +73,19 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
     reporter.start(job.source.name, plan.end - plan.start, resumed=resumed)
     new_frames = 0
 
-    def open_chain(segment, resume):
-        return Chain(segment, source, plan.size, settings, values, timings, carry, resume)
-
     def save(done) -> None:
         tick = time.monotonic()
         store.save(done.segment, done.index, done.pixels)
         timings["write"] += time.monotonic() - tick
 
-    writer = Worker(save, depth=2 * streams, name="checkpoint")
+    writer = Worker(save, depth=depth, name="checkpoint")
+
+    def resume_point(segment: Segment) -> ResumePoint | None:
+        writer.flush()  # the frames handed over so far are on disk
+        return store.resume_point(segment)
+
     output = OrderedOutput(sink_factory(plan.size, plan.start, plan.end), store, plan.start, plan.end, timings)
-    rounds = dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings)
+    rounds = dream(todo, timings, resume_point)
     try:
         for finished in rounds:
             for done in finished:
@@ -74,7 +99,7 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
         height, width = plan.size
         output.close(lambda: record(
             {**params, "timings": {stage: round(seconds, 2) for stage, seconds in timings.items()}},
-            precision_used=dreamer.features.precision, input=str(job.source), frames=[plan.start, plan.end],
+            precision_used=precision, input=str(job.source), frames=[plan.start, plan.end],
             size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in plan.segments],
             frame_seconds=per_frame, cuts=sorted(set(seen_cuts) | set(plan.cuts)),
             **_schedules_record(settings, plan)))

@@ -59,14 +59,15 @@ class RenderPlan:
         return crossfade_weights(self.segments)
 
 
-def plan_render(job: Job, source: FrameSource, dreamer, settings: Settings, batch: int, params: dict,
-                fresh: bool = False) -> tuple[WorkFolder, RenderPlan]:
+def plan_render(job: Job, source: FrameSource, auto_tile: Callable[[], int], settings: Settings, batch: int,
+                params: dict, fresh: bool = False) -> tuple[WorkFolder, RenderPlan]:
     """Open the job's work folder and decide its plan, or reopen it and go on with the plan it holds.
     What is decided once stays decided for every resume: the segments (and the cuts they start at),
-    the tile (chosen from free memory), the sound's envelope."""
+    the tile (`auto_tile()`, from free memory: it changes the pixels, so every worker uses the one
+    recorded here), the sound's envelope."""
     start, end = frame_range(settings.frames, source.frame_count)
     height, width = output_size(source.width, source.height, settings.max_side)
-    streams = min(settings.streams or batch, end - start)
+    streams = min(settings.streams or default_segments(end - start, batch), end - start)
     work = WorkFolder.open(job.work_folder, {**job_plan(job, params), "size": [width, height], "frames": [start, end]},
                            fresh=fresh)
     if "segments" not in work.plan:
@@ -74,7 +75,7 @@ def plan_render(job: Job, source: FrameSource, dreamer, settings: Settings, batc
         segments = plan_segments(start, end, streams, settings.warmup if settings.flow else 0, cuts)
         work.update_plan(segments=[asdict(segment) for segment in segments], cuts=list(cuts))
     if "tile" not in work.plan:
-        work.update_plan(tile=settings.tile or dreamer.auto_tile(batch))
+        work.update_plan(tile=settings.tile or auto_tile())
     if settings.audio_driven and "envelope" not in work.plan:
         work.update_plan(envelope=sound_envelope(source))
     times = variable_times(source)
@@ -83,6 +84,18 @@ def plan_render(job: Job, source: FrameSource, dreamer, settings: Settings, batc
                             work.plan["tile"], tuple(work.plan.get("cuts", ())),
                             None if envelope is None else tuple(envelope), float(source.fps),
                             None if times is None else tuple(times))
+
+
+# A long shot is split into segments of about this many frames (20 s at 25 fps; a segment inside a
+# shot dreams `warmup` frames more, 1.6% with the default 8), so a film has work for every worker.
+SEGMENT_FRAMES = 500
+
+
+def default_segments(frames: int, batch: int) -> int:
+    """Segments without --streams: one per frame of a batch, more for a long clip. The count never
+    depends on how many workers dream them, so a render gives the same frames on one machine and on
+    a cluster of any size."""
+    return max(batch, -(-frames // SEGMENT_FRAMES))
 
 
 def plan_segments(start: int, end: int, streams: int, warmup: int = 0, cuts: tuple[int, ...] = ()) -> list[Segment]:

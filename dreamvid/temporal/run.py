@@ -9,7 +9,8 @@ from .local import render_sequence
 
 
 def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
-                 fresh: bool = False, keep_parts: bool = False) -> JobResult:
+                 fresh: bool = False, keep_parts: bool = False, pool=None) -> JobResult:
+    """Dreamed here by `dreamer`, or by the workers of a Ray `pool` (cluster.WorkerPool)."""
     from ..sinks import FramesSink, VideoSink
     from ..sources import SequenceSource, VideoSource
 
@@ -26,4 +27,8 @@ def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batc
         return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio,
                          source.info if job.kind == "video" else None)
 
+    if pool is not None:
+        from .cluster import render_on_ray
+
+        return render_on_ray(job, source, sink, pool, settings, reporter, fresh=fresh, keep_parts=keep_parts)
     return render_sequence(job, source, sink, dreamer, settings, reporter, batch, fresh=fresh, keep_parts=keep_parts)

@@ -74,11 +74,18 @@ class Worker:
                     self._handle(item)
                 except BaseException as error:
                     self._error = error
+            self._queue.task_done()
 
     def submit(self, item: T) -> None:
         if self._error is not None:
             raise self._error
         self._queue.put(item)
+
+    def flush(self) -> None:
+        """Wait until every submitted item is handled (e.g. a segment's frames are on disk)."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
         self._queue.put(_DONE)
