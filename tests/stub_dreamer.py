@@ -20,8 +20,10 @@ class StubDreamer:
     def auto_tile(self, batch: int) -> int:
         return 256
 
-    def dream(self, images: np.ndarray, params, steps: int | None = None) -> np.ndarray:
-        """Each image alone, as the engine promises: the same pixels whatever the batch."""
+    def dream(self, images: np.ndarray, params, steps: int | None = None, step_map=None,
+              top_octaves=None) -> np.ndarray:
+        """Each image alone, as the engine promises: the same pixels whatever the batch (the step map and
+        octaves of carried frames are the engine's business)."""
         steps = params.steps if steps is None else steps
         if self.delay:
             time.sleep(self.delay * len(images))
