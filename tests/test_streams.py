@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -16,18 +15,13 @@ from dreamvid.temporal.plan import Segment, crossfade_weights, plan_segments
 SETTINGS = dict(model="vgg16-hed", steps=6, octaves=2)
 
 
-def pieces(output: Path) -> dict[str, np.ndarray]:
-    folder = output.with_name(output.name + ".parts")
-    return {p.name: cv2.imread(str(p)) for p in sorted(folder.glob("*_*.png"))}
-
-
-def test_batched_streams_give_the_same_frames_as_one_by_one(tmp_path):
+def test_batched_streams_give_the_same_frames_as_one_by_one(tmp_path, saved):
     source = tmp_path / "pan.mp4"
     moving_clip(source, frames=12, size=(96, 64), dx=2, dy=1)
-    common = dict(SETTINGS, streams=3, warmup=2, keep_parts=True)
+    common = dict(SETTINGS, streams=3, warmup=2)
     dreamvid.render(source, tmp_path / "batched.mp4", batch=3, **common)
     dreamvid.render(source, tmp_path / "single.mp4", batch=1, **common)
-    batched, single = pieces(tmp_path / "batched.mp4"), pieces(tmp_path / "single.mp4")
+    batched, single = saved["batched.mp4"], saved["single.mp4"]
     assert sorted(batched) == sorted(single)
     assert any(name.startswith("warm_") for name in batched)
     for name in batched:
