@@ -13,8 +13,8 @@ import numpy as np
 from .checkpoints import CheckpointStore
 from .chunks import chunk_frames
 
-# Bytes of an encoded chunk per raw byte of a dreamed frame, about (H.264 at the default --crf 18; see
-# benchmarks/chunks.py), for the disk warning.
+# Bytes of an encoded chunk per raw byte of a dreamed frame, for the disk warning: 0.017 measured at the
+# default --crf 18 on the bundled clip (benchmarks/chunks.py); busier dreams take more.
 CHUNK_RATIO = 0.05
 
 
@@ -23,6 +23,10 @@ def open_output(sink, store: CheckpointStore, start: int, end: int, timings: dic
     if getattr(sink, "chunked", False):
         return ChunkedOutput(sink, store, timings)
     return OrderedOutput(sink, store, start, end, timings)
+
+
+class _Stopped(Exception):
+    """Raised into a chunk's encoder when the render is aborted."""
 
 
 class _Assembly:
@@ -115,10 +119,18 @@ class ChunkedOutput(_Assembly):
                     return
                 a, b = queue.popleft()
                 tick = time.monotonic()
-                self._sink.encode_chunk(self._store.chunk_path(a, b),
-                                        (self._store.final_frame(index) for index in range(a, b)))
+                try:
+                    self._sink.encode_chunk(self._store.chunk_path(a, b), self._frames(a, b))
+                except _Stopped:  # the partial chunk is gone; its pieces are still there
+                    return
                 self._store.add_chunk(a, b)
                 self._timings["encode"] += time.monotonic() - tick
+
+    def _frames(self, a: int, b: int):
+        for index in range(a, b):
+            if self._stop.is_set():  # an abort does not wait for a whole chunk to be encoded
+                raise _Stopped
+            yield self._store.final_frame(index)
 
     def _finish(self, data: dict) -> None:
         self._sink.join([self._store.chunk_path(*chunk) for chunk in self.chunks], data)
