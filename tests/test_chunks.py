@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -230,3 +231,35 @@ def test_a_folder_of_frames_keeps_its_pieces_until_the_end(tmp_path, monkeypatch
     work = tmp_path / "frames.parts"
     assert len(list(work.glob("frame_*.png"))) == 6 and not list(work.glob("chunk_*"))
     assert len(list((tmp_path / "frames").glob("*.png"))) == 6
+
+
+def test_an_abort_stops_a_chunk_between_frames_and_keeps_its_pieces(tmp_path, short_chunks):
+    from dreamvid.temporal.assemble import open_output
+    from dreamvid.temporal.workfolder import WorkFolder
+
+    work = WorkFolder(tmp_path, {})
+    segment = Segment(0, 0, 6)
+    store = CheckpointStore(work, (segment,), {})
+    for index in range(6):
+        store.save(segment, index, np.full((4, 6, 3), index * 40, np.uint8))
+
+    opened = threading.Event()
+
+    class Sink:
+        chunked, fps, frames = True, 10, []
+
+        def encode_chunk(self, path, frames):
+            opened.wait()
+            for frame in frames:
+                self.frames.append(frame)
+                output._stop.set()  # as an abort arrives while the chunk is being encoded
+
+        def abort(self):
+            pass
+
+    output = open_output(Sink(), store, 0, 6, {"encode": 0.0})
+    opened.set()
+    output.abort()
+    output.raise_if_failed()
+    assert len(Sink.frames) == 1 and not store.has_chunk(0, 3)
+    assert sorted(path.name for path in tmp_path.glob("*.png")) == [f"frame_{k:06d}.png" for k in range(6)]
