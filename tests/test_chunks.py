@@ -252,7 +252,7 @@ def test_an_abort_stops_a_chunk_between_frames_and_keeps_its_pieces(tmp_path, sh
             opened.wait()
             for frame in frames:
                 self.frames.append(frame)
-                output._stop.set()  # as an abort arrives while the chunk is being encoded
+                output._stop.wait(10)  # the abort arrives while the chunk is being encoded
 
         def abort(self):
             pass
@@ -261,5 +261,5 @@ def test_an_abort_stops_a_chunk_between_frames_and_keeps_its_pieces(tmp_path, sh
     opened.set()
     output.abort()
     output.raise_if_failed()
-    assert len(Sink.frames) == 1 and not store.has_chunk(0, 3)
+    assert len(Sink.frames) <= 1 and not store.has_chunk(0, 3)
     assert sorted(path.name for path in tmp_path.glob("*.png")) == [f"frame_{k:06d}.png" for k in range(6)]
