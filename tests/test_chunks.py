@@ -207,10 +207,34 @@ def test_the_resume_dreams_only_what_was_not_on_disk(tmp_path, short_chunks):
 def test_a_resume_with_another_crf_is_refused_before_any_work(tmp_path, cli, short_chunks):
     moving_clip(tmp_path / "clip.mp4", frames=4, size=(64, 48))
     dreamvid.render(tmp_path / "clip.mp4", tmp_path / "out.mp4", keep_parts=True, **QUICK)
-    run = cli(tmp_path, "clip.mp4", "-o", "out.mp4", "--overwrite", "--crf", "30", "--model", "vgg16-hed",
-              "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4")
+    args = ["clip.mp4", "-o", "out.mp4", "--overwrite", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1",
+            "--flow-steps", "1", "--jitter", "4"]
+    run = cli(tmp_path, *args, "--crf", "30")
     assert run.status == 2 and run.loaded == []
-    assert "crf: 18 -> 30" in run.stderr and "--fresh" in run.stderr, run.stderr
+    assert run.stderr.strip().endswith("holds frames encoded with --crf 18: run with --crf 18 to resume it, "
+                                       "or add --fresh to start over"), run.stderr
+
+
+def test_before_the_first_chunk_the_crf_may_still_change(tmp_path, monkeypatch, short_chunks):
+    source = tmp_path / "clip.mp4"
+    moving_clip(source, frames=6, size=(64, 48))
+    real_round = dreaming.dream_round
+    rounds = {"count": 0}
+
+    def crashing_round(*args, **kwargs):
+        rounds["count"] += 1
+        if rounds["count"] == 3:
+            raise RuntimeError("power cut")
+        return real_round(*args, **kwargs)
+
+    monkeypatch.setattr(dreaming, "dream_round", crashing_round)
+    output = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="power cut"):
+        dreamvid.render(source, output, **QUICK)
+    assert done_frames(output) == [0, 1] and not list(folder(output).glob("chunk_*"))
+    monkeypatch.setattr(dreaming, "dream_round", real_round)
+    [result] = dreamvid.render(source, output, crf=30, **QUICK)
+    assert result.frames == 4 and json.loads((tmp_path / "out.mp4.json").read_text())["parameters"]["crf"] == 30
 
 
 def test_a_frame_counts_as_used_once_a_chunk_holds_it(tmp_path):

@@ -122,7 +122,7 @@ def test_changed_parameter_is_refused_unless_fresh(tmp_path):
     with pytest.raises(UserError, match="steps"):
         dreamvid.render(source, output, overwrite=True, **{**FAST, "steps": 4})
     # the chunks were encoded with the crf the render started with: another one is refused too
-    with pytest.raises(UserError, match="crf: 18 -> 30"):
+    with pytest.raises(UserError, match="encoded with --crf 18: run with --crf 18 to resume it, or add --fresh"):
         dreamvid.render(source, output, overwrite=True, crf=30, **FAST)
     # audio only: the checkpoints still fit, and not one frame is dreamed again
     [result] = dreamvid.render(source, output, overwrite=True, keep_parts=True, audio=False, **FAST)
