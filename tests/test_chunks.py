@@ -121,10 +121,20 @@ def _files(work) -> list[tuple[str, int]]:
     return [(suffix, size) for suffix, size in found if suffix in (".png", ".mp4")]
 
 
-def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatch, short_chunks):
-    """Sampled at every saved frame: a few pieces per chain and the chunks, not a piece per frame."""
+@pytest.mark.parametrize("slow_encoder", [False, True])
+def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatch, short_chunks, slow_encoder):
+    """Sampled at every saved frame: a few pieces per chain and the chunks, not a piece per frame; with
+    an encoder slower than the dreaming too (the driver waits for it)."""
+    if slow_encoder:
+        real_encode = VideoSink.encode_chunk
+
+        def slow_encode(self, path, frames):
+            time.sleep(0.5)
+            real_encode(self, path, frames)
+
+        monkeypatch.setattr(VideoSink, "encode_chunk", slow_encode)
     source = tmp_path / "clip.mp4"
-    moving_clip(source, frames=40, size=(96, 64))
+    moving_clip(source, frames=60, size=(96, 64))
     samples, png_bytes = [], []
     real_save = CheckpointStore.save
 
@@ -138,15 +148,16 @@ def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatc
     output = tmp_path / "out.mp4"
     dreamvid.render(source, output, keep_parts=True, **SIDE_BY_SIDE)
     most_pieces, most_bytes = max(count for count, _ in samples), max(size for _, size in samples)
-    # Per chain: the chunk waiting for its encoder, the next one being filled, its last frame; and the
-    # second chain's 2 warm-up frames. A piece per frame would be 42.
-    bound = 2 * (2 * 3 + 1) + 2
+    # The chunk being encoded and one more waiting (then the driver waits for the encoder), a chunk being
+    # filled per chain, the second chain's 2 warm-up frames, and the frames on their way to the disk (a
+    # round of 2, a writer queue of 4): 20, however slow the encoder. A piece per frame would be 62.
+    bound = 3 + 3 + 2 * 3 + 2 + 6
     assert most_pieces <= bound
     chunk_bytes = sum(path.stat().st_size for path in folder(output).glob("chunk_*"))
     assert most_bytes < chunk_bytes + bound * max(png_bytes)
     assert most_bytes < sum(png_bytes) / 3  # what a piece per frame took
     assert not list(folder(output).glob("*.png"))  # finished: only chunks are left
-    assert probe_video(output).frame_count == 40
+    assert probe_video(output).frame_count == 60
 
 
 KILLABLE = """

@@ -16,6 +16,8 @@ from .chunks import chunk_frames
 # Bytes of an encoded chunk per raw byte of a dreamed frame, for the disk warning: 0.017 measured at the
 # default --crf 18 on the bundled clip (benchmarks/chunks.py); busier dreams take more.
 CHUNK_RATIO = 0.05
+# Chunks that may wait for the encoder (besides the one it encodes) before the driver waits for it.
+MAX_BACKLOG = 1
 
 
 def open_output(sink, store: CheckpointStore, start: int, end: int, timings: dict[str, float]):
@@ -104,14 +106,23 @@ class ChunkedOutput(_Assembly):
 
     def __init__(self, sink, store: CheckpointStore, timings: dict[str, float]):
         self.chunks = store.chunk_grid(chunk_frames(sink.fps))
+        self._backlog = 0  # chunks whose frames are all there, not encoded yet
         super().__init__(sink, store, timings)
+
+    def raise_if_failed(self) -> None:
+        """The encoder's error; and while more than one chunk waits for the encoder, the driver waits
+        too, so the pieces on disk stay bounded even where dreaming outruns encoding."""
+        while self._backlog > MAX_BACKLOG and self._error is None and self._thread.is_alive():
+            time.sleep(0.01)
+        super().raise_if_failed()
 
     def _run(self) -> None:
         # A segment's chunks become ready in order: only the first one waiting in each is looked at.
         queues = [deque(chunk for chunk in self.chunks if segment.start <= chunk[0] < segment.end
                         and not self._store.has_chunk(*chunk)) for segment in self._store.segments]
         while any(queues):
-            ready = [queue for queue in queues if queue and all(map(self._store.ready, range(*queue[0])))]
+            ready = [queue for queue in queues if queue and self._complete(queue[0])]
+            self._backlog = sum(self._leading(queue) for queue in ready)
             if not ready and self._stop.wait(0.05):
                 return
             for queue in ready:
@@ -124,7 +135,15 @@ class ChunkedOutput(_Assembly):
                 except _Stopped:  # the partial chunk is gone; its pieces are still there
                     return
                 self._store.add_chunk(a, b)
+                self._backlog -= 1
                 self._timings["encode"] += time.monotonic() - tick
+
+    def _complete(self, chunk: tuple[int, int]) -> bool:
+        return all(map(self._store.ready, range(*chunk)))
+
+    def _leading(self, queue: deque) -> int:
+        """How many chunks at the head of a segment's queue have all their frames."""
+        return next((k for k, chunk in enumerate(queue) if not self._complete(chunk)), len(queue))
 
     def _frames(self, a: int, b: int):
         for index in range(a, b):
