@@ -117,7 +117,7 @@ class ChunkedOutput(_Assembly):
         super().raise_if_failed()
 
     def _run(self) -> None:
-        # A segment's chunks become ready in order: only the first one waiting in each is looked at.
+        # A segment's chunks become ready in order: the first one waiting in each is the next to encode.
         queues = [deque(chunk for chunk in self.chunks if segment.start <= chunk[0] < segment.end
                         and not self._store.has_chunk(*chunk)) for segment in self._store.segments]
         while any(queues):
