@@ -6,11 +6,11 @@ import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from .atomic import new_staging, partial_name
+from .atomic import new_staging, partial_name, writing
 from .imageops import from_float, resize
 from .sidecar import publish_folder, sidecar_path, write_json
 from .stills import Picture, write_image
@@ -23,37 +23,77 @@ class VideoSink:
     """Encodes to a temporary file beside the output, renamed when complete.
 
     With the source video's `info`, frames [start, end) keep its timing (a variable-rate source keeps each
-    frame's timestamp), the audio is cut from where frame `start` begins, and its colour tags are carried over."""
+    frame's timestamp), the audio is cut from where frame `start` begins, and its colour tags are carried over.
+
+    A constant-rate video is `chunked`: a render may encode its frames in chunks (`encode_chunk`, each with
+    the final settings and starting on a keyframe) and `join` them; `write` then `close` streams the frames
+    through one encoder instead (a variable-rate video only takes this way)."""
 
     def __init__(self, output: Path, size: tuple[int, int], fps: Fraction, crf: int, start: int, end: int,
                  warn: Callable[[str], None], audio_from: Path | None, info: "VideoInfo | None" = None):
-        from .video import VideoWriter, colour_warning, output_colour
+        from .video import colour_warning, output_colour
 
-        height, width = size
-        self.output = output
+        self.height, self.width = size
+        self.output, self.fps, self.crf, self.warn = output, fps, crf, warn
         self.temporary = partial_name(output)
-        audio_start, audio_duration = (info.span(start, end) if info
-                                       else (float(start / fps), float((end - start) / fps)))
-        frame_times = info.frame_times(start, end) if info and info.variable_rate else None
-        colour = output_colour(info.colour if info else None, height)
+        self.audio = (audio_from, *(info.span(start, end) if info
+                                    else (float(start / fps), float((end - start) / fps))))
+        self.frame_times = info.frame_times(start, end) if info and info.variable_rate else None
+        self.colour = output_colour(info.colour if info else None, self.height)
         if info and (note := colour_warning(info.colour)):
             warn(note)
-        self.writer = VideoWriter(self.temporary, width, height, fps, crf=crf, audio_source=audio_from,
-                                  audio_start=audio_start, audio_duration=audio_duration, colour=colour,
-                                  frame_times=frame_times, on_warning=warn)
+        self._warned = False  # the encoder's own warnings (e.g. padding) are said once, not once per chunk
+        self.writer = None if self.chunked else self._writer(self.temporary, audio=True)
+
+    @property
+    def chunked(self) -> bool:
+        return self.frame_times is None
+
+    def _writer(self, path: Path, audio: bool):
+        from .video import VideoWriter
+
+        source, start, duration = self.audio if audio else (None, 0.0, None)
+        warn, self._warned = (None if self._warned else self.warn), True
+        return VideoWriter(path, self.width, self.height, self.fps, crf=self.crf, audio_source=source,
+                           audio_start=start, audio_duration=duration, colour=self.colour,
+                           frame_times=self.frame_times if audio else None, on_warning=warn)
 
     def write(self, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.writer = self._writer(self.temporary, audio=True)
         self.writer.write(from_float(frame, np.uint8))
 
+    def encode_chunk(self, path: Path, frames: Iterable[np.ndarray]) -> None:
+        """Frames (float RGB) encoded into `path` with the output's settings, without audio; the file
+        appears complete or not at all."""
+        with writing(path) as temporary, self._writer(temporary, audio=False) as writer:
+            for frame in frames:
+                writer.write(from_float(frame, np.uint8))
+
+    def join(self, chunks: list[Path], data: dict) -> None:
+        """The chunks joined without re-encoding, with the audio, published as `close` does."""
+        from .video import join_chunks
+
+        source, start, duration = self.audio
+        join_chunks(chunks, self.temporary, audio_source=source, audio_start=start, audio_duration=duration)
+        self._publish(data)
+
     def close(self, data: dict) -> None:
+        if self.writer is None:
+            self.writer = self._writer(self.temporary, audio=True)
+        self.writer.close()
+        self._publish(data)
+
+    def _publish(self, data: dict) -> None:
         """The record goes first, with the video's size: a kill before the rename leaves an old (or
         no) video that does not match it, which a rerun renders again rather than takes as done."""
-        self.writer.close()
         write_json(sidecar_path(self.output, folder=False), {**data, "bytes": self.temporary.stat().st_size})
         os.replace(self.temporary, self.output)
 
     def abort(self) -> None:
-        self.writer.abort()
+        if self.writer is not None:
+            self.writer.abort()
+        self.temporary.unlink(missing_ok=True)
 
 
 class FramesSink:

@@ -595,19 +595,7 @@ class VideoWriter:
 
     def _output_args(self) -> list[str]:
         """Audio input and mapping, encoder and container settings, after the picture's input."""
-        source, start, duration = self._audio
-        args = []
-        if source is not None:
-            args += ["-ss", f"{start:.6f}"]
-            if duration is not None:
-                args += ["-t", f"{duration:.6f}"]
-            args += ["-i", str(source), "-map", "0:v:0", "-map", "1:a?"]
-            codecs = list_audio(source)
-            copyable = codecs and all(c in _COPYABLE_AUDIO.get(self.path.suffix.lower(), ()) for c in codecs)
-            if duration is None:  # no length given: pad the audio with silence and end with the picture
-                args += ["-af", "apad", "-c:a", "aac", "-b:a", "192k", "-shortest"]
-            else:
-                args += ["-c:a", "copy"] if copyable else ["-c:a", "aac", "-b:a", "192k"]
+        args = _audio_args(self.path, *self._audio)
         args += ["-vf", _encode_filters(self._colour), "-c:v", "libx264", "-pix_fmt", "yuv420p",
                  "-crf", str(self._crf)]
         if self._frame_times is None:
@@ -704,3 +692,39 @@ class VideoWriter:
             self.close()
         else:
             self.abort()  # the original exception propagates unchanged
+
+
+def _audio_args(path: Path, source: Path | None, start: float, duration: float | None) -> list[str]:
+    """The audio input (a span of `source`), the mapping, and the audio codec, after the picture's input."""
+    if source is None:
+        return []
+    args = ["-ss", f"{start:.6f}"] + (["-t", f"{duration:.6f}"] if duration is not None else [])
+    args += ["-i", str(source), "-map", "0:v:0", "-map", "1:a?"]
+    codecs = list_audio(source)
+    copyable = codecs and all(c in _COPYABLE_AUDIO.get(path.suffix.lower(), ()) for c in codecs)
+    if duration is None:  # no length given: pad the audio with silence and end with the picture
+        return args + ["-af", "apad", "-c:a", "aac", "-b:a", "192k", "-shortest"]
+    return args + (["-c:a", "copy"] if copyable else ["-c:a", "aac", "-b:a", "192k"])
+
+
+def join_chunks(chunks: Sequence[Path], path: Path | str, *, audio_source: Path | None = None,
+                audio_start: float = 0.0, audio_duration: float | None = None) -> None:
+    """Join H.264 chunks that VideoWriter made with the same settings (each starts on a keyframe) into one
+    video without re-encoding (ffmpeg's concat demuxer), muxing a span of another file's audio as
+    VideoWriter does; raises EncodeError (and removes the file) if ffmpeg fails."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as stderr:
+        listing = Path(folder) / "chunks.ffconcat"
+        listing.write_text("ffconcat version 1.0\n" + "".join(
+            "file '" + str(Path(chunk).resolve()).replace("'", "'\\''") + "'\n" for chunk in chunks))
+        args = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y", "-nostdin",
+                "-f", "concat", "-safe", "0", "-i", str(listing)]
+        args += _audio_args(path, audio_source, audio_start, audio_duration) + ["-c:v", "copy"]
+        if path.suffix.lower() in _FASTSTART:
+            args += ["-movflags", "+faststart"]
+        if subprocess.run(args + [str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=stderr).returncode != 0:
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace").strip()[-2000:]
+            path.unlink(missing_ok=True)
+            raise EncodeError(f"ffmpeg could not join the chunks of {path}: {tail or '(no output)'}")

@@ -111,3 +111,21 @@ def snapshot(folder: Path) -> dict[str, tuple]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
         state[str(path.relative_to(folder))] = (digest, stat.st_mtime_ns)
     return state
+
+
+@pytest.fixture
+def saved(monkeypatch):
+    """Every piece that renders in this process save, lossless, as RGB: {output name: {piece name: pixels}}
+    (a video's work folder keeps its frames encoded in chunks, and only each chain's last one as a piece)."""
+    from dreamvid.temporal.checkpoints import CheckpointStore, piece_name
+
+    pieces: dict[str, dict[str, np.ndarray]] = {}
+    real = CheckpointStore.save
+
+    def save(self, segment, index, pixels):
+        real(self, segment, index, pixels)
+        name = self.work.path.name.removesuffix(".parts")
+        pieces.setdefault(name, {})[piece_name(index, warm=index < segment.start)] = pixels.copy()
+
+    monkeypatch.setattr(CheckpointStore, "save", save)
+    return pieces

@@ -15,3 +15,15 @@ class Warnings(Reporter):
 
     def warn(self, message: str) -> None:
         self.messages.append(message)
+
+
+def done_frames(output) -> list[int]:
+    """The kept frames that a render's work folder holds, as lossless pieces or in encoded chunks."""
+    from dreamvid.temporal.chunks import parse_chunk
+
+    folder = output.with_name(output.name + ".parts")
+    done = {int(p.stem.split("_")[1]) for p in folder.glob("frame_*.png")}
+    for path in folder.glob("chunk_*"):
+        if chunk := parse_chunk(path.name):
+            done.update(range(*chunk))
+    return sorted(done)

@@ -338,3 +338,17 @@ def test_without_streams_the_segments_and_frames_do_not_depend_on_the_workers(ra
         assert json.loads((parts(output) / "plan.json").read_text())["segments"] == segments
         made, expected = frames(output), frames(local)
         assert sorted(made) == sorted(expected) and all(np.array_equal(made[n], expected[n]) for n in expected)
+
+
+def test_a_video_rendered_on_ray_is_the_local_video(ray_address, clip, tmp_path):
+    """A video output keeps its frames in chunks on the driver (see checkpoints.py): same file content."""
+    from dreamvid.video import read_frames
+
+    settings = build_settings({**OPTIONS, "audio": False})
+    local, remote = tmp_path / "local.mp4", tmp_path / "ray.mp4"
+    run_temporal(plan_jobs([clip], settings, local)[0], StubFactory()(2), settings, Reporter(), 1)
+    run_queue(plan_jobs([clip], settings, remote), settings, Reporter(),
+              cluster=RayOptions("auto", 2, dreamer=StubFactory()))
+    made, expected = list(read_frames(remote)), list(read_frames(local))
+    assert len(made) == len(expected) == FRAMES
+    assert all(np.array_equal(a, b) for a, b in zip(made, expected))

@@ -8,16 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 import dreamvid
-from helpers import FAST, Warnings
+from helpers import FAST, Warnings, done_frames
 from clips import cut_clip, moving_clip, rotated_clip, translating_frames
 from dreamvid.errors import UserError
 from dreamvid.score import score_videos
-from dreamvid.video import FrameDecodeError, list_audio, probe_video
+from dreamvid.video import FrameDecodeError, list_audio, probe_video, read_frames
 from dreamvid.temporal.plan import Segment, plan_segments
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
@@ -27,9 +26,9 @@ def parts_folder(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def parts(output: Path) -> dict[int, np.ndarray]:
-    folder = parts_folder(output)
-    return {int(p.stem.split("_")[1]): cv2.imread(str(p)) for p in sorted(folder.glob("frame_*.png"))}
+def kept(pieces: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """The kept frames among a render's saved pieces (see the `saved` fixture), by index."""
+    return {int(name[6:12]): pixels for name, pixels in pieces.items() if name.startswith("frame_")}
 
 
 def test_output_keeps_frame_count_rate_size_duration_and_audio(tmp_path):
@@ -103,12 +102,12 @@ def test_flow_lowers_the_warping_error(tmp_path):
     assert with_flow < 0.6 * without
 
 
-def test_cut_restarts_the_dream(tmp_path):
+def test_cut_restarts_the_dream(tmp_path, saved):
     source = tmp_path / "cut.mp4"
     cut_clip(source, frames=8, cut_at=4)
-    dreamvid.render(source, tmp_path / "flow.mp4", keep_parts=True, **FAST)
-    dreamvid.render(source, tmp_path / "still.mp4", keep_parts=True, flow=False, **FAST)
-    flow, still = parts(tmp_path / "flow.mp4"), parts(tmp_path / "still.mp4")
+    dreamvid.render(source, tmp_path / "flow.mp4", **FAST)
+    dreamvid.render(source, tmp_path / "still.mp4", flow=False, **FAST)
+    flow, still = kept(saved["flow.mp4"]), kept(saved["still.mp4"])
     assert np.array_equal(flow[4], still[4])  # fresh start at the cut: as if dreamed alone
     assert np.array_equal(flow[0], still[0])
     assert not np.array_equal(flow[3], still[3])  # carried before the cut
@@ -122,8 +121,11 @@ def test_changed_parameter_is_refused_unless_fresh(tmp_path):
     dreamvid.render(source, output, keep_parts=True, **FAST)
     with pytest.raises(UserError, match="steps"):
         dreamvid.render(source, output, overwrite=True, **{**FAST, "steps": 4})
-    # encoding only: the checkpoints still fit, and not one frame is dreamed again
-    [result] = dreamvid.render(source, output, overwrite=True, keep_parts=True, crf=30, **FAST)
+    # the chunks were encoded with the crf the render started with: another one is refused too
+    with pytest.raises(UserError, match="encoded with --crf 18: run with --crf 18 to resume it, or add --fresh"):
+        dreamvid.render(source, output, overwrite=True, crf=30, **FAST)
+    # audio only: the checkpoints still fit, and not one frame is dreamed again
+    [result] = dreamvid.render(source, output, overwrite=True, keep_parts=True, audio=False, **FAST)
     assert result.status == "done" and result.frames == 0
     [result] = dreamvid.render(source, output, overwrite=True, fresh=True, **{**FAST, "steps": 4})
     assert result.frames == 4  # --fresh dreams every frame again
@@ -147,7 +149,7 @@ def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatc
     with pytest.raises(FrameDecodeError, match="frame 5"):
         dreamvid.render(source, output, **FAST)
     assert not output.exists()
-    assert sorted(parts(output)) == [0, 1, 2, 3, 4]
+    assert done_frames(output) == [0, 1, 2, 3, 4]
     monkeypatch.setattr(video, "read_frames", real)
     dreamvid.render(source, output, **FAST)  # resumes at frame 5
     assert probe_video(output).frame_count == 8
@@ -159,24 +161,24 @@ def test_resume_after_kill_gives_the_same_frames(tmp_path):
     moving_clip(source, frames=14, size=(96, 64))
     args = ["--model", "vgg16-hed", "--steps", "3", "--octaves", "1", "--flow-steps", "1", "--jitter", "8"]
     reference = tmp_path / "reference.mp4"
-    dreamvid.render(source, reference, keep_parts=True, **FAST)
+    dreamvid.render(source, reference, **FAST)
     output = tmp_path / "killed.mp4"
     command = [sys.executable, "-m", "dreamvid", str(source), "-o", str(output), "--keep-parts", "-q", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while len(list(parts_folder(output).glob("frame_*.png"))) < 4 and time.monotonic() < deadline:
+    while len(done_frames(output)) < 4 and time.monotonic() < deadline:
         assert process.poll() is None, "the render ended before it could be killed"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = len(list(parts_folder(output).glob("frame_*.png")))
+    killed_at = len(done_frames(output))
     assert 4 <= killed_at < 14 and not output.exists()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    resumed, uninterrupted = parts(output), parts(reference)
-    assert sorted(resumed) == list(range(14))
-    for index in range(14):
+    assert done_frames(output) == list(range(14))
+    resumed, uninterrupted = list(read_frames(output)), list(read_frames(reference))
+    assert len(resumed) == len(uninterrupted) == 14
+    for index in range(14):  # H.264 of the same frames with the same settings: the same decoded pixels
         assert np.array_equal(resumed[index], uninterrupted[index]), f"frame {index} differs"
-    assert probe_video(output).frame_count == 14
 
 
 MEMORY_PROBE = """

@@ -21,7 +21,7 @@ from dreamvid.errors import UserError
 from dreamvid.imageops import from_float
 from dreamvid.video import read_frames
 from dreamvid.zoom import ZoomMotion, render_zoom
-from helpers import FAST
+from helpers import FAST, done_frames
 
 STILL = dict(model="vgg16-hed", octaves=1, steps=0, flow_steps=0)  # the model runs, the picture is unchanged
 
@@ -31,10 +31,11 @@ def write_png(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def checkpoints(output: Path) -> list[np.ndarray]:
-    """The kept frames of a render (lossless, unlike the H.264 output), in order, as float RGB."""
-    folder = output.with_name(output.name + ".parts")
-    return [cv2.imread(str(p))[..., ::-1].astype(np.float32) / 255 for p in sorted(folder.glob("frame_*.png"))]
+def checkpoints(saved: dict, output: Path) -> list[np.ndarray]:
+    """The kept frames of a render (lossless, unlike the H.264 output) as its pieces were saved (the
+    `saved` fixture), in order, as float RGB."""
+    pieces = saved.get(output.name, {})
+    return [pieces[name].astype(np.float32) / 255 for name in sorted(pieces) if name.startswith("frame_")]
 
 
 def step(frame: np.ndarray, zoom: float, degrees: float, dx: float, dy: float) -> np.ndarray:
@@ -46,10 +47,10 @@ def step(frame: np.ndarray, zoom: float, degrees: float, dx: float, dy: float) -
     return np.rint(moved * 255) / 255
 
 
-def test_each_frame_is_the_one_before_zoomed_and_rotated(tmp_path, natural):
+def test_each_frame_is_the_one_before_zoomed_and_rotated(tmp_path, natural, saved):
     photo = write_png(tmp_path / "photo.png", natural(64, 96))
     render_zoom(photo, tmp_path / "zoom.mp4", frames=5, zoom=1.1, rotate=3, keep_parts=True, **STILL)
-    frames = checkpoints(tmp_path / "zoom.mp4")
+    frames = checkpoints(saved, tmp_path / "zoom.mp4")
     assert len(frames) == 5
     expected = cv2.imread(str(photo))[..., ::-1].astype(np.float32) / 255
     for frame in frames:
@@ -68,18 +69,18 @@ def shift_between(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
     return dx, dy
 
 
-def test_a_translation_schedule_moves_the_content_by_the_requested_pixels(tmp_path, natural):
+def test_a_translation_schedule_moves_the_content_by_the_requested_pixels(tmp_path, natural, saved):
     photo = write_png(tmp_path / "photo.png", natural(96, 128, seed=3))
     # 1, 2, 3 pixels right at frames 1, 2, 3 (a ramp), and 2 up each frame
     render_zoom(photo, tmp_path / "pan.mp4", frames=4, zoom=1, translate_x="0:(0), 4:(4)", translate_y=-2,
                 keep_parts=True, **STILL)
-    frames = checkpoints(tmp_path / "pan.mp4")
+    frames = checkpoints(saved, tmp_path / "pan.mp4")
     for k, (right, up) in enumerate([(1, 2), (3, 4), (6, 6)], start=1):
         dx, dy = shift_between(frames[0], frames[k])
         assert dx == pytest.approx(right, abs=0.3) and dy == pytest.approx(-up, abs=0.3)
 
 
-def test_a_zoom_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, natural, monkeypatch):
+def test_a_zoom_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, natural, monkeypatch, saved):
     photo = write_png(tmp_path / "photo.png", natural(64, 96, seed=5))
     options = dict(frames=6, zoom=1.05, rotate=1, translate_x=0.5, keep_parts=True, **{**FAST, "flow_steps": 1})
     render_zoom(photo, tmp_path / "whole.mp4", **options)
@@ -97,23 +98,23 @@ def test_a_zoom_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, natu
     with pytest.raises(RuntimeError, match="power cut"):
         render_zoom(photo, tmp_path / "resumed.mp4", **options)
     assert not (tmp_path / "resumed.mp4").exists()
-    assert len(checkpoints(tmp_path / "resumed.mp4")) == 3
+    assert done_frames(tmp_path / "resumed.mp4") == [0, 1, 2]
     monkeypatch.setattr(dreaming, "dream_round", real_round)
     render_zoom(photo, tmp_path / "resumed.mp4", **options)
 
-    whole, resumed = checkpoints(tmp_path / "whole.mp4"), checkpoints(tmp_path / "resumed.mp4")
+    whole, resumed = checkpoints(saved, tmp_path / "whole.mp4"), checkpoints(saved, tmp_path / "resumed.mp4")
     assert len(whole) == len(resumed) == 6
     for a, b in zip(whole, resumed):
         assert np.array_equal(a, b)
     assert np.abs(whole[5] - whole[0]).mean() > 0.01
 
 
-def test_a_zoom_from_a_video_starts_from_its_last_frame(tmp_path):
+def test_a_zoom_from_a_video_starts_from_its_last_frame(tmp_path, saved):
     clip = tmp_path / "clip.mp4"
     moving_clip(clip, frames=6)
     last = list(read_frames(clip))[-1]
     render_zoom(clip, frames=2, zoom=1.2, keep_parts=True, **STILL)
-    frames = checkpoints(tmp_path / "clip_zoom.mp4")
+    frames = checkpoints(saved, tmp_path / "clip_zoom.mp4")
     assert np.abs(frames[0] * 255 - last).max() <= 1.5
     assert (tmp_path / "clip_zoom.mp4.json").is_file()
 
@@ -125,7 +126,7 @@ def test_a_large_still_is_zoomed_at_max_side(tmp_path, natural):
     assert (info.width, info.height) == (100, 74)
 
 
-def test_flow_zoom_zooms_the_carried_dream(tmp_path, natural, monkeypatch):
+def test_flow_zoom_zooms_the_carried_dream(tmp_path, natural, saved, monkeypatch):
     """A still shot (every frame the same): the second frame starts from the source plus what the first
     frame's dream added, which --flow-zoom scales about the centre; no steps then, so it shows as is."""
     monkeypatch.setattr("dreamvid.temporal.chain.DELTA_LIMIT", float("inf"))  # carried exactly, not held back
@@ -140,7 +141,7 @@ def test_flow_zoom_zooms_the_carried_dream(tmp_path, natural, monkeypatch):
         output = tmp_path / f"out_{round(zoom * 100)}"
         dreamvid.render(shot, output, sequence=True, flow_zoom=zoom, blend=1.0, step_size=0.05,
                         model="vgg16-hed", octaves=1, steps=3, flow_steps=0, keep_parts=True)
-        first, second = checkpoints(output)
+        first, second = checkpoints(saved, output)
         added[zoom] = (first - source, second - source)
     plain_first, plain_second = added[1.0]
     first, second = added[1.25]
@@ -225,16 +226,15 @@ def test_a_zoom_killed_with_sigkill_resumes_to_the_same_frames(tmp_path, natural
                "--zoom", "1.04", "--rotate", "0.5", "--keep-parts", "-q", "--model", "vgg16-hed", "--steps", "3",
                "--octaves", "1", "--flow-steps", "1", "--jitter", "8"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    folder = output.with_name(output.name + ".parts")
     deadline = time.monotonic() + 120
-    while len(list(folder.glob("frame_*.png"))) < 4 and time.monotonic() < deadline:
+    while len(done_frames(output)) < 4 and time.monotonic() < deadline:
         assert process.poll() is None, "the zoom ended before it could be killed"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 4 <= len(list(folder.glob("frame_*.png"))) < 14 and not output.exists()
+    assert 4 <= len(done_frames(output)) < 14 and not output.exists()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    whole, resumed = checkpoints(tmp_path / "whole.mp4"), checkpoints(output)
+    whole, resumed = list(read_frames(tmp_path / "whole.mp4")), list(read_frames(output))  # the same H.264
     assert len(resumed) == 14
     for index, (a, b) in enumerate(zip(whole, resumed)):
         assert np.array_equal(a, b), f"frame {index} differs"

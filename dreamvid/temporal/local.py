@@ -16,7 +16,7 @@ from ..progress import Reporter
 from ..settings import Settings
 from ..sidecar import record
 from ..sources import FrameSource
-from .assemble import OrderedOutput
+from .assemble import open_output
 from .chain import Carry, Chain, ResumePoint
 from .checkpoints import CheckpointStore
 from .dreaming import Finished, dream_segments
@@ -66,10 +66,9 @@ def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: R
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     resumed = sum(store.frames_done(segment) for segment in plan.segments)
     todo = [(segment, store.resume_point(segment)) for segment in plan.segments if not store.complete(segment)]
-    # A folder of frames, or a variable-rate video, holds a second copy of every frame until it is complete.
-    copies = 2 if job.frame_names is not None or getattr(getattr(source, "info", None), "variable_rate", False) else 1
+    output = open_output(sink_factory(plan.size, plan.start, plan.end), store, plan.start, plan.end, timings)
     left = sum(len(segment) for segment in plan.segments) - resumed
-    _warn_if_disk_short(work.path, copies * store.bytes_needed(left, plan.size, source.dtype), reporter.warn)
+    _warn_if_disk_short(work.path, output.bytes_needed(left, plan.size, source.dtype), reporter.warn)
     reporter.start(job.source.name, plan.end - plan.start, resumed=resumed)
     new_frames = 0
 
@@ -84,7 +83,6 @@ def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: R
         writer.flush()  # the frames handed over so far are on disk
         return store.resume_point(segment)
 
-    output = OrderedOutput(sink_factory(plan.size, plan.start, plan.end), store, plan.start, plan.end, timings)
     rounds = dream(todo, timings, resume_point)
     try:
         for finished in rounds:

@@ -12,13 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..sidecar import fingerprint, version
+from .chunks import parse_chunk
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..jobs import Job
 
 PLAN = "plan.json"
-# Parameters that do not change the dreamed frames: a resume may change them.
+# Parameters that do not change the dreamed frames: a resume may change them (but see ENCODED).
 NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
+# Parameters that a video's chunks are encoded with. Once a chunk is on disk its lossless frames are gone,
+# so a resume with another value is refused (naming --fresh) rather than mixing two qualities in one file
+# or quietly ignoring the option; before the first chunk, it may still change.
+ENCODED = ("crf",)
 SAMPLE = 1 << 20  # bytes of a video hashed at its start, middle and end
 
 
@@ -39,16 +44,24 @@ def check_resumable(path: Path, plan: dict[str, Any]) -> None:
         changed = _changed(old.get("parameters", {}), plan.get("parameters", {}))
         raise UserError(f"{path} holds a render made with other parameters ({changed}): "
                         f"run with those parameters to resume it, or add --fresh to start over")
+    before, after = old.get("parameters", {}), plan.get("parameters", {})
+    for key in ENCODED:
+        if before.get(key) != after.get(key) and any(parse_chunk(p.name) for p in path.glob("chunk_*")):
+            raise UserError(f"{path} holds frames encoded with --{key} {before.get(key)}: run with --{key} "
+                            f"{before.get(key)} to resume it, or add --fresh to start over")
 
 
 def _used(path: Path, plan: dict[str, Any]) -> set[str]:
     """The source files that the pieces in a work folder were made from: an image of a folder by its
     own name; a frame of a chain (named by its index, e.g. frame_000003.png) depends on every frame
-    of its segment up to it. A file not used yet may change (say, a broken frame repaired) without harm."""
+    of its segment up to it, and so does the last frame of a chunk (chunk_000000-000050.mp4 holds frames
+    0 to 49, and the warm-up frames of the next segment up to 49). A file not used yet may change (say,
+    a broken frame repaired) without harm."""
     names = list((plan.get("identity") or {}).get("files", {}))
     if plan.get("kind") == "stills":
         return {name for name in names if (path / name).is_file()}
     made = {int(index) for piece in path.glob("*.png") if (index := piece.stem.rpartition("_")[2]).isdigit()}
+    made |= {chunk[1] - 1 for piece in path.glob("chunk_*") if (chunk := parse_chunk(piece.name))}
     used: set[str] = set()
     for segment in plan.get("segments") or [{"start": 0, "end": len(names)}]:
         first = segment["start"] - segment.get("warmup", 0)
