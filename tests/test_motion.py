@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dreamvid.errors import UserError
-from dreamvid.settings import DreamParams, build_settings, coherence_values
+from dreamvid.settings import build_settings, coherence_values
 
 
 # --- --coherence -----------------------------------------------------------------------------------
