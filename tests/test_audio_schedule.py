@@ -113,10 +113,10 @@ def test_a_resumed_render_follows_the_envelope_it_planned(silence_loud_quiet, tm
     output = tmp_path / "dream.mp4"
     real = recorder.dream
 
-    def stop_after_five(images, params, steps=None):
+    def stop_after_five(images, params, steps=None, *more):
         if len(recorder.batches) == 5:
             raise KeyboardInterrupt
-        return real(images, params, steps)
+        return real(images, params, steps, *more)
 
     recorder.dream = stop_after_five
     with pytest.raises(KeyboardInterrupt):

@@ -76,7 +76,7 @@ def test_sixteen_bit_sequence_stays_sixteen_bit(tmp_path):
         dreamed = cv2.imread(str(tmp_path / "shot_dream" / name), cv2.IMREAD_UNCHANGED)
         assert dreamed.dtype == np.uint16 and dreamed.shape == frame.shape
         assert (dreamed % 257 != 0).mean() > 0.5  # real 16-bit values, not 8-bit ones scaled up
-        assert np.abs(dreamed[..., ::-1].astype(float) - frame).mean() > 2.0 * 257
+        assert np.abs(dreamed[..., ::-1].astype(float) - frame).mean() > 1.5 * 257
 
 
 def test_float_tiff_sequence_is_dreamed_not_blacked_out(tmp_path):
@@ -92,7 +92,7 @@ def test_float_tiff_sequence_is_dreamed_not_blacked_out(tmp_path):
         assert dreamed.dtype == np.uint16 and dreamed.shape == frame.shape
         values = dreamed[..., ::-1] / 65535.0
         assert abs(values.mean() - frame.mean()) < 0.1  # the picture, not black
-        assert np.abs(values - frame).mean() > 2 / 255  # and dreamed
+        assert np.abs(values - frame).mean() > 1.5 / 255  # and dreamed
 
 
 def test_alpha_is_kept(tmp_path):
@@ -106,7 +106,7 @@ def test_alpha_is_kept(tmp_path):
         dreamed = cv2.imread(str(tmp_path / "shot_dream" / name), cv2.IMREAD_UNCHANGED)
         assert dreamed.shape == (48, 64, 4)
         assert np.array_equal(dreamed[..., 3], alpha)
-        assert np.abs(dreamed[..., 2::-1].astype(float) - frame[..., :3]).mean() > 2.0
+        assert np.abs(dreamed[..., 2::-1].astype(float) - frame[..., :3]).mean() > 1.5
 
 
 def test_pattern_picks_matching_frames_in_numeric_order(tmp_path):
@@ -156,7 +156,7 @@ def _check_dreamed_frames(folder: Path, names: list[str], source: list[np.ndarra
     dreamed = [read_rgb(folder / name).astype(float) for name in names]
     for index, frame in enumerate(dreamed):
         distances = [np.abs(frame - other).mean() for other in source]
-        assert distances[index] > 2.0  # dreamed, not copied
+        assert distances[index] > 1.5  # dreamed, not copied (a copy is 0)
         assert int(np.argmin(distances)) == index, f"{names[index]} is not frame {index}"
 
 
