@@ -1,6 +1,11 @@
 """What several test files share: quick render settings and a reporter that keeps warnings."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
+import pytest
+
 from dreamvid.progress import Reporter
 
 # Real vgg16-hed weights, but few steps on tiny frames: enough to dream, quick on 2 cores.
@@ -27,3 +32,25 @@ def done_frames(output) -> list[int]:
         if chunk := parse_chunk(path.name):
             done.update(range(*chunk))
     return sorted(done)
+
+
+@contextlib.contextmanager
+def power_cut_at_round(count: int) -> Iterator[None]:
+    """A render inside the block crashes (RuntimeError "power cut") at its `count`-th dream round, as a
+    render cut short mid-way; dreaming is itself again after the block."""
+    from dreamvid.temporal import dreaming
+
+    real, rounds = dreaming.dream_round, []
+
+    def crashing(*args, **kwargs):
+        rounds.append(1)
+        if len(rounds) == count:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    dreaming.dream_round = crashing
+    try:
+        with pytest.raises(RuntimeError, match="power cut"):
+            yield
+    finally:
+        dreaming.dream_round = real

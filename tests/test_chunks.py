@@ -17,13 +17,13 @@ import pytest
 import dreamvid
 from clips import moving_clip, translating_frames
 from dreamvid.sinks import VideoSink
-from dreamvid.temporal import chunks, dreaming
+from dreamvid.temporal import chunks
 from dreamvid.temporal.checkpoints import CheckpointStore
 from dreamvid.temporal.chunks import chunk_name, parse_chunk, plan_chunks
 from dreamvid.temporal.plan import Segment
 from dreamvid.temporal.resume import _used
 from dreamvid.video import list_audio, probe_video, read_frames
-from helpers import done_frames
+from helpers import done_frames, power_cut_at_round
 
 QUICK = dict(model="vgg16-hed", steps=1, octaves=1, flow_steps=1, jitter=4)
 SIDE_BY_SIDE = dict(QUICK, streams=2, batch=2, warmup=2)
@@ -77,23 +77,13 @@ def test_joined_chunks_play_as_one_video_with_the_audio(tmp_path):
 
 
 def test_a_render_crashed_midway_resumes_to_the_same_frames_without_dreaming_them_again(
-        tmp_path, monkeypatch, short_chunks):
+        tmp_path, short_chunks):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=16, size=(96, 64), audio=True)
     dreamvid.render(source, tmp_path / "whole.mp4", **SIDE_BY_SIDE)
 
-    rounds = {"count": 0}
-    real_round = dreaming.dream_round
-
-    def crashing_round(*args, **kwargs):
-        rounds["count"] += 1
-        if rounds["count"] == 7:
-            raise RuntimeError("power cut")
-        return real_round(*args, **kwargs)
-
     output = tmp_path / "resumed.mp4"
-    monkeypatch.setattr(dreaming, "dream_round", crashing_round)
-    with pytest.raises(RuntimeError, match="power cut"):
+    with power_cut_at_round(7):
         dreamvid.render(source, output, **SIDE_BY_SIDE)
     assert not output.exists()
     chunked = [name for path in folder(output).iterdir() if (name := parse_chunk(path.name))]
@@ -101,7 +91,6 @@ def test_a_render_crashed_midway_resumes_to_the_same_frames_without_dreaming_the
     assert chunked and len(done) >= 8  # two chains, 6 rounds: 12 frames less the second one's warm-up
     pieces = sorted(path.name for path in folder(output).glob("*.png"))
     assert len(pieces) <= 2 * 4, pieces  # per chain: the frames of the chunk it fills and its last frame
-    monkeypatch.setattr(dreaming, "dream_round", real_round)
     [result] = dreamvid.render(source, output, **SIDE_BY_SIDE)
     assert result.frames == 16 - len(done)  # no finished frame is dreamed again
     assert np.array_equal(np.stack(list(read_frames(output))), np.stack(list(read_frames(tmp_path / "whole.mp4"))))
@@ -226,24 +215,13 @@ def test_a_resume_with_another_crf_is_refused_before_any_work(tmp_path, cli, sho
                                        "or add --fresh to start over"), run.stderr
 
 
-def test_before_the_first_chunk_the_crf_may_still_change(tmp_path, monkeypatch, short_chunks):
+def test_before_the_first_chunk_the_crf_may_still_change(tmp_path, short_chunks):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=6, size=(64, 48))
-    real_round = dreaming.dream_round
-    rounds = {"count": 0}
-
-    def crashing_round(*args, **kwargs):
-        rounds["count"] += 1
-        if rounds["count"] == 3:
-            raise RuntimeError("power cut")
-        return real_round(*args, **kwargs)
-
-    monkeypatch.setattr(dreaming, "dream_round", crashing_round)
     output = tmp_path / "out.mp4"
-    with pytest.raises(RuntimeError, match="power cut"):
+    with power_cut_at_round(3):
         dreamvid.render(source, output, **QUICK)
     assert done_frames(output) == [0, 1] and not list(folder(output).glob("chunk_*"))
-    monkeypatch.setattr(dreaming, "dream_round", real_round)
     [result] = dreamvid.render(source, output, crf=30, **QUICK)
     assert result.frames == 4 and json.loads((tmp_path / "out.mp4.json").read_text())["parameters"]["crf"] == 30
 
@@ -258,7 +236,7 @@ def test_a_frame_counts_as_used_once_a_chunk_holds_it(tmp_path):
     assert _used(tmp_path, plan) == {"f0.png", "f1.png", "f2.png", "f3.png", "f4.png", "f5.png"}
 
 
-def test_a_folder_of_frames_keeps_its_pieces_until_the_end(tmp_path, monkeypatch, short_chunks):
+def test_a_folder_of_frames_keeps_its_pieces_until_the_end(tmp_path, short_chunks):
     """A folder output is not chunked: each finished frame waits lossless, as before."""
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=6, size=(64, 48))

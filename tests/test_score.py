@@ -10,7 +10,7 @@ from clips import cut_clip
 from dreamvid.errors import UserError
 from dreamvid.score import (check_plotting, frame_errors, frame_scores, plot_scores, read_timing, score_videos,
                             warping_error)
-from helpers import FAST
+from helpers import FAST, power_cut_at_round
 from test_flow import shift, texture
 
 
@@ -79,24 +79,11 @@ def test_frame_scores_also_give_the_cuts():
 def rendered_cut(tmp_path_factory):
     """A clip with a cut at frame 6, dreamed, with a crash after 8 frames (the cut among them) and a resume."""
     import dreamvid
-    from dreamvid.temporal import dreaming
 
     folder = tmp_path_factory.mktemp("scored")
     cut_clip(folder / "clip.mp4", frames=12, cut_at=6)
-    real_round, rounds = dreaming.dream_round, []
-
-    def crashing_round(*args, **kwargs):
-        rounds.append(1)
-        if len(rounds) == 9:
-            raise RuntimeError("power cut")
-        return real_round(*args, **kwargs)
-
-    dreaming.dream_round = crashing_round
-    try:
-        with pytest.raises(RuntimeError):
-            dreamvid.render(folder / "clip.mp4", batch=1, streams=1, **FAST)
-    finally:
-        dreaming.dream_round = real_round
+    with power_cut_at_round(9):
+        dreamvid.render(folder / "clip.mp4", batch=1, streams=1, **FAST)
     dreamvid.render(folder / "clip.mp4", batch=1, streams=1, **FAST)
     return folder
 

@@ -16,12 +16,11 @@ import pytest
 
 import dreamvid
 from clips import moving_clip
-from dreamvid.temporal import dreaming
 from dreamvid.errors import UserError
 from dreamvid.imageops import from_float
 from dreamvid.video import read_frames
 from dreamvid.zoom import ZoomMotion, render_zoom
-from helpers import FAST, done_frames
+from helpers import FAST, done_frames, power_cut_at_round
 
 STILL = dict(model="vgg16-hed", octaves=1, steps=0, flow_steps=0)  # the model runs, the picture is unchanged
 
@@ -80,26 +79,15 @@ def test_a_translation_schedule_moves_the_content_by_the_requested_pixels(tmp_pa
         assert dx == pytest.approx(right, abs=0.3) and dy == pytest.approx(-up, abs=0.3)
 
 
-def test_a_zoom_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, natural, monkeypatch, saved):
+def test_a_zoom_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, natural, saved):
     photo = write_png(tmp_path / "photo.png", natural(64, 96, seed=5))
     options = dict(frames=6, zoom=1.05, rotate=1, translate_x=0.5, keep_parts=True, **{**FAST, "flow_steps": 1})
     render_zoom(photo, tmp_path / "whole.mp4", **options)
 
-    rounds = {"count": 0}
-    real_round = dreaming.dream_round
-
-    def crashing_round(*args, **kwargs):
-        rounds["count"] += 1
-        if rounds["count"] == 4:
-            raise RuntimeError("power cut")
-        return real_round(*args, **kwargs)
-
-    monkeypatch.setattr(dreaming, "dream_round", crashing_round)
-    with pytest.raises(RuntimeError, match="power cut"):
+    with power_cut_at_round(4):
         render_zoom(photo, tmp_path / "resumed.mp4", **options)
     assert not (tmp_path / "resumed.mp4").exists()
     assert done_frames(tmp_path / "resumed.mp4") == [0, 1, 2]
-    monkeypatch.setattr(dreaming, "dream_round", real_round)
     render_zoom(photo, tmp_path / "resumed.mp4", **options)
 
     whole, resumed = checkpoints(saved, tmp_path / "whole.mp4"), checkpoints(saved, tmp_path / "resumed.mp4")
