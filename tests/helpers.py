@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import signal
+import subprocess
+import time
+from typing import Callable, Iterator
 
 import pytest
 
@@ -54,3 +57,18 @@ def power_cut_at_round(count: int) -> Iterator[None]:
             yield
     finally:
         dreaming.dream_round = real
+
+
+def kill_when(process: subprocess.Popen, ready: Callable[[], bool], seconds: float = 120) -> None:
+    """SIGKILL `process` as soon as `ready()` holds; it must still be running then, within `seconds`
+    (its stderr, when piped, tells why it ended early)."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if process.poll() is not None:
+            said = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"the process ended before it could be killed: "
+                                 f"{said.decode(errors='replace') if isinstance(said, bytes) else said}"[-2000:])
+        assert time.monotonic() < deadline, "the process never got far enough to be killed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

@@ -4,7 +4,6 @@ and dreams none of the finished ones again."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from dreamvid.temporal.chunks import chunk_name, parse_chunk, plan_chunks
 from dreamvid.temporal.plan import Segment
 from dreamvid.temporal.resume import _used
 from dreamvid.video import list_audio, probe_video, read_frames
-from helpers import done_frames, power_cut_at_round
+from helpers import done_frames, kill_when, power_cut_at_round
 
 QUICK = dict(model="vgg16-hed", steps=1, octaves=1, flow_steps=1, jitter=4)
 SIDE_BY_SIDE = dict(QUICK, streams=2, batch=2, warmup=2)
@@ -168,12 +167,7 @@ def test_a_render_killed_with_sigkill_resumes_to_the_same_frames(tmp_path, short
                "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "--streams", "2",
                "--batch", "2", "--warmup", "2"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while not (len(done_frames(output)) >= 8 and list(folder(output).glob("chunk_*"))):
-        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, lambda: len(done_frames(output)) >= 8 and bool(list(folder(output).glob("chunk_*"))), 240)
     assert len(done_frames(output)) < 18 and not output.exists()
     assert len(list(folder(output).glob("*.png"))) <= 2 * 4 + 2  # the rest is in chunks
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240)
@@ -189,12 +183,7 @@ def test_the_resume_dreams_only_what_was_not_on_disk(tmp_path, short_chunks):
     command = [sys.executable, "-c", KILLABLE, str(source), "-o", str(output), "-q", "--model", "vgg16-hed",
                "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "--keep-parts"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while not list(folder(output).glob("chunk_*")) or len(done_frames(output)) < 5:
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, lambda: bool(list(folder(output).glob("chunk_*"))) and len(done_frames(output)) >= 5, 240)
     done = set(done_frames(output))
     log = folder(output) / "frames.jsonl"
     before = len(log.read_text().splitlines())

@@ -20,6 +20,7 @@ import pytest
 
 from clips import moving_clip
 from conftest import PROBE
+from helpers import kill_when
 from stub_dreamer import StubFactory
 from dreamvid.api import run_queue
 from dreamvid.jobs import plan_jobs
@@ -174,12 +175,7 @@ def test_killed_driver_resumes_with_the_same_frames(ray_address, clip, reference
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     driver = subprocess.Popen([sys.executable, "-c", DRIVER.format(options=OPTIONS), str(clip), str(output),
                                ray_address], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while len(logged(output)) < 4 and time.monotonic() < deadline:
-        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
-        time.sleep(0.02)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    kill_when(driver, lambda: len(logged(output)) >= 4)
     assert 4 <= len(logged(output)) < FRAMES and not output.exists()
     on_ray(clip, output, 2)  # the same command again, here
     assert_same_frames(output, reference)

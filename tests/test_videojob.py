@@ -2,17 +2,15 @@
 resume after a kill, refusal of changed parameters, decode failures and flat memory."""
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import dreamvid
-from helpers import FAST, Warnings, done_frames
+from helpers import FAST, Warnings, done_frames, kill_when
 from clips import cut_clip, moving_clip, rotated_clip, translating_frames
 from dreamvid.errors import UserError
 from dreamvid.score import score_videos
@@ -165,12 +163,7 @@ def test_resume_after_kill_gives_the_same_frames(tmp_path):
     output = tmp_path / "killed.mp4"
     command = [sys.executable, "-m", "dreamvid", str(source), "-o", str(output), "--keep-parts", "-q", *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(done_frames(output)) < 4 and time.monotonic() < deadline:
-        assert process.poll() is None, "the render ended before it could be killed"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, lambda: len(done_frames(output)) >= 4)
     killed_at = len(done_frames(output))
     assert 4 <= killed_at < 14 and not output.exists()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,10 +4,8 @@ zooms what a video carries from frame to frame."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -20,7 +18,7 @@ from dreamvid.errors import UserError
 from dreamvid.imageops import from_float
 from dreamvid.video import read_frames
 from dreamvid.zoom import ZoomMotion, render_zoom
-from helpers import FAST, done_frames, power_cut_at_round
+from helpers import FAST, done_frames, kill_when, power_cut_at_round
 
 STILL = dict(model="vgg16-hed", octaves=1, steps=0, flow_steps=0)  # the model runs, the picture is unchanged
 
@@ -214,12 +212,7 @@ def test_a_zoom_killed_with_sigkill_resumes_to_the_same_frames(tmp_path, natural
                "--zoom", "1.04", "--rotate", "0.5", "--keep-parts", "-q", "--model", "vgg16-hed", "--steps", "3",
                "--octaves", "1", "--flow-steps", "1", "--jitter", "8"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(done_frames(output)) < 4 and time.monotonic() < deadline:
-        assert process.poll() is None, "the zoom ended before it could be killed"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, lambda: len(done_frames(output)) >= 4)
     assert 4 <= len(done_frames(output)) < 14 and not output.exists()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     whole, resumed = list(read_frames(tmp_path / "whole.mp4")), list(read_frames(output))  # the same H.264
