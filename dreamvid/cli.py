@@ -85,7 +85,7 @@ def render_command(
                                               "--flow-octaves, which override it \\[default: 0.9].",
                                               rich_help_panel=VIDEO),
     blend: Optional[str] = typer.Option(None, help="Share of the previous dream carried, 0..1, or a schedule "
-                                        "(see --step-size) \\[default: from --coherence, 0.9].",
+                                        "(see --step-size) \\[default: from --coherence, 0.95].",
                                         rich_help_panel=VIDEO),
     flow_steps: Optional[str] = typer.Option(None, help="Steps per octave for frames that start from a carried "
                                              "dream, or a schedule (see --step-size) \\[default: from "

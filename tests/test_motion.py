@@ -8,35 +8,35 @@ import numpy as np
 import pytest
 
 from dreamvid.errors import UserError
-from dreamvid.settings import build_settings, coherence_values
+from dreamvid.settings import FADE, build_settings, coherence_values
 
 
 # --- --coherence -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("coherence, expected", [
     (0.0, (0.0, 10, 0)),  # per-frame dreams
-    (0.25, (0.4, 6, 0)),
-    (0.5, (0.7, 3, 0)),
-    (0.75, (0.8, 2, 2)),
-    (0.9, (0.9, 1, 2)),  # the default
-    (1.0, (0.9, 1, 1)),
+    (0.25, (0.7, 6, 0)),
+    (0.5, (0.85, 3, 0)),
+    (0.75, (0.9, 2, 2)),
+    (0.9, (0.95, 1, 2)),  # the default
+    (1.0, (0.95, 1, 1)),
 ])
 def test_coherence_maps_onto_blend_flow_steps_and_octaves(coherence, expected):
     blend, flow_steps, octaves = coherence_values(coherence, 10)
     assert (pytest.approx(blend), flow_steps, octaves) == expected
     # what a carried frame adds (flow_steps) balances what the blend lets fade (1 - blend)
-    assert 1 - blend == pytest.approx(flow_steps / 10)
+    assert 1 - blend == pytest.approx(FADE * flow_steps / 10)
 
 
 def test_coherence_resolves_per_frame_and_the_old_flags_override_it():
     default = build_settings({}).at(0)
-    assert (default.blend, default.flow_steps, default.flow_octaves) == (pytest.approx(0.9), 1, 2)
+    assert (default.blend, default.flow_steps, default.flow_octaves) == (pytest.approx(0.95), 1, 2)
     low = build_settings({"coherence": 0.5}).at(0)
-    assert (low.blend, low.flow_steps, low.flow_octaves) == (pytest.approx(0.7), 3, 0)
+    assert (low.blend, low.flow_steps, low.flow_octaves) == (pytest.approx(0.85), 3, 0)
     given = build_settings({"coherence": 0.5, "blend": 0.95, "flow_steps": 2, "flow_octaves": 2}).at(0)
     assert (given.blend, given.flow_steps, given.flow_octaves) == (0.95, 2, 2)
     scheduled = build_settings({"coherence": 0.5, "steps": "0:(10), 10:(20)"})
-    assert scheduled.at(10).flow_steps == 4 and scheduled.at(10).blend == pytest.approx(0.8)  # from that frame's steps
+    assert scheduled.at(10).flow_steps == 4 and scheduled.at(10).blend == pytest.approx(0.9)  # from that frame's steps
     assert build_settings({"coherence": 0.0}).flow is False  # per-frame dreams need no flow
     assert build_settings({"coherence": 0.0, "flow": True}).flow is True
 
@@ -67,7 +67,7 @@ def test_the_command_line_takes_coherence_and_the_overrides(monkeypatch):
     assert runner.invoke(app, ["render", "clip.mp4", "--coherence", "0.5", "--blend", "0.6",
                                "--flow-octaves", "2"]).exit_code == 0
     assert seen[0].coherence == 0.5 and seen[0].blend is None
-    assert (seen[0].at(0).blend, seen[0].at(0).flow_steps) == (pytest.approx(0.7), 3)
+    assert (seen[0].at(0).blend, seen[0].at(0).flow_steps) == (pytest.approx(0.85), 3)
     assert (seen[1].at(0).blend, seen[1].at(0).flow_steps, seen[1].at(0).flow_octaves) == (0.6, 3, 2)
 
 
