@@ -8,8 +8,8 @@ dreamed layer, measured by a second copy of the model built apart from the dream
 
 (b) and (c) dream every frame with all steps and octaves, and each frame alone: their figures are
 measured on sampled frames (see --no-flow-pairs, --loop-frames) and compared with (a) on the same ones.
-Each warping target also gets a floor: what (a)'s dream would score if it never changed once dreamed
-(frozen_dream), so that a target no carried dream can reach shows as one.
+Each warping target also gets a floor: what (a) would score if no frame changed anything of the dream it
+carried (frozen_dream), so that a target no carried dream can reach shows as one.
 
     python benchmarks/motion.py                     # 11 minutes on 2 quiet CPU cores (8 no-flow pairs a clip)
     python benchmarks/motion.py --quick             # smaller and shorter clips: about 3 minutes
@@ -193,7 +193,7 @@ def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, drea
     stages["score_flow"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    frozen = frozen_dream(source, sources, outputs_a, folder / f"{spec.kind}-frozen.mp4", options.get("crf", 18))
+    frozen = frozen_dream(sources, outputs_a)
     stages["frozen"] = time.perf_counter() - tick
 
     loop = {}
@@ -258,34 +258,25 @@ def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, drea
     return record
 
 
-def frozen_dream(source_path: Path, sources: list[np.ndarray], outputs: list[np.ndarray], path: Path, crf: int) -> dict:
-    """The warping error of (a)'s dream frozen where it is carried: each frame is its source plus the previous
-    frozen frame's dream moved along the flow as dreamvid carries it (flow.CARRY_INTERPOLATION), where the flow
-    is reliable, and (a)'s own dream elsewhere and after a cut; encoded as (a) is. A dream that never changes
-    once dreamed: what is left is the source's own error, the metric's bilinear warp of a sharp dream and the
-    codec. No carried dream of this strength and sharpness can score much lower: a floor for the targets. (Over
-    hundreds of frames the frozen dream stops being one: with nothing dreaming it again, repeated warps break it
-    up, so on the 1,000-frame slow pan it scores far above the real render and is no floor.)"""
+def frozen_dream(sources: list[np.ndarray], outputs: list[np.ndarray]) -> dict:
+    """The warping error of (a)'s frames had each of them changed nothing of what it carried: frame t is its
+    source plus (a)'s previous frame's dream moved along the flow as dreamvid carries it
+    (flow.CARRY_INTERPOLATION) where the flow is reliable, scored against (a)'s previous frame. What is left
+    is the source's own error and the metric's bilinear warp of a sharp dream (no second encode: the codec's
+    noise of frame t is left out, so this is at or under what any such frame can score). No carried dream of
+    this strength and sharpness can score lower: a floor for the targets. Returns the mean and the per-pair
+    errors, as score_videos does."""
     from dreamvid.flow import CARRY_INTERPOLATION, MotionEstimator, warp
-    from dreamvid.score import score_videos
-    from dreamvid.video import VideoWriter
+    from dreamvid.score import pair_error
 
     estimator = MotionEstimator()
-    height, width = sources[0].shape[:2]
-    previous = None
-    with VideoWriter(path, width, height, clipset.FPS, crf=crf) as writer:
-        for t, (source, output) in enumerate(zip(sources, outputs)):
-            frame = output.astype(np.float32)
-            if previous is not None:
-                motion = estimator.estimate(sources[t - 1], source)
-                if not motion.cut:
-                    carried = source + warp(previous - sources[t - 1].astype(np.float32), motion.backward,
-                                            CARRY_INTERPOLATION)
-                    frame = np.where(motion.mask[..., None] > 0, carried, frame)
-            frame = np.clip(np.rint(frame), 0, 255)
-            writer.write(np.ascontiguousarray(frame.astype(np.uint8)))
-            previous = frame
-    return score_videos(source_path, path, start=0)
+    errors = []
+    for t in range(1, len(sources)):
+        motion = estimator.estimate(sources[t - 1], sources[t])
+        dream = outputs[t - 1].astype(np.float32) - sources[t - 1]
+        frame = sources[t] + warp(dream, motion.backward, CARRY_INTERPOLATION)
+        errors.append(pair_error(outputs[t - 1], np.clip(np.rint(frame), 0, 255).astype(np.uint8), motion))
+    return {"dreamed": mean_or_none(errors) or 0.0, "per_frame": {"dreamed": errors}}
 
 
 def run_no_flow(spec, source: Path, options: dict, folder: Path, pairs_wanted: int, pairs: list[int]):
@@ -391,12 +382,12 @@ def drift(spec, sources, outputs, strength, outputs_b, maps_b) -> dict:
 
 
 def targets(record: dict) -> list[dict]:
-    """The issue's targets on one clip; the warping targets with their floor: the same ratio for the frozen
-    dream (frozen_dream), and for the warp against no-flow also the source's own (a picture not dreamed at
-    all). A target under its floor cannot be met by a carried dream of this strength and sharpness."""
+    """The issue's targets on one clip; the warping targets with their floor, the same ratio for the frozen
+    frames (frozen_dream). A target under its floor cannot be met by a carried dream of this strength and
+    sharpness."""
     r = record["ratios"]
     speedup = MIN_SPEEDUP.get(record["kind"], 5.0)
-    no_flow_floor = min(filter(None, (r.get("frozen_vs_no_flow"), r.get("source_vs_no_flow"))), default=None)
+    no_flow_floor = r.get("frozen_vs_no_flow")
     rows = [("strength >= 0.9x no-flow", r["strength_vs_no_flow"], lambda v: v >= MIN_STRENGTH_RATIO, None),
             ("warping error <= 0.3x no-flow", r["warping_vs_no_flow"], lambda v: v <= MAX_WARP_VS_NO_FLOW,
              no_flow_floor),
@@ -456,7 +447,7 @@ def markdown(record: dict) -> str:
             row = d[name]
             lines.append(f"| {name} | {fmt(row['flow'], 3)} | {fmt(row.get('reference'), 3)} "
                          f"({row.get('reference_is', '-')}) | {fmt(row['relative'], 3)} |")
-    lines += ["", "| clip | target | value | floor (frozen dream) | result |", "|---|---|---|---|---|"]
+    lines += ["", "| clip | target | value | floor (frozen frames) | result |", "|---|---|---|---|---|"]
     for c in record["clips"].values():
         for t in c["targets"]:
             verdict = "n/a" if t["pass"] is None else ("pass" if t["pass"] else "FAIL")
