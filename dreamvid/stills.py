@@ -32,10 +32,13 @@ def natural_key(path: Path | str) -> list:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """The images of a folder (not recursive), in natural order; an empty folder is a UserError."""
+    """The images of a folder (not recursive), in natural order; an empty folder is a UserError. Hidden
+    files are not images of the folder: macOS leaves `._IMG_0001.jpg` (its metadata, not a picture)
+    beside every file it copies onto a USB stick or a network share."""
     if not folder.is_dir():
         raise UserError(f"not a folder: {folder}")
-    images = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+    images = sorted((p for p in folder.iterdir()
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
                     key=natural_key)
     if not images:
         raise UserError(f"no images in folder {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
