@@ -1,0 +1,82 @@
+"""Inputs as they come from the field: names, sizes and folders that users have and the tests before
+did not make. Each test is a defect found by the field sweep (a matrix of inputs run through the
+command), fixed, and kept from coming back."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+from PIL import Image
+
+from clips import encode, moving_clip, translating_frames
+from dreamvid.settings import build_settings
+
+
+def test_a_video_whose_name_starts_with_a_dash_is_written(tmp_path, monkeypatch):
+    """`-take1.mp4 -> -take1_dream.mp4`: ffmpeg read the output name as an option and the render
+    failed after the whole dream (exit 1); chunks are written under such a name, and joined into one."""
+    from dreamvid.video import VideoWriter, join_chunks, probe_video
+
+    monkeypatch.chdir(tmp_path)
+    frames = translating_frames(4, (32, 32), 1, 0)
+    with VideoWriter(Path("-take1.mp4"), 32, 32, Fraction(10)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    join_chunks([Path("-take1.mp4")], Path("-joined.mp4"))
+    assert probe_video(tmp_path / "-take1.mp4").frame_count == 4
+    assert probe_video(tmp_path / "-joined.mp4").frame_count == 4
+
+
+def test_a_video_too_small_for_the_flow_is_refused_before_tensorflow(tmp_path, cli):
+    """A 64x8 strip crashed in OpenCV's flow at the first frame, with a traceback and a work folder left
+    behind; now one line names the fix, before TensorFlow loads. Without flow it is dreamed."""
+    encode(tmp_path / "strip.mp4", translating_frames(3, (64, 8), 1, 0))
+    run = cli(tmp_path, "strip.mp4", "--model", "vgg16-hed")
+    assert run.status == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "dreamvid: error: strip.mp4: frames of 64x8 are too small for the optical flow (16 pixels a side at "
+        "least): add --no-flow"]
+    assert run.loaded == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["strip.mp4"]
+
+
+def test_a_max_side_that_leaves_a_strip_is_refused(tmp_path):
+    from dreamvid.errors import UserError
+    from dreamvid.jobs import plan_jobs
+
+    moving_clip(tmp_path / "wide.mp4", frames=2, size=(320, 32))
+    settings = build_settings({"model": "vgg16-hed", "max_side": 64})
+    try:
+        plan_jobs([tmp_path / "wide.mp4"], settings)
+    except UserError as error:
+        assert "frames of 64x6 are too small" in str(error) and "--max-side" in str(error)
+    else:
+        raise AssertionError("a 64x6 dream of a video with flow was accepted")
+    assert plan_jobs([tmp_path / "wide.mp4"], build_settings({"model": "vgg16-hed", "max_side": 64, "flow": False}))
+
+
+def test_cuts_of_a_wide_strip_are_looked_for_at_a_size_the_flow_takes(tmp_path):
+    """Split into segments (--streams 2, the default on a GPU), a 640x16 clip was shrunk to 160x4 to look
+    for cuts, which OpenCV's flow refused (or crashed on): the render died before its first frame."""
+    from dreamvid.sources import VideoSource
+    from dreamvid.temporal.plan import detect_cuts
+
+    moving_clip(tmp_path / "strip.mp4", frames=3, size=(640, 16))
+    assert detect_cuts(VideoSource.open(tmp_path / "strip.mp4"), 0, 3, 27.0) == ()
+
+
+def test_hidden_files_beside_the_pictures_are_not_dreamed(tmp_path):
+    """macOS writes `._NAME` (AppleDouble metadata, not a picture) beside every file it copies onto a USB
+    stick or a share: the whole folder was refused for an `._a.png` that dreamvid could not decode."""
+    from dreamvid.jobs import plan_jobs
+
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    for index in range(2):
+        Image.fromarray(translating_frames(1, (32, 24), 0, 0, seed=index)[0]).save(shot / f"f_{index}.png")
+        (shot / f"._f_{index}.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
+    settings = build_settings({"model": "vgg16-hed"})
+    for sequence in (False, True):
+        [job] = plan_jobs([shot], settings, sequence=sequence)
+        assert [frame.name for frame in job.frames] == ["f_0.png", "f_1.png"]
+
