@@ -80,3 +80,27 @@ def test_hidden_files_beside_the_pictures_are_not_dreamed(tmp_path):
         [job] = plan_jobs([shot], settings, sequence=sequence)
         assert [frame.name for frame in job.frames] == ["f_0.png", "f_1.png"]
 
+
+
+def test_a_still_that_cannot_be_written_leaves_no_record(tmp_path, monkeypatch):
+    """On a full disk the picture's record was written and the picture was not: `photo_dream.png.json`
+    stood alone beside the photo."""
+    import pytest
+
+    from dreamvid import stillsjob
+    from dreamvid.errors import UserError
+    from dreamvid.jobs import plan_jobs
+    from helpers import Warnings
+    from stub_dreamer import StubDreamer
+
+    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
+    settings = build_settings({"model": "vgg16-hed", "steps": 1, "octaves": 1})
+    [job] = plan_jobs([tmp_path / "photo.png"], settings)
+
+    def full_disk(path, picture):
+        raise UserError(f"cannot write image {path}")
+
+    monkeypatch.setattr(stillsjob, "write_image", full_disk)
+    with pytest.raises(UserError):
+        stillsjob.run_stills(job, StubDreamer(), settings, Warnings(), 1)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
