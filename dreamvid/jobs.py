@@ -128,7 +128,10 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_OUTPUTS else ".mp4"
         kind, default = "video", source.with_name(source.stem + "_dream" + suffix)
     else:
-        check_memory(inspect_image(source), settings.max_side)  # before decoding it whole
+        still = inspect_image(source)
+        check_memory(still, settings.max_side)  # before decoding it whole
+        if still.frames > 1:
+            warn(f"{source} holds {still.frames} frames (an animation or pages): only the first is dreamed")
         _decodes(source)
         suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff") else ".png"  # PNG holds no float, CMYK
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream" + suffix)

@@ -111,6 +111,7 @@ class ImageInfo:
     path: Path
     width: int  # as displayed: an EXIF orientation that turns the picture swaps width and height
     height: int
+    frames: int = 1  # an animated GIF, WebP or PNG, or a multi-page TIFF, has more than one
 
 
 ORIENTATION = 0x0112  # the EXIF tag
@@ -126,6 +127,7 @@ def inspect_image(path: Path) -> ImageInfo:
         with Image.open(path) as image:
             width, height = _stored_size(image)
             orientation = _orientation(image)
+            frames = getattr(image, "n_frames", 1)
     except Image.DecompressionBombError as error:
         raise UserError(f"{path} is too large for Pillow to open safely: {error}") from None
     except (UnidentifiedImageError, OSError) as error:
@@ -133,7 +135,7 @@ def inspect_image(path: Path) -> ImageInfo:
         if data is None:
             raise UserError(f"not a readable image: {path} ({error.__class__.__name__})") from None
         return ImageInfo(path, data.shape[1], data.shape[0])
-    return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)))
+    return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)), frames)
 
 
 def _tiff_by_opencv(path: Path) -> np.ndarray | None:
@@ -199,8 +201,12 @@ def read_image(path: Path) -> Picture:
             except (OSError, ValueError) as error:
                 raise ImageDecodeError(f"cannot decode image {path} ({error})") from None
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:
-        raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)")
+    if data is None:  # a format only Pillow knows (TGA, PCX, ICO...), or a damaged file
+        try:
+            with Image.open(path) as image:
+                return _from_pillow(image, path, orientation)
+        except (OSError, ValueError):
+            raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)") from None
     return _from_samples(upright(data, orientation), path, bgr=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from clips import encode, moving_clip, translating_frames
@@ -104,3 +105,25 @@ def test_a_still_that_cannot_be_written_leaves_no_record(tmp_path, monkeypatch):
     with pytest.raises(UserError):
         stillsjob.run_stills(job, StubDreamer(), settings, Warnings(), 1)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_picture_only_pillow_reads_is_dreamed(tmp_path):
+    """A TGA opened (Pillow reads its header) but OpenCV could not decode it: "cannot decode image
+    (truncated or damaged?)" for a sound file."""
+    from dreamvid.stills import read_image
+
+    pixels = translating_frames(1, (20, 12), 0, 0)[0]
+    Image.fromarray(pixels).save(tmp_path / "frame.tga")
+    picture = read_image(tmp_path / "frame.tga")
+    assert np.array_equal(np.rint(picture.rgb * 255).astype(np.uint8), pixels)
+
+
+def test_an_animation_given_as_a_still_says_that_only_its_first_frame_is_dreamed(tmp_path):
+    from dreamvid.jobs import plan_jobs
+
+    frames = [Image.fromarray(frame) for frame in translating_frames(3, (32, 24), 1, 0)]
+    frames[0].save(tmp_path / "loop.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    warnings = []
+    [job] = plan_jobs([tmp_path / "loop.gif"], build_settings({"model": "vgg16-hed"}), warn=warnings.append)
+    assert job.kind == "image"
+    assert warnings == [f"{tmp_path / 'loop.gif'} holds 3 frames (an animation or pages): only the first is dreamed"]
