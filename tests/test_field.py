@@ -127,3 +127,16 @@ def test_an_animation_given_as_a_still_says_that_only_its_first_frame_is_dreamed
     [job] = plan_jobs([tmp_path / "loop.gif"], build_settings({"model": "vgg16-hed"}), warn=warnings.append)
     assert job.kind == "image"
     assert warnings == [f"{tmp_path / 'loop.gif'} holds 3 frames (an animation or pages): only the first is dreamed"]
+
+
+def test_scoring_a_video_too_small_for_the_flow_is_one_line(tmp_path):
+    from dreamvid.errors import UserError
+    from dreamvid.score import score_videos
+
+    encode(tmp_path / "strip.mp4", translating_frames(3, (64, 8), 1, 0))
+    try:
+        score_videos(tmp_path / "strip.mp4", tmp_path / "strip.mp4")
+    except UserError as error:
+        assert "frames of 64x8 are too small for the optical flow" in str(error)
+    else:
+        raise AssertionError("a 64x8 video was scored")
