@@ -17,6 +17,7 @@ from .sidecar import owned_files, parameters, read_record, sidecar_path
 from .stills import (IMAGE_SUFFIXES, ImageDecodeError, check_memory, inspect_image, list_images, list_sequence,
                      read_image)
 from .temporal.resume import check_resumable, job_plan, source_identity
+from .temporal.workfolder import sweep
 
 if TYPE_CHECKING:  # pragma: no cover
     from .video import VideoInfo
@@ -97,6 +98,8 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
         for job in jobs:
             if not job.skip:
                 check_resumable(job.work_folder, job_plan(job, params))
+    for job in jobs:
+        sweep(job.work_folder)  # what a kill left of a finished render's cleanup
     return jobs
 
 
