@@ -15,6 +15,13 @@ def processing_size(height: int, width: int, max_side: int | None) -> tuple[int,
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def flow_fits(height: int, width: int) -> bool:
+    """Whether OpenCV's DIS optical flow surely takes frames of this size. Under 16 pixels on a side it
+    raises or crashes for many sizes (a wide frame 8 to 15 pixels high and 48 to 128 or 320 wide and more,
+    for example), so such strips are kept from it."""
+    return min(height, width) >= 16
+
+
 def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side: int) -> list[tuple[int, int]]:
     """Sizes of the octaves, smallest first, each `scale` apart, ending at the image's own size.
 

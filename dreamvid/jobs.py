@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Callable
 
 from .atomic import recover_folder
 from .errors import UserError
+from .imageops import flow_fits
 from .models import check_tile, resolve_layers, resolve_weights
 from .settings import Settings, frame_range
 from .sidecar import owned_files, parameters, read_record, sidecar_path
 from .stills import (IMAGE_SUFFIXES, ImageDecodeError, check_memory, inspect_image, list_images, list_sequence,
                      read_image)
 from .temporal.resume import check_resumable, job_plan, source_identity
+from .temporal.workfolder import sweep
 
 if TYPE_CHECKING:  # pragma: no cover
     from .video import VideoInfo
@@ -96,6 +98,8 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
         for job in jobs:
             if not job.skip:
                 check_resumable(job.work_folder, job_plan(job, params))
+    for job in jobs:
+        sweep(job.work_folder)  # what a kill left of a finished render's cleanup
     return jobs
 
 
@@ -127,7 +131,10 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_OUTPUTS else ".mp4"
         kind, default = "video", source.with_name(source.stem + "_dream" + suffix)
     else:
-        check_memory(inspect_image(source), settings.max_side)  # before decoding it whole
+        still = inspect_image(source)
+        check_memory(still, settings.max_side)  # before decoding it whole
+        if still.frames > 1:
+            warn(f"{source} holds {still.frames} frames (an animation or pages): only the first is dreamed")
         _decodes(source)
         suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff") else ".png"  # PNG holds no float, CMYK
         frames, kind, default = (source,), "image", source.with_name(source.stem + "_dream" + suffix)
@@ -137,6 +144,7 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         size = (first.width, first.height)
     if kind in ("video", "sequence"):
         span = frame_range(settings.frames, count)
+        _check_flow_size(source, size, settings)
     if settings.audio_driven and not (kind == "video" and info.has_audio):
         driven = ", ".join(name for name, plan in settings.schedules().items() if plan.audio)
         raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
@@ -195,6 +203,18 @@ def _check_owner(output: Path, names: tuple[str, ...] | None, overwrite: bool) -
         more = f" and {len(theirs) - 1} more" if len(theirs) > 1 else ""
         raise UserError(f"{output / theirs[0]}{more} exists and dreamvid did not write it: "
                         f"move it away or choose another -o")
+
+
+def _check_flow_size(source: Path, size: tuple[int, int], settings: Settings) -> None:
+    """Frames too small for the optical flow (a strip of pixels, or a tiny --max-side) are refused here
+    rather than failing in the flow at the first frame."""
+    from .temporal.plan import output_size
+
+    height, width = output_size(*size, settings.max_side)
+    if settings.flow and not flow_fits(height, width):
+        larger = " or a larger --max-side" if (width, height) != tuple(size) else ""
+        raise UserError(f"{source}: frames of {width}x{height} are too small for the optical flow (16 pixels "
+                        f"a side at least): add --no-flow{larger}")
 
 
 def _beside(folder: Path, suffix: str) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dreamvid.errors import UserError
 from dreamvid.flow import Motion, MotionEstimator, warp
+from dreamvid.imageops import flow_fits
 
 
 def pair_error(prev_output: np.ndarray, output: np.ndarray, motion: Motion) -> float | None:
@@ -88,6 +89,9 @@ def score_videos(source_path, dreamed_path, start: int | None = None) -> dict:
     from dreamvid.video import probe_video, read_frames
 
     dreamed_info = probe_video(dreamed_path)
+    if not flow_fits(dreamed_info.height, dreamed_info.width):
+        raise UserError(f"{dreamed_path}: frames of {dreamed_info.width}x{dreamed_info.height} are too small for "
+                        f"the optical flow that scoring needs (16 pixels a side at least)")
     if start is None:
         start = (_render_record(dreamed_path) or {}).get("frames", [0])[0]
     end = start + dreamed_info.frame_count

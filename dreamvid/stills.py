@@ -32,10 +32,13 @@ def natural_key(path: Path | str) -> list:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """The images of a folder (not recursive), in natural order; an empty folder is a UserError."""
+    """The images of a folder (not recursive), in natural order; an empty folder is a UserError. Hidden
+    files are not images of the folder: macOS leaves `._IMG_0001.jpg` (its metadata, not a picture)
+    beside every file it copies onto a USB stick or a network share."""
     if not folder.is_dir():
         raise UserError(f"not a folder: {folder}")
-    images = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+    images = sorted((p for p in folder.iterdir()
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
                     key=natural_key)
     if not images:
         raise UserError(f"no images in folder {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -108,6 +111,7 @@ class ImageInfo:
     path: Path
     width: int  # as displayed: an EXIF orientation that turns the picture swaps width and height
     height: int
+    frames: int = 1  # an animated GIF, WebP or PNG, or a multi-page TIFF, has more than one
 
 
 ORIENTATION = 0x0112  # the EXIF tag
@@ -123,6 +127,7 @@ def inspect_image(path: Path) -> ImageInfo:
         with Image.open(path) as image:
             width, height = _stored_size(image)
             orientation = _orientation(image)
+            frames = getattr(image, "n_frames", 1)
     except Image.DecompressionBombError as error:
         raise UserError(f"{path} is too large for Pillow to open safely: {error}") from None
     except (UnidentifiedImageError, OSError) as error:
@@ -130,7 +135,7 @@ def inspect_image(path: Path) -> ImageInfo:
         if data is None:
             raise UserError(f"not a readable image: {path} ({error.__class__.__name__})") from None
         return ImageInfo(path, data.shape[1], data.shape[0])
-    return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)))
+    return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)), frames)
 
 
 def _tiff_by_opencv(path: Path) -> np.ndarray | None:
@@ -196,8 +201,12 @@ def read_image(path: Path) -> Picture:
             except (OSError, ValueError) as error:
                 raise ImageDecodeError(f"cannot decode image {path} ({error})") from None
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:
-        raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)")
+    if data is None:  # a format only Pillow knows (TGA, PCX, ICO...), or a damaged file
+        try:
+            with Image.open(path) as image:
+                return _from_pillow(image, path, orientation)
+        except (OSError, ValueError):
+            raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)") from None
     return _from_samples(upright(data, orientation), path, bgr=True)
 
 

@@ -31,7 +31,12 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         picture.rgb = dream_pictures([picture.rgb], dreamer, settings)[0]
         # The record first: a kill between the two leaves a picture that --overwrite may still replace.
         write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
-        write_image(job.output, picture)
+        try:
+            write_image(job.output, picture)
+        except BaseException:  # a full disk, Ctrl-C: no record is left of a picture that is not there
+            if not job.output.exists():
+                job.sidecar.unlink(missing_ok=True)
+            raise
         reporter.advance(1)
         reporter.finish()
         return JobResult(job, 1, time.monotonic() - started)

@@ -140,9 +140,15 @@ def _ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def ffmpeg_path(path: Path | str) -> str:
+    """A file as ffmpeg must be given it: absolute, so that a name such as `-clip.mp4` is not read as an
+    option nor `pipe:1.mp4` as a protocol."""
+    return str(Path(path).absolute())
+
+
 def _ffmpeg_describe(path: Path) -> str:
     """ffmpeg's description of the input (stream list, rotation), which it prints on stderr."""
-    return _run_ffmpeg([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], path, 120).stderr
+    return _run_ffmpeg([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_path(path)], path, 120).stderr
 
 
 def _run_ffmpeg(args: list[str], path: Path, seconds: float) -> subprocess.CompletedProcess:
@@ -217,7 +223,7 @@ def _scan_packets(path: Path, fps: Fraction) -> _Packets:
     """Count the video stream's packets and read their timestamps without decoding (fast: a 5 s HD clip takes
     a few hundredths of a second). Packets the demuxer marks to discard (edit lists) are no frames."""
     # Reading packets runs at disk speed: an hour allows a film on a slow drive.
-    result = _run_ffmpeg([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+    result = _run_ffmpeg([_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", ffmpeg_path(path),
                           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], path, 3600)
     if result.returncode != 0 or re.search(r"partial file|invalid data|corrupt", result.stderr, re.IGNORECASE):
         reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "unreadable packets"
@@ -450,7 +456,7 @@ class _Decoder:
         # -noaccurate_seek: the frames before the seek point reach the filters (and the count), not ffmpeg's own
         # trim; the select filter drops them.
         seeking = ["-ss", f"{seek:.6f}", "-noaccurate_seek"] if seek is not None else []
-        args = [_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "info", *seeking, "-i", str(info.path),
+        args = [_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "info", *seeking, "-i", ffmpeg_path(info.path),
                 "-map", "0:v:0", "-vf", ",".join(filters), "-fps_mode", "passthrough", "-frames:v", str(frames),
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -604,7 +610,7 @@ class VideoWriter:
             args += ["-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-video_track_timescale", "90000"]
         if self.path.suffix.lower() in _FASTSTART:
             args += ["-movflags", "+faststart"]
-        return args + [str(self.path)]
+        return args + [ffmpeg_path(self.path)]
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
@@ -699,7 +705,7 @@ def _audio_args(path: Path, source: Path | None, start: float, duration: float |
     if source is None:
         return []
     args = ["-ss", f"{start:.6f}"] + (["-t", f"{duration:.6f}"] if duration is not None else [])
-    args += ["-i", str(source), "-map", "0:v:0", "-map", "1:a?"]
+    args += ["-i", ffmpeg_path(source), "-map", "0:v:0", "-map", "1:a?"]
     codecs = list_audio(source)
     copyable = codecs and all(c in _COPYABLE_AUDIO.get(path.suffix.lower(), ()) for c in codecs)
     if duration is None:  # no length given: pad the audio with silence and end with the picture
@@ -722,7 +728,7 @@ def join_chunks(chunks: Sequence[Path], path: Path | str, *, audio_source: Path 
         args += _audio_args(path, audio_source, audio_start, audio_duration) + ["-c:v", "copy"]
         if path.suffix.lower() in _FASTSTART:
             args += ["-movflags", "+faststart"]
-        if subprocess.run(args + [str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        if subprocess.run(args + [ffmpeg_path(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=stderr).returncode != 0:
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace").strip()[-2000:]

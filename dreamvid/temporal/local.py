@@ -109,7 +109,8 @@ def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: R
                 writer.close()  # keeps the checkpoints already queued
         raise
     if not keep_parts:
-        work.remove()
+        with signals_held():  # the output is complete: a signal now must not leave half a work folder
+            work.remove()
     reporter.finish()
     return JobResult(job, new_frames, time.monotonic() - started)
 

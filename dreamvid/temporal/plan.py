@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..flow import MotionEstimator
-from ..imageops import from_float, processing_size, resize
+from ..imageops import flow_fits, from_float, processing_size, resize
 from ..jobs import Job
 from ..settings import FrameValues, Settings, frame_range
 from ..sources import FrameSource
@@ -137,10 +137,18 @@ def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int
     return small_h, small_w
 
 
+def cut_size(width: int, height: int, side: int = 160) -> tuple[int, int]:
+    """(height, width) at which cuts are looked for: `side` pixels on the longer side, larger where that
+    would leave a strip too thin for the flow, and never larger than the frame."""
+    while side < max(width, height) and not flow_fits(*output_size(width, height, side)):
+        side *= 2
+    return output_size(width, height, side)
+
+
 def detect_cuts(source: FrameSource, start: int, end: int, threshold: float) -> tuple[int, ...]:
     """Frames that begin a new shot, from a quick pass at low resolution (only needed to split
     segments at cuts; chains also notice cuts on their own)."""
-    height, width = output_size(source.width, source.height, 160)
+    height, width = cut_size(source.width, source.height)
     estimator = MotionEstimator(cut_threshold=threshold)
     cuts, previous = [], None
     for index, frame in enumerate(source.read(start, end), start):

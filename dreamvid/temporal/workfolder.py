@@ -2,6 +2,7 @@
 finished pieces (each written to a temporary name, then renamed). Resume is "plan minus what is there"."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -44,7 +45,21 @@ class WorkFolder:
         return (self.path / name).is_file()
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Renamed aside, then deleted: a kill during a long deletion (a sequence keeps every frame) leaves
+        no half work folder where a rerun looks for one, only a hidden one that the next command sweeps."""
+        sweep(self.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.path, _trash(self.path))
+        sweep(self.path)
+
+
+def _trash(path: Path) -> Path:
+    return path.with_name(f".{path.name}.removing")
+
+
+def sweep(path: Path) -> None:
+    """Delete what a kill left of the removal of the work folder `path` (see WorkFolder.remove)."""
+    shutil.rmtree(_trash(path), ignore_errors=True)
 
 
 FRAME_LOG = "frames.jsonl"

@@ -1,0 +1,175 @@
+"""Inputs as they come from the field: names, sizes and folders that users have and the tests before
+did not make. Each test is a defect found by the field sweep (a matrix of inputs run through the
+command), fixed, and kept from coming back."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from clips import encode, moving_clip, translating_frames
+from dreamvid.settings import build_settings
+
+
+def test_a_video_whose_name_starts_with_a_dash_is_written(tmp_path, monkeypatch):
+    """`-take1.mp4 -> -take1_dream.mp4`: ffmpeg read the output name as an option and the render
+    failed after the whole dream (exit 1); chunks are written under such a name, and joined into one."""
+    from dreamvid.video import VideoWriter, join_chunks, probe_video
+
+    monkeypatch.chdir(tmp_path)
+    frames = translating_frames(4, (32, 32), 1, 0)
+    with VideoWriter(Path("-take1.mp4"), 32, 32, Fraction(10)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    join_chunks([Path("-take1.mp4")], Path("-joined.mp4"))
+    assert probe_video(tmp_path / "-take1.mp4").frame_count == 4
+    assert probe_video(tmp_path / "-joined.mp4").frame_count == 4
+
+
+def test_a_video_too_small_for_the_flow_is_refused_before_tensorflow(tmp_path, cli):
+    """A 64x8 strip crashed in OpenCV's flow at the first frame, with a traceback and a work folder left
+    behind; now one line names the fix, before TensorFlow loads. Without flow it is dreamed."""
+    encode(tmp_path / "strip.mp4", translating_frames(3, (64, 8), 1, 0))
+    run = cli(tmp_path, "strip.mp4", "--model", "vgg16-hed")
+    assert run.status == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "dreamvid: error: strip.mp4: frames of 64x8 are too small for the optical flow (16 pixels a side at "
+        "least): add --no-flow"]
+    assert run.loaded == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["strip.mp4"]
+
+
+def test_a_max_side_that_leaves_a_strip_is_refused(tmp_path):
+    from dreamvid.errors import UserError
+    from dreamvid.jobs import plan_jobs
+
+    moving_clip(tmp_path / "wide.mp4", frames=2, size=(320, 32))
+    settings = build_settings({"model": "vgg16-hed", "max_side": 64})
+    try:
+        plan_jobs([tmp_path / "wide.mp4"], settings)
+    except UserError as error:
+        assert "frames of 64x6 are too small" in str(error) and "--max-side" in str(error)
+    else:
+        raise AssertionError("a 64x6 dream of a video with flow was accepted")
+    assert plan_jobs([tmp_path / "wide.mp4"], build_settings({"model": "vgg16-hed", "max_side": 64, "flow": False}))
+
+
+def test_cuts_of_a_wide_strip_are_looked_for_at_a_size_the_flow_takes(tmp_path):
+    """Split into segments (--streams 2, the default on a GPU), a 640x16 clip was shrunk to 160x4 to look
+    for cuts, which OpenCV's flow refused (or crashed on): the render died before its first frame."""
+    from dreamvid.sources import VideoSource
+    from dreamvid.temporal.plan import detect_cuts
+
+    moving_clip(tmp_path / "strip.mp4", frames=3, size=(640, 16))
+    assert detect_cuts(VideoSource.open(tmp_path / "strip.mp4"), 0, 3, 27.0) == ()
+
+
+def test_hidden_files_beside_the_pictures_are_not_dreamed(tmp_path):
+    """macOS writes `._NAME` (AppleDouble metadata, not a picture) beside every file it copies onto a USB
+    stick or a share: the whole folder was refused for an `._a.png` that dreamvid could not decode."""
+    from dreamvid.jobs import plan_jobs
+
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    for index in range(2):
+        Image.fromarray(translating_frames(1, (32, 24), 0, 0, seed=index)[0]).save(shot / f"f_{index}.png")
+        (shot / f"._f_{index}.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
+    settings = build_settings({"model": "vgg16-hed"})
+    for sequence in (False, True):
+        [job] = plan_jobs([shot], settings, sequence=sequence)
+        assert [frame.name for frame in job.frames] == ["f_0.png", "f_1.png"]
+
+
+
+def test_a_still_that_cannot_be_written_leaves_no_record(tmp_path, monkeypatch):
+    """On a full disk the picture's record was written and the picture was not: `photo_dream.png.json`
+    stood alone beside the photo."""
+    import pytest
+
+    from dreamvid import stillsjob
+    from dreamvid.errors import UserError
+    from dreamvid.jobs import plan_jobs
+    from helpers import Warnings
+    from stub_dreamer import StubDreamer
+
+    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
+    settings = build_settings({"model": "vgg16-hed", "steps": 1, "octaves": 1})
+    [job] = plan_jobs([tmp_path / "photo.png"], settings)
+
+    def full_disk(path, picture):
+        raise UserError(f"cannot write image {path}")
+
+    monkeypatch.setattr(stillsjob, "write_image", full_disk)
+    with pytest.raises(UserError):
+        stillsjob.run_stills(job, StubDreamer(), settings, Warnings(), 1)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_picture_only_pillow_reads_is_dreamed(tmp_path):
+    """A TGA opened (Pillow reads its header) but OpenCV could not decode it: "cannot decode image
+    (truncated or damaged?)" for a sound file."""
+    from dreamvid.stills import read_image
+
+    pixels = translating_frames(1, (20, 12), 0, 0)[0]
+    Image.fromarray(pixels).save(tmp_path / "frame.tga")
+    picture = read_image(tmp_path / "frame.tga")
+    assert np.array_equal(np.rint(picture.rgb * 255).astype(np.uint8), pixels)
+
+
+def test_an_animation_given_as_a_still_says_that_only_its_first_frame_is_dreamed(tmp_path):
+    from dreamvid.jobs import plan_jobs
+
+    frames = [Image.fromarray(frame) for frame in translating_frames(3, (32, 24), 1, 0)]
+    frames[0].save(tmp_path / "loop.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    warnings = []
+    [job] = plan_jobs([tmp_path / "loop.gif"], build_settings({"model": "vgg16-hed"}), warn=warnings.append)
+    assert job.kind == "image"
+    assert warnings == [f"{tmp_path / 'loop.gif'} holds 3 frames (an animation or pages): only the first is dreamed"]
+
+
+def test_scoring_a_video_too_small_for_the_flow_is_one_line(tmp_path):
+    from dreamvid.errors import UserError
+    from dreamvid.score import score_videos
+
+    encode(tmp_path / "strip.mp4", translating_frames(3, (64, 8), 1, 0))
+    try:
+        score_videos(tmp_path / "strip.mp4", tmp_path / "strip.mp4")
+    except UserError as error:
+        assert "frames of 64x8 are too small for the optical flow" in str(error)
+    else:
+        raise AssertionError("a 64x8 video was scored")
+
+
+def test_a_kill_while_the_work_folder_is_removed_leaves_nothing_in_the_way(tmp_path, monkeypatch):
+    """SIGTERM (or a kill) while a finished render deleted its work folder left half of it: the rerun
+    skipped the finished output and left the folder for good, and `--overwrite` then stopped on it
+    ("exists but is not a dreamvid work folder")."""
+    import shutil
+
+    import pytest
+
+    from dreamvid.jobs import plan_jobs
+    from dreamvid.temporal import workfolder
+
+    moving_clip(tmp_path / "clip.mp4", frames=2)
+    settings = build_settings({"model": "vgg16-hed"})
+    [job] = plan_jobs([tmp_path / "clip.mp4"], settings)
+    work = workfolder.WorkFolder.open(job.work_folder, {"plan": 1})
+    (work.path / "frame_000000.png").write_bytes(b"a frame")
+    real = shutil.rmtree
+
+    def killed(path, *args, **kwargs):
+        if Path(path).exists():
+            (Path(path) / "plan.json").unlink()  # the deletion had begun
+            raise KeyboardInterrupt
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(workfolder.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        work.remove()
+    monkeypatch.setattr(workfolder.shutil, "rmtree", real)
+    assert not job.work_folder.exists()
+    plan_jobs([tmp_path / "clip.mp4"], settings, overwrite=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4"]
