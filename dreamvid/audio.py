@@ -26,8 +26,10 @@ def decode(path: Path) -> np.ndarray:
     starts later is preceded by silence)."""
     import imageio_ffmpeg
 
+    from .video import ffmpeg_path
+
     result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
-                             "-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(RATE),
+                             "-i", ffmpeg_path(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(RATE),
                              # silence before a soundtrack that starts late, so sample k is at k / RATE s
                              "-af", "aresample=async=1:first_pts=0", "-f", "f32le", "pipe:1"], capture_output=True)
     if result.returncode != 0:

@@ -173,3 +173,15 @@ def test_a_kill_while_the_work_folder_is_removed_leaves_nothing_in_the_way(tmp_p
     assert not job.work_folder.exists()
     plan_jobs([tmp_path / "clip.mp4"], settings, overwrite=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_the_soundtrack_of_a_file_named_like_an_ffmpeg_protocol_is_read(tmp_path, monkeypatch):
+    """An audio-driven schedule decodes the soundtrack; ffmpeg took a relative `pipe:1.m4a` for its pipe
+    protocol and read nothing (the name is a legal file name)."""
+    from clips import audio_only
+    from dreamvid.audio import RATE, decode
+
+    monkeypatch.chdir(tmp_path)
+    audio_only(tmp_path / "pipe:1.m4a", seconds=1.0)
+    samples = decode(Path("pipe:1.m4a"))
+    assert abs(len(samples) - RATE) < RATE * 0.1 and np.abs(samples).max() > 0.1
