@@ -215,8 +215,8 @@ def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, drea
     stages["score_others"] = time.perf_counter() - tick
     errors_a = score_a["per_frame"]["dreamed"]
     errors_source, errors_frozen = score_a["per_frame"]["source"], frozen["per_frame"]["dreamed"]
-    paired = [(errors_a[t], errors_b[t]) for t in pairs if errors_a[t] is not None and errors_b.get(t) is not None]
     counted = [t for t in pairs if errors_a[t] is not None and errors_b.get(t) is not None]
+    paired = [(errors_a[t], errors_b[t]) for t in counted]
     record = {
         "clip": spec.name, "kind": spec.kind, "frames": n, "size": [spec.width, spec.height],
         "source": str(source), "cuts_found": score_a["cuts"], "cuts_made": clipset.shot_starts(spec),
@@ -263,8 +263,8 @@ def frozen_dream(sources: list[np.ndarray], outputs: list[np.ndarray]) -> dict:
     source plus (a)'s previous frame's dream moved along the flow as dreamvid carries it
     (flow.CARRY_INTERPOLATION) where the flow is reliable, scored against (a)'s previous frame. What is left
     is the source's own error and the metric's bilinear warp of a sharp dream (no second encode: the codec's
-    noise of frame t is left out, so this is at or under what any such frame can score). No carried dream of
-    this strength and sharpness can score lower: a floor for the targets. Returns the mean and the per-pair
+    noise of frame t is left out). A carried dream of this strength and sharpness can hardly score lower: a
+    floor for the targets. Returns the mean and the per-pair
     errors, as score_videos does."""
     from dreamvid.flow import CARRY_INTERPOLATION, MotionEstimator, warp
     from dreamvid.score import pair_error
@@ -387,10 +387,9 @@ def targets(record: dict) -> list[dict]:
     sharpness."""
     r = record["ratios"]
     speedup = MIN_SPEEDUP.get(record["kind"], 5.0)
-    no_flow_floor = r.get("frozen_vs_no_flow")
     rows = [("strength >= 0.9x no-flow", r["strength_vs_no_flow"], lambda v: v >= MIN_STRENGTH_RATIO, None),
             ("warping error <= 0.3x no-flow", r["warping_vs_no_flow"], lambda v: v <= MAX_WARP_VS_NO_FLOW,
-             no_flow_floor),
+             r.get("frozen_vs_no_flow")),
             ("warping error <= 2x source", r["warping_vs_source"], lambda v: v <= MAX_WARP_VS_SOURCE,
              r.get("frozen_vs_source")),
             (f"frames/s >= {speedup:g}x per-frame loop", r["speed_vs_loop"], lambda v: v >= speedup, None),
