@@ -231,6 +231,7 @@ def coherence_values(coherence: float, steps: int) -> tuple[float, int, int]:
 
 # The share of a flow step's worth of the carried dream that fades per carried frame (see coherence_values).
 FADE = 0.5
+
 # (coherence from which, octaves a carried frame dreams), highest first; below them all octaves.
 FLOW_OCTAVES = ((0.95, 1), (0.75, 2))
 
