@@ -15,11 +15,14 @@ def processing_size(height: int, width: int, max_side: int | None) -> tuple[int,
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+# OpenCV's DIS optical flow raises or crashes under this many pixels on a side for many sizes (a wide frame
+# 8 to 15 pixels high and 48 to 128 or 320 wide and more, for example), so such strips are kept from it.
+MIN_FLOW_SIDE = 16
+
+
 def flow_fits(height: int, width: int) -> bool:
-    """Whether OpenCV's DIS optical flow surely takes frames of this size. Under 16 pixels on a side it
-    raises or crashes for many sizes (a wide frame 8 to 15 pixels high and 48 to 128 or 320 wide and more,
-    for example), so such strips are kept from it."""
-    return min(height, width) >= 16
+    """Whether OpenCV's DIS optical flow surely takes frames of this size."""
+    return min(height, width) >= MIN_FLOW_SIDE
 
 
 def octave_shapes(height: int, width: int, octaves: int, scale: float, min_side: int) -> list[tuple[int, int]]:

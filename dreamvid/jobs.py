@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .atomic import recover_folder
 from .errors import UserError
-from .imageops import flow_fits
+from .imageops import MIN_FLOW_SIDE, flow_fits
 from .models import check_tile, resolve_layers, resolve_weights
 from .settings import Settings, frame_range
 from .sidecar import owned_files, parameters, read_record, sidecar_path
@@ -213,7 +213,7 @@ def _check_flow_size(source: Path, size: tuple[int, int], settings: Settings) ->
     height, width = output_size(*size, settings.max_side)
     if settings.flow and not flow_fits(height, width):
         larger = " or a larger --max-side" if (width, height) != tuple(size) else ""
-        raise UserError(f"{source}: frames of {width}x{height} are too small for the optical flow (16 pixels "
+        raise UserError(f"{source}: frames of {width}x{height} are too small for the optical flow ({MIN_FLOW_SIDE} pixels "
                         f"a side at least): add --no-flow{larger}")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dreamvid.errors import UserError
 from dreamvid.flow import Motion, MotionEstimator, warp
-from dreamvid.imageops import flow_fits
+from dreamvid.imageops import MIN_FLOW_SIDE, flow_fits
 
 
 def pair_error(prev_output: np.ndarray, output: np.ndarray, motion: Motion) -> float | None:
@@ -91,7 +91,7 @@ def score_videos(source_path, dreamed_path, start: int | None = None) -> dict:
     dreamed_info = probe_video(dreamed_path)
     if not flow_fits(dreamed_info.height, dreamed_info.width):
         raise UserError(f"{dreamed_path}: frames of {dreamed_info.width}x{dreamed_info.height} are too small for "
-                        f"the optical flow that scoring needs (16 pixels a side at least)")
+                        f"the optical flow that scoring needs ({MIN_FLOW_SIDE} pixels a side at least)")
     if start is None:
         start = (_render_record(dreamed_path) or {}).get("frames", [0])[0]
     end = start + dreamed_info.frame_count
