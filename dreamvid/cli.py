@@ -47,7 +47,10 @@ KeepParts = Annotated[bool, typer.Option(help="Keep the work folder of checkpoin
 @app.command("render")
 def render_command(
     inputs: list[Path] = typer.Argument(..., help="Images, folders of images or videos; several make a queue."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="PATH",
+                                         help="Output file or folder. A still goes into "
+                                         "an existing folder, or one typed with a slash (out/), as NAME_dream.png; "
+                                         "a video into a folder as numbered PNGs."),
     model: Model = None,
     weights: Weights = None,
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,

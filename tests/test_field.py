@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from clips import encode, moving_clip, translating_frames
@@ -185,3 +186,29 @@ def test_the_soundtrack_of_a_file_named_like_an_ffmpeg_protocol_is_read(tmp_path
     audio_only(tmp_path / "pipe:1.m4a", seconds=1.0)
     samples = decode(Path("pipe:1.m4a"))
     assert abs(len(samples) - RATE) < RATE * 0.1 and np.abs(samples).max() > 0.1
+
+
+def test_a_still_goes_into_a_folder_given_as_its_output(tmp_path, cli):
+    """`photo.png -o outdir/` was refused ("must end in an image suffix"); a folder output holds the
+    still's default name, as in a queue: an existing folder, or one typed with a slash, made when the
+    picture is written. What cannot be such a folder is refused before TensorFlow loads."""
+    from dreamvid.jobs import plan_jobs
+
+    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
+    (tmp_path / "outdir").mkdir()
+    settings = build_settings({"model": "vgg16-hed"})
+    for output in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", str(tmp_path / "outdir")):
+        [job] = plan_jobs([tmp_path / "photo.png"], settings, output)
+        assert job.output == tmp_path / "outdir" / "photo_dream.png"
+    for output, message in (("missing/sub/", "cannot write missing/sub/photo_dream.png: folder missing does not "
+                                             "exist"),
+                            ("photo.png/", "output photo.png/ is a file, not a folder"),
+                            ("out", "output out must end in an image suffix (.bmp, .jpeg, .jpg, .png, .tif, .tiff, "
+                                    ".webp), or be a folder: out/")):
+        run = cli(tmp_path, "photo.png", "-o", output, "--model", "vgg16-hed")
+        assert run.status == 2 and run.loaded == [], run.stderr
+        assert run.stderr.strip().splitlines() == [f"dreamvid: error: {message}"]
+    run = cli(tmp_path, "photo.png", "-o", "newdir/", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    assert run.status == 0, run.stderr
+    assert sorted(path.name for path in (tmp_path / "newdir").iterdir()) == ["photo_dream.png", "photo_dream.png.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["newdir", "outdir", "photo.png"]
