@@ -212,3 +212,41 @@ def test_a_still_goes_into_a_folder_given_as_its_output(tmp_path, cli):
     assert run.status == 0, run.stderr
     assert sorted(path.name for path in (tmp_path / "newdir").iterdir()) == ["photo_dream.png", "photo_dream.png.json"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["newdir", "outdir", "photo.png"]
+
+
+def _full_disk_at(path: Path) -> None:
+    """Make the next write of `path` through its hidden temporary name (atomic.writing) hit a full
+    disk: the temporary is a link to /dev/full, where every write fails with ENOSPC."""
+    from dreamvid.atomic import partial_name
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    partial_name(path).symlink_to("/dev/full")
+
+
+def test_a_still_on_a_full_disk_fails_as_a_video_does(tmp_path, cli):
+    """A still that could not be written exited 2 (bad input, before any work) with libpng's "Write
+    Error" line above dreamvid's, while a video on a full disk exits 1 (a job failed while rendering).
+    Now both exit 1 with one line naming the output, and nothing is left behind."""
+    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
+    _full_disk_at(tmp_path / "photo_dream.png")
+    run = cli(tmp_path, "photo.png", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    assert run.status == 1
+    assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: photo_dream.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_error_naming_it(tmp_path, capfd):
+    """A video's first write is a checkpoint: on a full disk libpng printed its own line, and the error
+    named the hidden temporary file."""
+    import errno
+
+    from dreamvid.temporal.checkpoints import save_piece
+
+    piece = tmp_path / "frame_000000.png"
+    _full_disk_at(piece)
+    with pytest.raises(OSError) as raised:
+        save_piece(piece, translating_frames(1, (32, 24), 0, 0)[0])
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(piece)
+    assert capfd.readouterr().err == ""
+    assert list(tmp_path.iterdir()) == []
