@@ -61,8 +61,8 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
     publish_folder(staging, job.output, [frame.name for frame in job.frames],
                    record(recorded, precision_used=dreamer.features.precision, input=str(job.source),
                           frames=len(job.frames)))
+    reporter.finish()  # the output is complete: a signal from now on leaves nothing to resume
     work.remove()
-    reporter.finish()
     return JobResult(job, len(todo), time.monotonic() - started)
 
 

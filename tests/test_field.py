@@ -250,3 +250,46 @@ def test_a_checkpoint_on_a_full_disk_is_one_error_naming_it(tmp_path, capfd):
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(piece)
     assert capfd.readouterr().err == ""
     assert list(tmp_path.iterdir()) == []
+
+
+SIGNALLED = """
+import os, signal, sys
+from dreamvid import console
+from dreamvid.temporal import workfolder
+
+stage, number = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
+owner, name = (workfolder.WorkFolder, "remove") if stage == "removal" else (console, "print_results")
+real = getattr(owner, name)
+
+def signalled(*args, **kwargs):
+    if stage == "removal":
+        real(*args, **kwargs)
+    os.kill(os.getpid(), number)  # raised here, by the command's own handler
+    real(*args, **kwargs)
+
+setattr(owner, name, signalled)
+from dreamvid.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM")])
+def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_path, source, stage, number):
+    """A signal that came once the output was complete (a folder's work folder already removed, or the
+    summary being printed) said "finished frames are kept; run the same command again to resume"."""
+    import subprocess
+    import sys
+
+    (tmp_path / "shot").mkdir()
+    for index in range(2):
+        Image.fromarray(translating_frames(1, (32, 24), 0, 0, seed=index)[0]).save(tmp_path / "shot" / f"f{index}.png")
+    moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    run = subprocess.run([sys.executable, "-c", SIGNALLED, stage, number, source, "--model", "vgg16-hed", "--steps",
+                          "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    status, what = (130, "interrupted") if number == "SIGINT" else (143, "stopped by SIGTERM")
+    assert run.returncode == status, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"dreamvid: error: {what} after the render finished: every output is complete, nothing to resume"]
+    output = tmp_path / (Path(source).stem + "_dream" + Path(source).suffix)
+    assert output.exists() and not any(path.name.startswith(".") or "parts" in path.name or "partial" in path.name
+                                       for path in tmp_path.iterdir())
