@@ -99,7 +99,7 @@ def render(inputs: list[str | Path] | str | Path, output: str | Path | None = No
 
         check_ray()
         cluster = ray if isinstance(ray, RayOptions) else RayOptions(str(ray))
-    jobs = plan_jobs(paths, settings, Path(output) if output else None, overwrite=overwrite, fresh=fresh,
+    jobs = plan_jobs(paths, settings, output or None, overwrite=overwrite, fresh=fresh,  # "out/" stays a folder
                      sequence=sequence, warn=reporter.warn)
     return run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts, cluster=cluster)
 

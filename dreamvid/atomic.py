@@ -22,13 +22,16 @@ def partial_name(path: Path) -> Path:
 
 @contextlib.contextmanager
 def writing(path: Path) -> Iterator[Path]:
-    """Yields a temporary name to write; renamed to `path` when the block succeeds, removed if it fails."""
+    """Yields a temporary name to write; renamed to `path` when the block succeeds, removed if it fails.
+    A system error on the temporary (a full disk) is raised naming `path`, the name the user knows."""
     temporary = partial_name(path)
     try:
         yield temporary
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno and error.filename in (None, str(temporary)):
+            raise OSError(error.errno, error.strerror, str(path)) from None
         raise
     os.replace(temporary, path)
 

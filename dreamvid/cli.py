@@ -47,7 +47,10 @@ KeepParts = Annotated[bool, typer.Option(help="Keep the work folder of checkpoin
 @app.command("render")
 def render_command(
     inputs: list[Path] = typer.Argument(..., help="Images, folders of images or videos; several make a queue."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file or folder."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="PATH",
+                                         help="Output file or folder. A still goes into "
+                                         "an existing folder, or one typed with a slash (out/), as NAME_dream.png; "
+                                         "a video into a folder as numbered PNGs."),
     model: Model = None,
     weights: Weights = None,
     layer: Optional[list[str]] = typer.Option(None, "--layer", "-l", rich_help_panel=DREAM,
@@ -140,6 +143,7 @@ def render_command(
     with RichReporter(quiet=quiet, verbose=verbose) as reporter:
         jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh, sequence=sequence,
                          warn=reporter.warn)  # bad input fails here, before TensorFlow loads
+        _RUN.update(reporter=reporter, jobs=sum(not job.skip for job in jobs))
 
         from .api import run_queue
 
@@ -372,6 +376,7 @@ def zoom_command(
 
     with RichReporter(quiet=quiet, verbose=verbose) as reporter:
         jobs = plan_zoom_jobs(inputs, settings, motion, output, overwrite=overwrite, fresh=fresh)
+        _RUN.update(reporter=reporter, jobs=sum(not job.skip for job in jobs))
 
         from .api import run_queue
 
@@ -390,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         status = app(args=args, prog_name="dreamvid", standalone_mode=False)
         if status == 130:  # Typer returns KeyboardInterrupt (and so Terminated) as this status
-            _interrupted(_SIGNALS["terminated"])
+            _interrupted(_RUN["terminated"])
         if isinstance(status, int) and status:  # typer.Exit(n) is returned, not raised, outside standalone mode
             sys.exit(status)
     except (EXIT, ABORT) as done:
@@ -410,18 +415,25 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}", 1)
 
 
-_SIGNALS = {"terminated": False}
+# Whether SIGTERM came; the reporter of the running render and the jobs it has to finish.
+_RUN: dict = {"terminated": False, "reporter": None, "jobs": 0}
 
 
 def _terminate(signum, frame) -> None:
-    _SIGNALS["terminated"] = True
+    _RUN["terminated"] = True
     raise Terminated()
 
 
 def _interrupted(terminated: bool) -> None:
-    """Ctrl-C exits 130 and SIGTERM 143, as shells expect; the checkpoints stay for a resume."""
+    """Ctrl-C exits 130 and SIGTERM 143, as shells expect; the checkpoints stay for a resume. A signal
+    that comes once every output is complete (during the clean-up or the summary) leaves nothing to resume."""
     what = "stopped by SIGTERM" if terminated else "interrupted"
-    _fail(f"{what}: finished frames are kept; run the same command again to resume", 143 if terminated else 130)
+    reporter = _RUN["reporter"]
+    if reporter is not None and reporter.finished >= _RUN["jobs"]:
+        what += " after the render finished: every output is complete, nothing to resume"
+    else:
+        what += ": finished frames are kept; run the same command again to resume"
+    _fail(what, 143 if terminated else 130)
 
 
 def _fail(message: str, status: int) -> None:

@@ -33,6 +33,7 @@ class RichReporter(Reporter):
             TextColumn("{task.fields[timings]}"),
             console=self.console, disable=quiet, transient=False)
         self.task = None
+        self.finished = 0  # jobs whose output is complete: an interrupt after the last says there is nothing to resume
 
     def __enter__(self) -> "RichReporter":
         return self
@@ -59,6 +60,7 @@ class RichReporter(Reporter):
         self.console.print(f"[yellow]warning:[/] {message}")
 
     def finish(self) -> None:
+        self.finished += 1
         if self.task is not None:
             self.progress.update(self.task, completed=self.progress.tasks[-1].total)
 

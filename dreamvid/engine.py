@@ -5,6 +5,7 @@ Images are float32 NHWC in [0, 1]; inside, the engine works in [-1, 1] and the m
 preprocessing maps that to what the network expects."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Sequence
 
@@ -189,12 +190,12 @@ CALL_SECONDS, MAX_CHUNK = 0.5, 1000
 
 
 def free_memory() -> int:
-    """Free bytes on the first GPU, else the machine's available memory."""
+    """Free bytes on the GPU that TensorFlow dreams on (its first), else the machine's available memory."""
     if tf.config.list_physical_devices("GPU"):
         import subprocess
 
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+            out = subprocess.run(free_memory_query(os.environ.get("CUDA_VISIBLE_DEVICES")),
                                  capture_output=True, text=True, timeout=10).stdout
             return int(out.split()[0]) * 2**20
         except (OSError, ValueError, IndexError, subprocess.SubprocessError):
@@ -206,6 +207,14 @@ def free_memory() -> int:
     except OSError:
         pass
     return 4 * 2**30
+
+
+def free_memory_query(visible: str | None) -> list[str]:
+    """The nvidia-smi command for the free MiB of TensorFlow's first GPU: the first entry of
+    CUDA_VISIBLE_DEVICES (an index or a UUID, as nvidia-smi --id takes both), else GPU 0. Without
+    --id, nvidia-smi lists every GPU from 0, whatever CUDA_VISIBLE_DEVICES hides."""
+    first = (visible or "").split(",")[0].strip() or "0"
+    return ["nvidia-smi", f"--id={first}", "--query-gpu=memory.free", "--format=csv,noheader,nounits"]
 
 
 def _ceil_div(a, b):

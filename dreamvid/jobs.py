@@ -74,13 +74,15 @@ class JobResult:
     error: str | None = None
 
 
-def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None, *, overwrite: bool = False,
+def plan_jobs(inputs: list[Path], settings: Settings, output: Path | str | None = None, *, overwrite: bool = False,
               fresh: bool = False, sequence: bool = False, warn: Callable[[str], None] = lambda _: None) -> list[Job]:
     """Validate everything a render can check without TensorFlow and decide each output path,
     including whether an interrupted render of the same output can be resumed. Any bad input
-    stops the whole command here, before any work."""
+    stops the whole command here, before any work. `output` as typed: `out/` names a folder."""
     if not inputs:
         raise UserError("no input given")
+    into = isinstance(output, str) and output.endswith(("/", os.sep))  # Path() drops the slash
+    output = Path(output) if output is not None else None
     resolve_weights(settings.model, settings.weights)
     resolve_layers(settings.model, settings.layers)
     check_tile(settings.model, settings.tile)
@@ -89,7 +91,7 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
     if len(inputs) > 1 and output is not None and not output.is_dir():
         raise UserError(f"output folder {output} does not exist")
     jobs = [_plan_one(path, settings, output if len(inputs) == 1 else None,
-                      output if len(inputs) > 1 else None, overwrite, sequence, warn) for path in inputs]
+                      output if len(inputs) > 1 else None, overwrite, sequence, warn, into) for path in inputs]
     outputs = [job.output.resolve() for job in jobs]
     if len(set(outputs)) != len(outputs):
         raise UserError("two inputs would write the same output: rename them or render them separately")
@@ -104,7 +106,7 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | None = None
 
 
 def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: Path | None, overwrite: bool,
-              sequence: bool, warn: Callable[[str], None]) -> Job:
+              sequence: bool, warn: Callable[[str], None], into: bool = False) -> Job:
     frames: tuple[Path, ...] = ()
     count = 0  # frames in a video or sequence
     span = (0, 0)  # the frames it renders, [start, end)
@@ -149,22 +151,30 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         driven = ", ".join(name for name, plan in settings.schedules().items() if plan.audio)
         raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
+    new_folder = False
+    if kind == "image" and explicit is not None and (into or explicit.is_dir()):
+        # A still's -o folder (existing, or typed with a slash) holds its default name, as in a queue.
+        if explicit.exists() and not explicit.is_dir():
+            raise UserError(f"output {explicit}/ is a file, not a folder")
+        output, new_folder = explicit / default.name, not explicit.exists()
     output, frame_names = _frame_output(kind, source, output, frames, count)
     # A folder is done when its record, written last, lists every file of this render (a --frames
     # range: the frames of that range); a file is done when it is there and matches its record.
     names = frame_names[span[0]:span[1]] if frame_names is not None else (
         tuple(frame.name for frame in frames) if kind == "stills" else None)
-    done = check_target(source, output, kind, names, overwrite, to_folder=frame_names is not None)
+    done = check_target(source, output, kind, names, overwrite, to_folder=frame_names is not None,
+                        new_folder=new_folder)
     identity = None if kind == "image" else source_identity(source, frames, count, size)
     return Job(kind, source, output, frames, frame_names, skip=done and not overwrite, identity=identity,
                info=info)
 
 
 def check_target(source: Path, output: Path, kind: str, names: tuple[str, ...] | None, overwrite: bool, *,
-                 to_folder: bool = False) -> bool:
+                 to_folder: bool = False, new_folder: bool = False) -> bool:
     """Whether `output` is already done; a UserError for an output that cannot be written, or that
-    dreamvid must not replace (see _check_owner). `names`: the files of a folder output."""
-    _check_output(source, output, kind, to_folder)
+    dreamvid must not replace (see _check_owner). `names`: the files of a folder output. `new_folder`:
+    the output's folder is made when it is written (its own folder must exist)."""
+    _check_output(source, output, kind, to_folder, new_folder)
     done = _done(output, names)
     if not done or overwrite:
         _check_owner(output, names, overwrite)
@@ -261,12 +271,13 @@ def _frame_output(kind: str, source: Path, output: Path, frames: tuple[Path, ...
     return folder, names
 
 
-def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> None:
+def _check_output(source: Path, output: Path, kind: str, to_folder: bool, new_folder: bool = False) -> None:
     if output.resolve() == source.resolve() or (to_folder and output.resolve() == source.parent.resolve()
                                                 and kind == "sequence"):
         raise UserError(f"output {output} is the input: choose another with -o")
     if kind == "image" and output.suffix.lower() not in IMAGE_SUFFIXES:
-        raise UserError(f"output {output} must end in an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        folder = "" if output.suffix else f", or be a folder: {output}/"
+        raise UserError(f"output {output} must end in an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))}){folder}")
     folder_output = kind == "stills" or to_folder
     if output.exists() and output.is_dir() != folder_output:
         raise UserError(f"output {output} exists and is a {'folder' if output.is_dir() else 'file'}")
@@ -278,7 +289,7 @@ def _check_output(source: Path, output: Path, kind: str, to_folder: bool) -> Non
         # The swap would replace the link itself, or fail on the mount point after the whole render.
         raise UserError(f"output folder {output} is a {'link' if output.is_symlink() else 'mount point'}, which "
                         f"cannot be swapped in whole: write into a folder inside it, e.g. -o {output / 'dream'}")
-    parent = output.parent
+    parent = output.parent.parent if new_folder else output.parent
     if not parent.is_dir():
         raise UserError(f"cannot write {output}: folder {parent} does not exist")
     try:

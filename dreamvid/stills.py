@@ -4,6 +4,7 @@ alpha. Writes go to a temporary name and are renamed when complete."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -20,10 +21,15 @@ from .errors import DreamvidError, UserError
 from .imageops import cmyk_to_rgb, luma, processing_size, rgb_to_cmyk, upright
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
 class ImageDecodeError(DreamvidError):
     """An image whose header was fine fails to decode (planning checks headers only, to stay fast)."""
+
+
+class EncoderRefused(DreamvidError):
+    """OpenCV could not encode the samples in the format the file name asks for."""
 
 
 def natural_key(path: Path | str) -> list:
@@ -274,10 +280,23 @@ def write_image(path: Path, picture: Picture) -> None:
                 if alpha is not None:
                     planes = np.dstack([np.repeat(planes, 3, axis=2) if planes.shape[2] == 1 else planes, alpha])
                 params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in (".jpg", ".jpeg") else []
-                if not cv2.imwrite(str(temporary), _samples(planes, dtype), params):
-                    raise OSError("the encoder refused it")
-    except (OSError, cv2.error):
+                write_samples(temporary, _samples(planes, dtype), params)
+    except (EncoderRefused, cv2.error):
         raise UserError(f"cannot write image {path}") from None
+    except OSError as error:
+        if error.errno in FULL_DISK:  # the job fails (exit 1), as a video's does; the OSError names `path`
+            raise
+        raise UserError(f"cannot write image {path}") from None
+
+
+def write_samples(path: Path, samples: np.ndarray, params: list[int] | tuple[int, ...] = ()) -> None:
+    """Encode with OpenCV in memory, then write the bytes with Python: on a full disk this raises an
+    OSError (ENOSPC) naming the file, where cv2.imwrite returns False after libpng prints its own line."""
+    encoded, data = cv2.imencode(path.suffix, samples, list(params))
+    if not encoded:
+        raise EncoderRefused(f"cannot encode {path.name}")
+    with open(path, "wb") as file:
+        file.write(data)
 
 
 def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -29,6 +29,7 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         reporter.start(job.source.name, 1)
         picture = read_image(job.source)
         picture.rgb = dream_pictures([picture.rgb], dreamer, settings)[0]
+        job.output.parent.mkdir(exist_ok=True)  # -o out/: the folder typed with a slash (its parent was checked)
         # The record first: a kill between the two leaves a picture that --overwrite may still replace.
         write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
         try:
@@ -60,8 +61,8 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
     publish_folder(staging, job.output, [frame.name for frame in job.frames],
                    record(recorded, precision_used=dreamer.features.precision, input=str(job.source),
                           frames=len(job.frames)))
+    reporter.finish()  # the output is complete: a signal from now on leaves nothing to resume
     work.remove()
-    reporter.finish()
     return JobResult(job, len(todo), time.monotonic() - started)
 
 

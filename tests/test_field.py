@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from clips import encode, moving_clip, translating_frames
@@ -185,3 +186,110 @@ def test_the_soundtrack_of_a_file_named_like_an_ffmpeg_protocol_is_read(tmp_path
     audio_only(tmp_path / "pipe:1.m4a", seconds=1.0)
     samples = decode(Path("pipe:1.m4a"))
     assert abs(len(samples) - RATE) < RATE * 0.1 and np.abs(samples).max() > 0.1
+
+
+def test_a_still_goes_into_a_folder_given_as_its_output(tmp_path, cli):
+    """`photo.png -o outdir/` was refused ("must end in an image suffix"); a folder output holds the
+    still's default name, as in a queue: an existing folder, or one typed with a slash, made when the
+    picture is written. What cannot be such a folder is refused before TensorFlow loads."""
+    from dreamvid.jobs import plan_jobs
+
+    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
+    (tmp_path / "outdir").mkdir()
+    settings = build_settings({"model": "vgg16-hed"})
+    for output in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", str(tmp_path / "outdir")):
+        [job] = plan_jobs([tmp_path / "photo.png"], settings, output)
+        assert job.output == tmp_path / "outdir" / "photo_dream.png"
+    for output, message in (("missing/sub/", "cannot write missing/sub/photo_dream.png: folder missing does not "
+                                             "exist"),
+                            ("photo.png/", "output photo.png/ is a file, not a folder"),
+                            ("out", "output out must end in an image suffix (.bmp, .jpeg, .jpg, .png, .tif, .tiff, "
+                                    ".webp), or be a folder: out/")):
+        run = cli(tmp_path, "photo.png", "-o", output, "--model", "vgg16-hed")
+        assert run.status == 2 and run.loaded == [], run.stderr
+        assert run.stderr.strip().splitlines() == [f"dreamvid: error: {message}"]
+    run = cli(tmp_path, "photo.png", "-o", "newdir/", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    assert run.status == 0, run.stderr
+    assert sorted(path.name for path in (tmp_path / "newdir").iterdir()) == ["photo_dream.png", "photo_dream.png.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["newdir", "outdir", "photo.png"]
+
+
+def _full_disk_at(path: Path) -> None:
+    """Make the next write of `path` through its hidden temporary name (atomic.writing) hit a full
+    disk: the temporary is a link to /dev/full, where every write fails with ENOSPC."""
+    from dreamvid.atomic import partial_name
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    partial_name(path).symlink_to("/dev/full")
+
+
+def test_a_still_on_a_full_disk_fails_as_a_video_does(tmp_path, cli):
+    """A still that could not be written exited 2 (bad input, before any work) with libpng's "Write
+    Error" line above dreamvid's, while a video on a full disk exits 1 (a job failed while rendering).
+    Now both exit 1 with one line naming the output, and nothing is left behind."""
+    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
+    _full_disk_at(tmp_path / "photo_dream.png")
+    run = cli(tmp_path, "photo.png", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    assert run.status == 1
+    assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: photo_dream.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_error_naming_it(tmp_path, capfd):
+    """A video's first write is a checkpoint: on a full disk libpng printed its own line, and the error
+    named the hidden temporary file."""
+    import errno
+
+    from dreamvid.temporal.checkpoints import save_piece
+
+    piece = tmp_path / "frame_000000.png"
+    _full_disk_at(piece)
+    with pytest.raises(OSError) as raised:
+        save_piece(piece, translating_frames(1, (32, 24), 0, 0)[0])
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(piece)
+    assert capfd.readouterr().err == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+SIGNALLED = """
+import os, signal, sys
+from dreamvid import console
+from dreamvid.temporal import workfolder
+
+stage, number = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
+owner, name = (workfolder.WorkFolder, "remove") if stage == "removal" else (console, "print_results")
+real = getattr(owner, name)
+
+def signalled(*args, **kwargs):
+    if stage == "removal":
+        real(*args, **kwargs)
+    os.kill(os.getpid(), number)  # raised here, by the command's own handler
+    real(*args, **kwargs)
+
+setattr(owner, name, signalled)
+from dreamvid.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM")])
+def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_path, source, stage, number):
+    """A signal that came once the output was complete (a folder's work folder already removed, or the
+    summary being printed) said "finished frames are kept; run the same command again to resume"."""
+    import subprocess
+    import sys
+
+    (tmp_path / "shot").mkdir()
+    for index in range(2):
+        Image.fromarray(translating_frames(1, (32, 24), 0, 0, seed=index)[0]).save(tmp_path / "shot" / f"f{index}.png")
+    moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    run = subprocess.run([sys.executable, "-c", SIGNALLED, stage, number, source, "--model", "vgg16-hed", "--steps",
+                          "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    status, what = (130, "interrupted") if number == "SIGINT" else (143, "stopped by SIGTERM")
+    assert run.returncode == status, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"dreamvid: error: {what} after the render finished: every output is complete, nothing to resume"]
+    output = tmp_path / (Path(source).stem + "_dream" + Path(source).suffix)
+    assert output.exists() and not any(path.name.startswith(".") or "parts" in path.name or "partial" in path.name
+                                       for path in tmp_path.iterdir())

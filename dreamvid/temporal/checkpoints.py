@@ -14,6 +14,7 @@ import numpy as np
 
 from ..atomic import writing
 from ..imageops import to_float
+from ..stills import write_samples
 from .chain import ResumePoint
 from .chunks import chunk_name, parse_chunk, plan_chunks
 from .plan import Segment
@@ -38,8 +39,7 @@ def load_piece(path: Path) -> np.ndarray:
 def save_piece(path: Path, pixels: np.ndarray) -> None:
     """Lossless, atomic: a piece on disk is always complete."""
     with writing(path) as temporary:
-        if not cv2.imwrite(str(temporary), np.ascontiguousarray(pixels[..., ::-1])):
-            raise OSError(f"cannot write checkpoint {temporary}")
+        write_samples(temporary, np.ascontiguousarray(pixels[..., ::-1]))  # a full disk: OSError, no libpng line
 
 
 class CheckpointStore:

@@ -108,10 +108,10 @@ def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: R
             with contextlib.suppress(BaseException):
                 writer.close()  # keeps the checkpoints already queued
         raise
+    reporter.finish()  # the output is complete: a signal from now on leaves nothing to resume
     if not keep_parts:
-        with signals_held():  # the output is complete: a signal now must not leave half a work folder
+        with signals_held():  # a signal now must not leave half a work folder
             work.remove()
-    reporter.finish()
     return JobResult(job, new_frames, time.monotonic() - started)
 
 
