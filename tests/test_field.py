@@ -273,10 +273,12 @@ main(sys.argv[1:])
 """
 
 
-@pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM")])
+@pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM"),
+                                                   ("clip.mp4", "removal", "SIGTERM")])
 def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_path, source, stage, number):
     """A signal that came once the output was complete (a folder's work folder already removed, or the
-    summary being printed) said "finished frames are kept; run the same command again to resume"."""
+    summary being printed) said "finished frames are kept; run the same command again to resume". One
+    that came while a video's work folder was removed (signals held) was dropped: the command exited 0."""
     import subprocess
     import sys
 
@@ -293,3 +295,33 @@ def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_
     output = tmp_path / (Path(source).stem + "_dream" + Path(source).suffix)
     assert output.exists() and not any(path.name.startswith(".") or "parts" in path.name or "partial" in path.name
                                        for path in tmp_path.iterdir())
+
+
+HELD = """
+import os, signal, sys
+from dreamvid.interrupts import signals_held
+
+number = getattr(signal, sys.argv[1])
+try:
+    with signals_held():
+        os.kill(os.getpid(), number)
+        print("the block finished", flush=True)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt after the block", flush=True)
+    sys.exit(130)
+print("carried on", flush=True)
+"""
+
+
+@pytest.mark.parametrize("number, status, lines", [
+    ("SIGINT", 130, ["the block finished", "KeyboardInterrupt after the block"]),
+    ("SIGTERM", -15, ["the block finished"]),  # the default handler is back: the process dies of it
+])
+def test_a_signal_held_during_a_cleanup_is_raised_when_it_ends(number, status, lines):
+    """signals_held noted a Ctrl-C or SIGTERM and dropped it: the command went on and exited 0."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", HELD, number], capture_output=True, text=True, timeout=60)
+    assert run.returncode == status, run.stderr
+    assert run.stdout.splitlines() == lines
