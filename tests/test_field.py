@@ -325,3 +325,71 @@ def test_a_signal_held_during_a_cleanup_is_raised_when_it_ends(number, status, l
     run = subprocess.run([sys.executable, "-c", HELD, number], capture_output=True, text=True, timeout=60)
     assert run.returncode == status, run.stderr
     assert run.stdout.splitlines() == lines
+
+
+FULL = """
+import sys
+from dreamvid import sinks, video
+from dreamvid.atomic import partial_name
+
+where = sys.argv.pop(1)
+if where == "frames":  # a folder of frames is built in a hidden staging folder: frame 1's temporary is full
+    real_staging = sinks.new_staging
+
+    def staging(target):
+        folder = real_staging(target)
+        partial_name(folder / "clip_00001.png").symlink_to("/dev/full")
+        return folder
+
+    sinks.new_staging = staging
+else:  # a variable-rate video keeps its frames as images until it is muxed: frame 1's is full
+    real_init = video.VideoWriter.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        if self._folder is not None:
+            (self._folder / "0000001.png").symlink_to("/dev/full")
+
+    video.VideoWriter.__init__ = init
+from dreamvid.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("where, args, named, parts", [
+    ("frames", ["-o", "frames/"], "frames/clip_00001.png", "frames.parts"),
+    ("timed", [], "clip_dream.mp4", "clip_dream.mp4.parts"),
+])
+def test_the_frames_of_a_video_on_a_full_disk_are_one_error_naming_the_output(tmp_path, where, args, named, parts):
+    """A variable-rate video's frames went through cv2.imwrite: libpng printed "Write Error" above
+    dreamvid's own "cannot write frame ..(disk full?)" naming a hidden folder; a folder of frames named
+    its hidden staging folder. Now one line naming what the user asked for; the checkpoints stay."""
+    import subprocess
+    import sys
+
+    from clips import vfr_clip
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    vfr_clip(tmp_path / "clip.mp4", [0.0, 0.1, 0.3, 0.35])
+    run = subprocess.run([sys.executable, "-c", FULL, where, "clip.mp4", *args, "--model", "vgg16-hed", "--steps", "1",
+                          "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.strip().splitlines() == [f"dreamvid: error: No space left on device: {named}"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", parts]
+
+
+def test_a_timed_frame_on_a_full_disk_is_an_os_error_naming_the_video(tmp_path, capfd):
+    import errno
+
+    from dreamvid.video import VideoWriter
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    writer = VideoWriter(tmp_path / "out.mp4", 32, 24, Fraction(10), frame_times=[0.0, 0.1, 0.3])
+    (tmp_path / ".out.mp4.frames" / "0000000.png").symlink_to("/dev/full")
+    with pytest.raises(OSError) as raised:
+        writer.write(translating_frames(1, (32, 24), 0, 0)[0])
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "out.mp4")
+    assert capfd.readouterr().err == ""
+    assert list(tmp_path.iterdir()) == []
