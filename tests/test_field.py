@@ -333,7 +333,17 @@ from dreamvid import sinks, video
 from dreamvid.atomic import partial_name
 
 where = sys.argv.pop(1)
-if where == "frames":  # a folder of frames is built in a hidden staging folder: frame 1's temporary is full
+if where == "still":  # the picture's temporary is full once its folder is made and its record written
+    from dreamvid import stillsjob
+
+    real_sidecar = stillsjob.write_sidecar
+
+    def sidecar(path, *args, **kwargs):
+        partial_name(path.with_suffix("")).symlink_to("/dev/full")
+        return real_sidecar(path, *args, **kwargs)
+
+    stillsjob.write_sidecar = sidecar
+elif where == "frames":  # a folder of frames is built in a hidden staging folder: frame 1's temporary is full
     real_staging = sinks.new_staging
 
     def staging(target):
@@ -393,3 +403,46 @@ def test_a_timed_frame_on_a_full_disk_is_an_os_error_naming_the_video(tmp_path, 
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "out.mp4")
     assert capfd.readouterr().err == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path):
+    """`photo.png -o newdir/` on a full disk left the empty `newdir` that dreamvid had made."""
+    import subprocess
+    import sys
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
+    run = subprocess.run([sys.executable, "-c", FULL, "still", "photo.png", "-o", "newdir/", "--model", "vgg16-hed",
+                          "--steps", "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: newdir/photo_dream.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, cli):
+    """`dreamvid zoom photo.png -o outdir/` was refused ("a zoom is a video"), while a render writes
+    outdir/photo_dream.png: a zoom's folder (existing, or typed with a slash, made when the zoom is
+    written) now holds photo_zoom.mp4, decided by the same code as a render's."""
+    from dreamvid.zoom import ZoomMotion, plan_zoom_jobs
+
+    Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
+    (tmp_path / "outdir").mkdir()
+    settings, motion = build_settings({"model": "vgg16-hed"}), ZoomMotion.parse(frames=2)
+    for output in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", str(tmp_path / "outdir")):
+        [job] = plan_zoom_jobs([tmp_path / "photo.png"], settings, motion, output)
+        assert job.output == tmp_path / "outdir" / "photo_zoom.mp4"
+    for output, message in (("missing/sub/", "cannot write missing/sub/photo_zoom.mp4: folder missing does not "
+                                             "exist"),
+                            ("photo.png/", "output photo.png/ is a file, not a folder"),
+                            ("out", "output out: a zoom is a video: give .mp4, .mov, .mkv or .m4v, or a folder: "
+                                    "out/")):
+        run = cli(tmp_path, "zoom", "photo.png", "-o", output, "--model", "vgg16-hed")
+        assert run.status == 2 and run.loaded == [], run.stderr
+        assert run.stderr.strip().splitlines() == [f"dreamvid: error: {message}"]
+    run = cli(tmp_path, "zoom", "photo.png", "-o", "newdir/", "--frames", "2", "--model", "vgg16-hed", "--steps", "1",
+              "--octaves", "1", "-q")
+    assert run.status == 0, run.stderr
+    assert sorted(path.name for path in (tmp_path / "newdir").iterdir()) == ["photo_zoom.mp4", "photo_zoom.mp4.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["newdir", "outdir", "photo.png"]
