@@ -20,7 +20,7 @@ def signals_held() -> Iterator[None]:
     held: list[int] = []
     previous = {number: signal.getsignal(number) for number in _SIGNALS}
     for number in _SIGNALS:
-        signal.signal(number, lambda number, _frame: held.append(number))
+        signal.signal(number, lambda signum, _frame: held.append(signum))
     try:
         yield
     finally:
