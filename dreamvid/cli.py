@@ -322,7 +322,9 @@ ZOOM = "Zoom"
 @app.command("zoom")
 def zoom_command(
     inputs: list[Path] = typer.Argument(..., help="Pictures, or videos (their last frame); several make a queue."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output video, or folder for several."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="PATH",
+                                         help="Output video, or a folder (existing, or typed with a slash: out/) "
+                                         "to write NAME_zoom.mp4 into."),
     frames: int = typer.Option(100, help="Number of frames.", rich_help_panel=ZOOM),
     zoom: str = typer.Option("1.02", help="Scale per frame about the centre (> 1 zooms in), or a schedule "
                              "such as \"0:(1.0), 48:(1.04)\" (keys in frames or seconds like 2s, "

@@ -81,7 +81,7 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | str | None 
     stops the whole command here, before any work. `output` as typed: `out/` names a folder."""
     if not inputs:
         raise UserError("no input given")
-    into = isinstance(output, str) and output.endswith(("/", os.sep))  # Path() drops the slash
+    into = typed_folder(output)
     output = Path(output) if output is not None else None
     resolve_weights(settings.model, settings.weights)
     resolve_layers(settings.model, settings.layers)
@@ -152,11 +152,8 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
         raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
     output = explicit if explicit is not None else (folder / default.name if folder is not None else default)
     new_folder = False
-    if kind == "image" and explicit is not None and (into or explicit.is_dir()):
-        # A still's -o folder (existing, or typed with a slash) holds its default name, as in a queue.
-        if explicit.exists() and not explicit.is_dir():
-            raise UserError(f"output {explicit}/ is a file, not a folder")
-        output, new_folder = explicit / default.name, not explicit.exists()
+    if kind == "image" and explicit is not None:
+        output, new_folder = into_folder(explicit, default.name, into)
     output, frame_names = _frame_output(kind, source, output, frames, count)
     # A folder is done when its record, written last, lists every file of this render (a --frames
     # range: the frames of that range); a file is done when it is there and matches its record.
@@ -167,6 +164,22 @@ def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: P
     identity = None if kind == "image" else source_identity(source, frames, count, size)
     return Job(kind, source, output, frames, frame_names, skip=done and not overwrite, identity=identity,
                info=info)
+
+
+def typed_folder(output: Path | str | None) -> bool:
+    """Whether -o was typed with a slash (`out/`): it names a folder, which Path() forgets."""
+    return isinstance(output, str) and output.endswith(("/", os.sep))
+
+
+def into_folder(output: Path, name: str, typed: bool) -> tuple[Path, bool]:
+    """A single output's -o that is a folder (existing, or `typed` with a slash, made when the output is
+    written) holds the output under its default `name`, as in a queue: (the output, whether its folder is
+    new). Any other -o names the output itself."""
+    if not (typed or output.is_dir()):
+        return output, False
+    if output.exists() and not output.is_dir():
+        raise UserError(f"output {output}/ is a file, not a folder")
+    return output / name, not output.exists()
 
 
 def check_target(source: Path, output: Path, kind: str, names: tuple[str, ...] | None, overwrite: bool, *,

@@ -2,11 +2,12 @@
 or a folder of images. Either appears complete or not at all."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -61,7 +62,8 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         if self.writer is None:
             self.writer = self._writer(self.temporary, audio=True)
-        self.writer.write(from_float(frame, np.uint8))
+        with _named(self.temporary, self.output):
+            self.writer.write(from_float(frame, np.uint8))
 
     def encode_chunk(self, path: Path, frames: Iterable[np.ndarray]) -> None:
         """Frames (float RGB) encoded into `path` with the output's settings, without audio; the file
@@ -115,7 +117,9 @@ class FramesSink:
         alpha = self.alpha(index) if self.alpha else None
         if alpha is not None:
             alpha = resize(alpha, *frame.shape[:2])
-        write_image(self.temporary / self.names[self.written], Picture(frame, alpha, self.dtype))
+        name = self.names[self.written]
+        with _named(self.temporary / name, self.output / name):
+            write_image(self.temporary / name, Picture(frame, alpha, self.dtype))
         self.written += 1
 
     def close(self, data: dict) -> None:
@@ -123,3 +127,14 @@ class FramesSink:
 
     def abort(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _named(temporary: Path, output: Path) -> Iterator[None]:
+    """A system error on a hidden temporary (a full disk) names what the user asked for instead."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno and error.filename == str(temporary):
+            raise OSError(error.errno, error.strerror, str(output)) from None
+        raise

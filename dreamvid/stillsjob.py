@@ -1,6 +1,7 @@
 """Still-image jobs: one picture, or a folder of independent pictures batched by size."""
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,14 +30,18 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
         reporter.start(job.source.name, 1)
         picture = read_image(job.source)
         picture.rgb = dream_pictures([picture.rgb], dreamer, settings)[0]
-        job.output.parent.mkdir(exist_ok=True)  # -o out/: the folder typed with a slash (its parent was checked)
-        # The record first: a kill between the two leaves a picture that --overwrite may still replace.
-        write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
+        made = not job.output.parent.exists()  # -o out/: the folder typed with a slash (its parent was checked)
+        job.output.parent.mkdir(exist_ok=True)
         try:
+            # The record first: a kill between the two leaves a picture that --overwrite may still replace.
+            write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
             write_image(job.output, picture)
-        except BaseException:  # a full disk, Ctrl-C: no record is left of a picture that is not there
-            if not job.output.exists():
+        except BaseException:  # a full disk, Ctrl-C: no record is left of a picture that is not there,
+            if not job.output.exists():  # nor the folder made for it
                 job.sidecar.unlink(missing_ok=True)
+                if made:
+                    with contextlib.suppress(OSError):
+                        job.output.parent.rmdir()
             raise
         reporter.advance(1)
         reporter.finish()

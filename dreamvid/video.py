@@ -29,6 +29,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from dreamvid.errors import DreamvidError, UserError
+from dreamvid.stills import write_samples
 
 # A decoder may give a frame or two fewer than the packets it was fed (a damaged last packet, a trailing
 # frame it cannot complete). Frames missing this close to the end are replaced by the last decoded one,
@@ -621,9 +622,11 @@ class VideoWriter:
             if self._written >= len(self._frame_times) - 1:
                 raise ValueError(f"more frames than the {len(self._frame_times) - 1} timed ones")
             name = self._folder / f"{self._written:07d}.png"
-            if not cv2.imwrite(str(name), np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            try:  # not cv2.imwrite: on a full disk libpng prints its own line and OpenCV returns False
+                write_samples(name, np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            except OSError as error:  # a full disk: one error naming the video, as ffmpeg's would
                 self.abort()
-                raise EncodeError(f"cannot write frame {name} (disk full?)")
+                raise OSError(error.errno, error.strerror, str(self.path)) from None
             self._written += 1
             return
         try:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import UserError
-from .jobs import VIDEO_OUTPUTS, VIDEO_SUFFIXES, Job, JobResult, check_target
+from .jobs import VIDEO_OUTPUTS, VIDEO_SUFFIXES, Job, JobResult, check_target, into_folder, typed_folder
 from .jobs import resolved_parameters
 from .temporal.resume import check_resumable, job_plan, source_identity
 from .progress import Reporter
@@ -139,11 +139,14 @@ def zoom_settings(settings: Settings) -> Settings:
                    flow_octaves=0 if settings.flow_octaves is None else settings.flow_octaves)
 
 
-def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, output: Path | None = None, *,
+def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, output: Path | str | None = None, *,
                    overwrite: bool = False, fresh: bool = False) -> list[ZoomJob]:
-    """Validate the inputs and outputs of a zoom (or a queue of them) before TensorFlow loads."""
+    """Validate the inputs and outputs of a zoom (or a queue of them) before TensorFlow loads. `output` as
+    typed: a folder (existing, or `out/`) holds NAME_zoom.mp4, as a render's does NAME_dream.png."""
     from .models import check_tile, resolve_layers, resolve_weights
 
+    into = typed_folder(output)
+    output = Path(output) if output is not None else None
     if not inputs:
         raise UserError("no input given")
     resolve_weights(settings.model, settings.weights)
@@ -168,11 +171,12 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
             start_picture(source)  # a damaged picture fails now, not after TensorFlow loads
             identity = source_identity(source, (source,), 1, None)
         default = source.with_name(source.stem + "_zoom.mp4")
-        target = output if len(inputs) == 1 and output is not None else (
-            output / default.name if output is not None else default)
+        target, new_folder = (default, False) if output is None else (
+            into_folder(output, default.name, into) if len(inputs) == 1 else (output / default.name, False))
         if target.suffix.lower() not in VIDEO_OUTPUTS:
-            raise UserError(f"output {target}: a zoom is a video: give .mp4, .mov, .mkv or .m4v")
-        done = check_target(source, target, "video", None, overwrite)
+            folder = "" if target.suffix else f", or a folder: {target}/"
+            raise UserError(f"output {target}: a zoom is a video: give .mp4, .mov, .mkv or .m4v{folder}")
+        done = check_target(source, target, "video", None, overwrite, new_folder=new_folder)
         jobs.append(ZoomJob("zoom", source, target, skip=done and not overwrite, identity=identity, motion=motion))
     if len({job.output.resolve() for job in jobs}) != len(jobs):
         raise UserError("two inputs would write the same output: rename them or render them separately")
@@ -218,6 +222,5 @@ def render_zoom(inputs: list[str | Path] | str | Path, output: str | Path | None
     settings = build_settings(options, Path(config) if config else None)
     motion = ZoomMotion.parse(str(zoom), str(rotate), str(translate_x), str(translate_y), frames, settings.fps)
     reporter = reporter or Reporter()
-    jobs = plan_zoom_jobs(paths, settings, motion, Path(output) if output else None, overwrite=overwrite,
-                          fresh=fresh)
+    jobs = plan_zoom_jobs(paths, settings, motion, output or None, overwrite=overwrite, fresh=fresh)
     return run_queue(jobs, settings, reporter, fresh=fresh, keep_parts=keep_parts)

@@ -273,10 +273,12 @@ main(sys.argv[1:])
 """
 
 
-@pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM")])
+@pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM"),
+                                                   ("clip.mp4", "removal", "SIGTERM")])
 def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_path, source, stage, number):
     """A signal that came once the output was complete (a folder's work folder already removed, or the
-    summary being printed) said "finished frames are kept; run the same command again to resume"."""
+    summary being printed) said "finished frames are kept; run the same command again to resume". One
+    that came while a video's work folder was removed (signals held) was dropped: the command exited 0."""
     import subprocess
     import sys
 
@@ -293,3 +295,154 @@ def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_
     output = tmp_path / (Path(source).stem + "_dream" + Path(source).suffix)
     assert output.exists() and not any(path.name.startswith(".") or "parts" in path.name or "partial" in path.name
                                        for path in tmp_path.iterdir())
+
+
+HELD = """
+import os, signal, sys
+from dreamvid.interrupts import signals_held
+
+number = getattr(signal, sys.argv[1])
+try:
+    with signals_held():
+        os.kill(os.getpid(), number)
+        print("the block finished", flush=True)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt after the block", flush=True)
+    sys.exit(130)
+print("carried on", flush=True)
+"""
+
+
+@pytest.mark.parametrize("number, status, lines", [
+    ("SIGINT", 130, ["the block finished", "KeyboardInterrupt after the block"]),
+    ("SIGTERM", -15, ["the block finished"]),  # the default handler is back: the process dies of it
+])
+def test_a_signal_held_during_a_cleanup_is_raised_when_it_ends(number, status, lines):
+    """signals_held noted a Ctrl-C or SIGTERM and dropped it: the command went on and exited 0."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", HELD, number], capture_output=True, text=True, timeout=60)
+    assert run.returncode == status, run.stderr
+    assert run.stdout.splitlines() == lines
+
+
+FULL = """
+import sys
+from dreamvid import sinks, video
+from dreamvid.atomic import partial_name
+
+where = sys.argv.pop(1)
+if where == "still":  # the picture's temporary is full once its folder is made and its record written
+    from dreamvid import stillsjob
+
+    real_sidecar = stillsjob.write_sidecar
+
+    def sidecar(path, *args, **kwargs):
+        partial_name(path.with_suffix("")).symlink_to("/dev/full")
+        return real_sidecar(path, *args, **kwargs)
+
+    stillsjob.write_sidecar = sidecar
+elif where == "frames":  # a folder of frames is built in a hidden staging folder: frame 1's temporary is full
+    real_staging = sinks.new_staging
+
+    def staging(target):
+        folder = real_staging(target)
+        partial_name(folder / "clip_00001.png").symlink_to("/dev/full")
+        return folder
+
+    sinks.new_staging = staging
+else:  # a variable-rate video keeps its frames as images until it is muxed: frame 1's is full
+    real_init = video.VideoWriter.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        if self._folder is not None:
+            (self._folder / "0000001.png").symlink_to("/dev/full")
+
+    video.VideoWriter.__init__ = init
+from dreamvid.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("where, args, named, parts", [
+    ("frames", ["-o", "frames/"], "frames/clip_00001.png", "frames.parts"),
+    ("timed", [], "clip_dream.mp4", "clip_dream.mp4.parts"),
+])
+def test_the_frames_of_a_video_on_a_full_disk_are_one_error_naming_the_output(tmp_path, where, args, named, parts):
+    """A variable-rate video's frames went through cv2.imwrite: libpng printed "Write Error" above
+    dreamvid's own "cannot write frame ..(disk full?)" naming a hidden folder; a folder of frames named
+    its hidden staging folder. Now one line naming what the user asked for; the checkpoints stay."""
+    import subprocess
+    import sys
+
+    from clips import vfr_clip
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    vfr_clip(tmp_path / "clip.mp4", [0.0, 0.1, 0.3, 0.35])
+    run = subprocess.run([sys.executable, "-c", FULL, where, "clip.mp4", *args, "--model", "vgg16-hed", "--steps", "1",
+                          "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.strip().splitlines() == [f"dreamvid: error: No space left on device: {named}"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", parts]
+
+
+def test_a_timed_frame_on_a_full_disk_is_an_os_error_naming_the_video(tmp_path, capfd):
+    import errno
+
+    from dreamvid.video import VideoWriter
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    writer = VideoWriter(tmp_path / "out.mp4", 32, 24, Fraction(10), frame_times=[0.0, 0.1, 0.3])
+    (tmp_path / ".out.mp4.frames" / "0000000.png").symlink_to("/dev/full")
+    with pytest.raises(OSError) as raised:
+        writer.write(translating_frames(1, (32, 24), 0, 0)[0])
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "out.mp4")
+    assert capfd.readouterr().err == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path):
+    """`photo.png -o newdir/` on a full disk left the empty `newdir` that dreamvid had made."""
+    import subprocess
+    import sys
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
+    run = subprocess.run([sys.executable, "-c", FULL, "still", "photo.png", "-o", "newdir/", "--model", "vgg16-hed",
+                          "--steps", "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: newdir/photo_dream.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, cli):
+    """`dreamvid zoom photo.png -o outdir/` was refused ("a zoom is a video"), while a render writes
+    outdir/photo_dream.png: a zoom's folder (existing, or typed with a slash, made when the zoom is
+    written) now holds photo_zoom.mp4, decided by the same code as a render's."""
+    from dreamvid.zoom import ZoomMotion, plan_zoom_jobs
+
+    Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
+    (tmp_path / "outdir").mkdir()
+    settings, motion = build_settings({"model": "vgg16-hed"}), ZoomMotion.parse(frames=2)
+    for output in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", str(tmp_path / "outdir")):
+        [job] = plan_zoom_jobs([tmp_path / "photo.png"], settings, motion, output)
+        assert job.output == tmp_path / "outdir" / "photo_zoom.mp4"
+    for output, message in (("missing/sub/", "cannot write missing/sub/photo_zoom.mp4: folder missing does not "
+                                             "exist"),
+                            ("photo.png/", "output photo.png/ is a file, not a folder"),
+                            ("out", "output out: a zoom is a video: give .mp4, .mov, .mkv or .m4v, or a folder: "
+                                    "out/")):
+        run = cli(tmp_path, "zoom", "photo.png", "-o", output, "--model", "vgg16-hed")
+        assert run.status == 2 and run.loaded == [], run.stderr
+        assert run.stderr.strip().splitlines() == [f"dreamvid: error: {message}"]
+    run = cli(tmp_path, "zoom", "photo.png", "-o", "newdir/", "--frames", "2", "--model", "vgg16-hed", "--steps", "1",
+              "--octaves", "1", "-q")
+    assert run.status == 0, run.stderr
+    assert sorted(path.name for path in (tmp_path / "newdir").iterdir()) == ["photo_zoom.mp4", "photo_zoom.mp4.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["newdir", "outdir", "photo.png"]
