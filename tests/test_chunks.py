@@ -109,15 +109,17 @@ def _files(work) -> list[tuple[str, int]]:
     return [(suffix, size) for suffix, size in found if suffix in (".png", ".mp4")]
 
 
-@pytest.mark.parametrize("slow_encoder", [False, True])
-def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatch, short_chunks, slow_encoder):
+@pytest.mark.parametrize("encoder", ["fast", "slow", "stalling"])
+def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatch, short_chunks, encoder):
     """Sampled at every saved frame: a few pieces per chain and the chunks, not a piece per frame; with
-    an encoder slower than the dreaming too (the driver waits for it)."""
-    if slow_encoder:
-        real_encode = VideoSink.encode_chunk
+    an encoder slower than the dreaming too, and one that stalls for seconds on its first chunk (the
+    driver waits for it as soon as a second chunk is complete)."""
+    if encoder != "fast":
+        real_encode, calls = VideoSink.encode_chunk, []
 
         def slow_encode(self, path, frames):
-            time.sleep(0.5)
+            calls.append(path)
+            time.sleep(0.5 if encoder == "slow" else 4.0 if len(calls) == 1 else 0.0)
             real_encode(self, path, frames)
 
         monkeypatch.setattr(VideoSink, "encode_chunk", slow_encode)

@@ -106,42 +106,51 @@ class ChunkedOutput(_Assembly):
 
     def __init__(self, sink, store: CheckpointStore, timings: dict[str, float]):
         self.chunks = store.chunk_grid(chunk_frames(sink.fps))
-        self._backlog = 0  # chunks whose frames are all there, not encoded yet
+        # Each segment's chunks not encoded yet, in order (the encoder's thread takes them), and whether
+        # it is encoding one now: what the driver counts, live, to wait for the encoder.
+        self._queues: list[deque] = []
+        self._encoding = False
         super().__init__(sink, store, timings)
 
     def raise_if_failed(self) -> None:
         """The encoder's error; and while more than one chunk waits for the encoder, the driver waits
         too, so the pieces on disk stay bounded even where dreaming outruns encoding."""
-        while self._backlog > MAX_BACKLOG and self._error is None and self._thread.is_alive():
+        while self._backlog() > MAX_BACKLOG and self._error is None and self._thread.is_alive():
             time.sleep(0.01)
         super().raise_if_failed()
+
+    def _backlog(self) -> int:
+        """Chunks whose frames are all there and are not encoded yet, the one being encoded included
+        (counted now: a chunk completed while a long one is encoded counts at once)."""
+        return int(self._encoding) + sum(self._leading(list(queue)) for queue in list(self._queues))
 
     def _run(self) -> None:
         # A segment's chunks become ready in order: the first one waiting in each is the next to encode.
         queues = [deque(chunk for chunk in self.chunks if segment.start <= chunk[0] < segment.end
                         and not self._store.has_chunk(*chunk)) for segment in self._store.segments]
+        self._queues = queues
         while any(queues):
             ready = [queue for queue in queues if queue and self._complete(queue[0])]
-            self._backlog = sum(self._leading(queue) for queue in ready)
             if not ready and self._stop.wait(0.05):
                 return
             for queue in ready:
                 if self._stop.is_set():  # an abort does not wait for the frames already on disk
                     return
-                a, b = queue.popleft()
                 tick = time.monotonic()
+                self._encoding = True
+                a, b = queue.popleft()
                 try:
                     self._sink.encode_chunk(self._store.chunk_path(a, b), self._frames(a, b))
                 except _Stopped:  # the partial chunk is gone; its pieces are still there
                     return
                 self._store.add_chunk(a, b)
-                self._backlog -= 1
+                self._encoding = False
                 self._timings["encode"] += time.monotonic() - tick
 
     def _complete(self, chunk: tuple[int, int]) -> bool:
         return all(map(self._store.ready, range(*chunk)))
 
-    def _leading(self, queue: deque) -> int:
+    def _leading(self, queue) -> int:
         """How many chunks at the head of a segment's queue have all their frames."""
         return next((k for k, chunk in enumerate(queue) if not self._complete(chunk)), len(queue))
 
