@@ -21,6 +21,19 @@ def partial_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
+def naming(temporary: Path, path: Path) -> Iterator[None]:
+    """A system error on `temporary` or a file inside it (a full disk) is raised naming `path` instead:
+    the name the user asked for, never a hidden temporary."""
+    try:
+        yield
+    except OSError as error:
+        where, hidden = str(error.filename) if error.filename else "", str(temporary)
+        if error.errno and (where == hidden or where.startswith(hidden + os.sep)):
+            raise OSError(error.errno, error.strerror, str(path) + where[len(hidden):]) from None
+        raise
+
+
+@contextlib.contextmanager
 def writing(path: Path) -> Iterator[Path]:
     """Yields a temporary name to write; renamed to `path` when the block succeeds, removed if it fails.
     A system error on the temporary (a full disk) is raised naming `path`, the name the user knows."""

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import carry_over, swap_folder, write_text
+from .atomic import carry_over, naming, swap_folder, write_text
 from .settings import Settings
 
 RECORD = "dreamvid.json"  # inside a folder output
@@ -82,5 +82,6 @@ def publish_folder(staging: Path, output: Path, names: list[str], data: dict[str
     files is written last, and the whole folder is swapped in at `output` in one step."""
     owned = owned_files(output)
     kept = carry_over(output, staging, skip=set(names) | {RECORD})
-    write_json(staging / RECORD, {**data, "files": sorted(set(names) | (owned & set(kept)))})
+    with naming(staging, output):
+        write_json(staging / RECORD, {**data, "files": sorted(set(names) | (owned & set(kept)))})
     swap_folder(staging, output)

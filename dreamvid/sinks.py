@@ -2,16 +2,15 @@
 or a folder of images. Either appears complete or not at all."""
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from .atomic import new_staging, partial_name, writing
+from .atomic import naming, new_staging, partial_name, writing
 from .imageops import from_float, resize
 from .sidecar import publish_folder, sidecar_path, write_json
 from .stills import Picture, write_image
@@ -62,7 +61,7 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         if self.writer is None:
             self.writer = self._writer(self.temporary, audio=True)
-        with _named(self.temporary, self.output):
+        with naming(self.temporary, self.output):
             self.writer.write(from_float(frame, np.uint8))
 
     def encode_chunk(self, path: Path, frames: Iterable[np.ndarray]) -> None:
@@ -83,7 +82,8 @@ class VideoSink:
     def close(self, data: dict) -> None:
         if self.writer is None:
             self.writer = self._writer(self.temporary, audio=True)
-        self.writer.close()
+        with naming(self.temporary, self.output):
+            self.writer.close()
         self._publish(data)
 
     def _publish(self, data: dict) -> None:
@@ -118,7 +118,7 @@ class FramesSink:
         if alpha is not None:
             alpha = resize(alpha, *frame.shape[:2])
         name = self.names[self.written]
-        with _named(self.temporary / name, self.output / name):
+        with naming(self.temporary / name, self.output / name):
             write_image(self.temporary / name, Picture(frame, alpha, self.dtype))
         self.written += 1
 
@@ -127,14 +127,3 @@ class FramesSink:
 
     def abort(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _named(temporary: Path, output: Path) -> Iterator[None]:
-    """A system error on a hidden temporary (a full disk) names what the user asked for instead."""
-    try:
-        yield
-    except OSError as error:
-        if error.errno and error.filename == str(temporary):
-            raise OSError(error.errno, error.strerror, str(output)) from None
-        raise

@@ -10,6 +10,7 @@ import numpy as np
 
 from .atomic import link_or_copy, new_staging
 from .imageops import apply_delta, processing_size, resize
+from .interrupts import signals_held
 from .jobs import Job, JobResult, resolved_parameters
 from .temporal.resume import job_plan
 from .temporal.workfolder import WorkFolder
@@ -67,7 +68,8 @@ def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch:
                    record(recorded, precision_used=dreamer.features.precision, input=str(job.source),
                           frames=len(job.frames)))
     reporter.finish()  # the output is complete: a signal from now on leaves nothing to resume
-    work.remove()
+    with signals_held():  # and must not leave half a work folder
+        work.remove()
     return JobResult(job, len(todo), time.monotonic() - started)
 
 

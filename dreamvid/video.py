@@ -659,7 +659,11 @@ class VideoWriter:
             lines += [f"file '{index:07d}.png'", "option framerate 90000",
                       f"duration {steps[index + 1] - steps[index]}us"]
         listing = self._folder / "frames.ffconcat"
-        listing.write_text("\n".join(lines) + "\n")
+        try:
+            listing.write_text("\n".join(lines) + "\n")
+        except OSError as error:  # a full disk: one error naming the video, as in write()
+            self.abort()
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
         args = [_ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y", "-nostdin",
                 "-f", "concat", "-safe", "0", "-i", str(listing)]
         self._process = subprocess.Popen(args + self._output_args(), stdin=subprocess.DEVNULL,

@@ -258,11 +258,11 @@ from dreamvid import console
 from dreamvid.temporal import workfolder
 
 stage, number = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
-owner, name = (workfolder.WorkFolder, "remove") if stage == "removal" else (console, "print_results")
+owner, name = (workfolder.WorkFolder, "remove") if stage.startswith("removal") else (console, "print_results")
 real = getattr(owner, name)
 
 def signalled(*args, **kwargs):
-    if stage == "removal":
+    if stage == "removal":  # "removal-start": as the removal begins
         real(*args, **kwargs)
     os.kill(os.getpid(), number)  # raised here, by the command's own handler
     real(*args, **kwargs)
@@ -274,7 +274,9 @@ main(sys.argv[1:])
 
 
 @pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM"),
-                                                   ("clip.mp4", "removal", "SIGTERM")])
+                                                   ("clip.mp4", "removal", "SIGTERM"),
+                                                   ("shot", "removal-start", "SIGTERM"),
+                                                   ("clip.mp4", "removal-start", "SIGINT")])
 def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_path, source, stage, number):
     """A signal that came once the output was complete (a folder's work folder already removed, or the
     summary being printed) said "finished frames are kept; run the same command again to resume". One
@@ -343,22 +345,22 @@ if where == "still":  # the picture's temporary is full once its folder is made 
         return real_sidecar(path, *args, **kwargs)
 
     stillsjob.write_sidecar = sidecar
-elif where == "frames":  # a folder of frames is built in a hidden staging folder: frame 1's temporary is full
-    real_staging = sinks.new_staging
+elif where in ("frames", "record"):  # a folder of frames is built in a hidden staging folder: frame 1's
+    real_staging = sinks.new_staging  # temporary is full, or its record's
 
     def staging(target):
         folder = real_staging(target)
-        partial_name(folder / "clip_00001.png").symlink_to("/dev/full")
+        partial_name(folder / ("clip_00001.png" if where == "frames" else "dreamvid.json")).symlink_to("/dev/full")
         return folder
 
     sinks.new_staging = staging
-else:  # a variable-rate video keeps its frames as images until it is muxed: frame 1's is full
-    real_init = video.VideoWriter.__init__
+else:  # a variable-rate video keeps its frames as images until it is muxed: frame 1's is full, or the list
+    real_init = video.VideoWriter.__init__  # of them given to ffmpeg
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
         if self._folder is not None:
-            (self._folder / "0000001.png").symlink_to("/dev/full")
+            (self._folder / ("0000001.png" if where == "timed" else "frames.ffconcat")).symlink_to("/dev/full")
 
     video.VideoWriter.__init__ = init
 from dreamvid.cli import main
@@ -369,6 +371,8 @@ main(sys.argv[1:])
 @pytest.mark.parametrize("where, args, named, parts", [
     ("frames", ["-o", "frames/"], "frames/clip_00001.png", "frames.parts"),
     ("timed", [], "clip_dream.mp4", "clip_dream.mp4.parts"),
+    ("record", ["-o", "frames/"], "frames/dreamvid.json", "frames.parts"),
+    ("listing", [], "clip_dream.mp4", "clip_dream.mp4.parts"),
 ])
 def test_the_frames_of_a_video_on_a_full_disk_are_one_error_naming_the_output(tmp_path, where, args, named, parts):
     """A variable-rate video's frames went through cv2.imwrite: libpng printed "Write Error" above
