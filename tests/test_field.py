@@ -188,30 +188,38 @@ def test_the_soundtrack_of_a_file_named_like_an_ffmpeg_protocol_is_read(tmp_path
     assert abs(len(samples) - RATE) < RATE * 0.1 and np.abs(samples).max() > 0.1
 
 
-def test_a_still_goes_into_a_folder_given_as_its_output(tmp_path, cli):
-    """`photo.png -o outdir/` was refused ("must end in an image suffix"); a folder output holds the
-    still's default name, as in a queue: an existing folder, or one typed with a slash, made when the
-    picture is written. What cannot be such a folder is refused before TensorFlow loads."""
+def plan_one(command: str, photo, output):
+    """The job that `dreamvid [zoom] photo -o output` plans, as the command's planner decides it."""
     from dreamvid.jobs import plan_jobs
+    from dreamvid.zoom import ZoomMotion, plan_zoom_jobs
 
-    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
-    (tmp_path / "outdir").mkdir()
     settings = build_settings({"model": "vgg16-hed"})
+    if command == "zoom":
+        return plan_zoom_jobs([photo], settings, ZoomMotion.parse(frames=2), output)[0]
+    return plan_jobs([photo], settings, output)[0]
+
+
+@pytest.mark.parametrize("command, name, refusal", [
+    ("render", "photo_dream.png", "output out must end in an image suffix (.bmp, .jpeg, .jpg, .png, .tif, .tiff, "
+                                  ".webp), or be a folder: out/"),
+    ("zoom", "photo_zoom.mp4", "output out: a zoom is a video: give .mp4, .mov, .mkv or .m4v, or a folder: out/"),
+])
+def test_a_still_or_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, cli, command, name, refusal):
+    """`photo.png -o outdir/` was refused ("must end in an image suffix"), and so was `dreamvid zoom photo.png
+    -o outdir/` ("a zoom is a video"): a folder output holds the default name, as in a queue, decided by the
+    same code for both: an existing folder, or one typed with a slash, made when the output is written.
+    What cannot be such a folder is refused before TensorFlow loads."""
+    Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
+    (tmp_path / "outdir").mkdir()
     for output in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", str(tmp_path / "outdir")):
-        [job] = plan_jobs([tmp_path / "photo.png"], settings, output)
-        assert job.output == tmp_path / "outdir" / "photo_dream.png"
-    for output, message in (("missing/sub/", "cannot write missing/sub/photo_dream.png: folder missing does not "
-                                             "exist"),
+        assert plan_one(command, tmp_path / "photo.png", output).output == tmp_path / "outdir" / name
+    for output, message in (("missing/sub/", f"cannot write missing/sub/{name}: folder missing does not exist"),
                             ("photo.png/", "output photo.png/ is a file, not a folder"),
-                            ("out", "output out must end in an image suffix (.bmp, .jpeg, .jpg, .png, .tif, .tiff, "
-                                    ".webp), or be a folder: out/")):
-        run = cli(tmp_path, "photo.png", "-o", output, "--model", "vgg16-hed")
+                            ("out", refusal)):
+        run = cli(tmp_path, *(["zoom"] if command == "zoom" else []), "photo.png", "-o", output, "--model",
+                  "vgg16-hed")
         assert run.status == 2 and run.loaded == [], run.stderr
         assert run.stderr.strip().splitlines() == [f"dreamvid: error: {message}"]
-    run = cli(tmp_path, "photo.png", "-o", "newdir/", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
-    assert run.status == 0, run.stderr
-    assert sorted(path.name for path in (tmp_path / "newdir").iterdir()) == ["photo_dream.png", "photo_dream.png.json"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["newdir", "outdir", "photo.png"]
 
 
 def _full_disk_at(path: Path) -> None:
@@ -424,29 +432,3 @@ def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path):
     assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: newdir/photo_dream.png"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
 
-
-def test_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, cli):
-    """`dreamvid zoom photo.png -o outdir/` was refused ("a zoom is a video"), while a render writes
-    outdir/photo_dream.png: a zoom's folder (existing, or typed with a slash, made when the zoom is
-    written) now holds photo_zoom.mp4, decided by the same code as a render's."""
-    from dreamvid.zoom import ZoomMotion, plan_zoom_jobs
-
-    Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
-    (tmp_path / "outdir").mkdir()
-    settings, motion = build_settings({"model": "vgg16-hed"}), ZoomMotion.parse(frames=2)
-    for output in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", str(tmp_path / "outdir")):
-        [job] = plan_zoom_jobs([tmp_path / "photo.png"], settings, motion, output)
-        assert job.output == tmp_path / "outdir" / "photo_zoom.mp4"
-    for output, message in (("missing/sub/", "cannot write missing/sub/photo_zoom.mp4: folder missing does not "
-                                             "exist"),
-                            ("photo.png/", "output photo.png/ is a file, not a folder"),
-                            ("out", "output out: a zoom is a video: give .mp4, .mov, .mkv or .m4v, or a folder: "
-                                    "out/")):
-        run = cli(tmp_path, "zoom", "photo.png", "-o", output, "--model", "vgg16-hed")
-        assert run.status == 2 and run.loaded == [], run.stderr
-        assert run.stderr.strip().splitlines() == [f"dreamvid: error: {message}"]
-    run = cli(tmp_path, "zoom", "photo.png", "-o", "newdir/", "--frames", "2", "--model", "vgg16-hed", "--steps", "1",
-              "--octaves", "1", "-q")
-    assert run.status == 0, run.stderr
-    assert sorted(path.name for path in (tmp_path / "newdir").iterdir()) == ["photo_zoom.mp4", "photo_zoom.mp4.json"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["newdir", "outdir", "photo.png"]
