@@ -202,7 +202,8 @@ def run_killed(cmd: list[str], cwd: Path, trigger: tuple, number: int, group: bo
     ("time", s) after s seconds; ("pieces", k, s) s seconds after k finished pieces are in the work folder;
     ("hidden", s) s seconds after a hidden temporary output appears. Returns (status, stderr, stage)."""
     process = subprocess.Popen(["taskset", "-c", "1", "nice", "-n", "10", *cmd], cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True,
+                               preexec_fn=_default_sigint)
     start, fired = time.monotonic(), None
     while process.poll() is None:
         now = time.monotonic() - start
@@ -224,6 +225,12 @@ def run_killed(cmd: list[str], cwd: Path, trigger: tuple, number: int, group: bo
     _, err = process.communicate(timeout=300)
     _reap_group(process.pid)
     return process.returncode, err, where
+
+
+def _default_sigint() -> None:
+    """A command started in the background (nohup, &) inherits SIGINT ignored, and Python keeps it so;
+    a render started from a terminal takes Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _pieces(folder: Path, inputs: set[str]) -> int:
