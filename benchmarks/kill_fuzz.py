@@ -3,11 +3,15 @@
 For each kind of tiny input made here (videos from tests/clips.py, a folder of stills with alpha and
 EXIF rotation, a numbered sequence, a zoom, a queue of two), the real `dreamvid` command runs once
 uninterrupted (the reference), then per trial: it is started again in a fresh folder, sent SIGKILL,
-SIGTERM or SIGINT (to the process, or to its group as a terminal's Ctrl-C does) after a random delay,
-and run again with the same command until it completes. Each trial is replayable from its seed.
+SIGTERM or SIGINT (to the process, or to its group as a terminal's Ctrl-C does) at a random moment
+(a random time, which covers the model load; a moment after the k-th checkpoint; a moment after a hidden
+temporary output appeared, which covers encoding, the swap and the exit), sometimes killed again during
+the resume, and run again with the same command until it completes. The stage it was killed in is read
+from the disk: startup, first-frame, mid-render, encoding (a hidden output beside the work folder),
+swap, after (the output complete), finished-before. Each trial is replayable from its seed and number.
 
-    python benchmarks/kill_fuzz.py --trials 40 --seed 1            # all kinds, round robin
-    python benchmarks/kill_fuzz.py --kinds video_audio --trials 1 --seed 7 --only 3   # replay trial 3
+    python benchmarks/kill_fuzz.py --trials 45 --seed 2            # all kinds, round robin
+    python benchmarks/kill_fuzz.py --trials 45 --seed 2 --only 15  # replay trial 15 of that run
 
 Checks per trial: the output after completion equals the reference (decoded frames and their
 timestamps via ffmpeg framemd5 for videos, pixels and mode for images), the audio stream is there as in
@@ -93,10 +97,7 @@ def kinds(base: Path) -> dict[str, dict]:
 
 
 def command(kind: dict) -> list[str]:
-    args = list(kind["args"])
-    if args[0] == "zoom":
-        return [DREAMVID, *args, *SMALL]
-    return [DREAMVID, *args, *SMALL]
+    return [DREAMVID, *kind["args"], *SMALL]
 
 
 # ---------------------------------------------------------------- looking at a folder
@@ -172,15 +173,15 @@ def stage(folder: Path, inputs: set[str]) -> str:
     if not names:
         return "startup"  # model load, probing: nothing written yet
     work = [p for p in names if p.name.endswith((".parts", ".partial")) and p.is_dir()]
-    hidden = [p for p in names if p.name.startswith(".")]
+    hidden = [p for p in names if p.name.startswith(".") and not any(w in p.parents for w in work)]
     pieces = sum(1 for p in names if any(w in p.parents for w in work) and p.suffix in (".png", ".mp4", ".jpg"))
+    if hidden:
+        return "encoding" if work else "swap"  # the output being written beside its work folder, or swapped in
     if work and not pieces:
         return "first-frame"
     if work:
         return "mid-render"
-    if hidden:
-        return "assembly"
-    return "after"
+    return "after"  # the output complete; the clean-up or the process's exit
 
 
 # ---------------------------------------------------------------- running
@@ -265,11 +266,11 @@ def trial(kind_name: str, kind: dict, inputs_dir: Path, reference: dict, ref_sec
     if mode < 0.3:
         trigger = ("time", round(ref_seconds * rng.uniform(0.0, 1.0), 2))  # model load included
     elif mode < 0.65:
-        trigger = ("pieces", rng.randint(0, 7), round(rng.uniform(0.0, 0.3), 2))
+        trigger = ("pieces", rng.randint(1, 7), round(rng.uniform(0.0, 0.3), 2))
     else:
         trigger = ("hidden", round(rng.uniform(0.0, 1.5), 2))  # encoding, assembly, the swap
     again = rng.random() < 0.25  # kill the first resume too
-    trigger2 = ("pieces", rng.randint(0, 7), round(rng.uniform(0.0, 0.3), 2))
+    trigger2 = ("pieces", rng.randint(1, 7), round(rng.uniform(0.0, 0.3), 2))
     folder = work / f"{kind_name}-{seed}"
     shutil.copytree(inputs_dir, folder, copy_function=shutil.copy2)
     cmd = command(kind)

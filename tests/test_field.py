@@ -472,3 +472,41 @@ def test_a_kill_after_the_output_is_complete_leaves_no_work_folder_for_good(tmp_
     assert "exists: skipped" in rerun.stderr
     assert (tmp_path / work).is_dir() == kept
     assert not any(path.name.startswith(".") for path in tmp_path.iterdir())
+
+
+SIGNAL_WHILE_LOADING = """
+import builtins, os, signal
+
+real = builtins.__import__
+
+
+def signalled(name, *args, **kwargs):
+    if name == "typer":  # the command's first heavy import: the signal comes while the command loads
+        builtins.__import__ = real
+        os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL_WHILE_LOADING"]))
+    return real(name, *args, **kwargs)
+
+
+builtins.__import__ = signalled
+"""
+
+
+@pytest.mark.parametrize("number, status, what", [("SIGINT", 130, "interrupted"),
+                                                  ("SIGTERM", 143, "stopped by SIGTERM")])
+def test_a_signal_while_the_command_loads_is_one_line(tmp_path, number, status, what):
+    """Ctrl-C in the first fraction of a second (found by benchmarks/kill_fuzz.py: up to 0.7 s on a busy
+    machine) printed a 20-line KeyboardInterrupt traceback from an import and exited 1 or by the signal;
+    SIGTERM killed the command without a word."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SIGNAL_WHILE_LOADING)
+    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
+    run = subprocess.run([str(Path(sys.executable).with_name("dreamvid")), "clip.mp4", "--model", "vgg16-hed"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SIGNAL_WHILE_LOADING": number})
+    assert run.returncode == status, run.stderr
+    assert run.stderr.splitlines() == [f"dreamvid: error: {what} while starting: nothing was changed"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "site"]
