@@ -510,3 +510,37 @@ def test_a_signal_while_the_command_loads_is_one_line(tmp_path, number, status, 
     assert run.returncode == status, run.stderr
     assert run.stderr.splitlines() == [f"dreamvid: error: {what} while starting: nothing was changed"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "site"]
+
+
+SIGNAL_AT_EXIT = """
+import atexit, os, signal, time
+
+
+def late():  # registered first, so it runs last: the command has returned, the interpreter exits
+    os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL_AT_EXIT"]))
+    time.sleep(0.1)
+
+
+atexit.register(late)
+"""
+
+
+@pytest.mark.parametrize("number", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_finished_command_exits_changes_nothing(tmp_path, number):
+    """The interpreter and TensorFlow take about a second to exit after the summary (1.4 s on a busy
+    machine, found by benchmarks/kill_fuzz.py): a signal then killed the finished command without a word
+    (status -2 or -15), or printed a traceback from the exit."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SIGNAL_AT_EXIT)
+    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
+    run = subprocess.run([str(Path(sys.executable).with_name("dreamvid")), "clip.mp4", "--model", "vgg16-hed",
+                          "--steps", "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SIGNAL_AT_EXIT": number,
+                                           "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "clip_dream.mp4", "clip_dream.mp4.json",
+                                                               "site"]
