@@ -4,8 +4,16 @@
     dreamed = dreamvid.dream(image, model="vgg16-hed", steps=20)
     dreamvid.render("clip.mp4", layers=["mixed5"])
 
-Importing dreamvid loads neither TensorFlow nor a model; the first dream does."""
-from .api import dream, render
+Importing dreamvid loads neither TensorFlow nor a model; the first dream does. The API itself loads on
+first use, so that the command (entry.py) starts in a few milliseconds and can take a Ctrl-C cleanly."""
 from .errors import DreamvidError, UserError
 
 __all__ = ["dream", "render", "DreamvidError", "UserError"]
+
+
+def __getattr__(name: str):
+    if name in ("dream", "render"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'dreamvid' has no attribute {name!r}")

@@ -432,3 +432,115 @@ def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path):
     assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: newdir/photo_dream.png"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
 
+
+
+KILLED_AT_REMOVAL = """
+import os, signal, sys
+from dreamvid.temporal import workfolder
+
+workfolder.WorkFolder.remove = lambda self: os.kill(os.getpid(), signal.SIGKILL)  # kill -9 as the output is done
+from dreamvid.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("args, work, kept", [
+    (["clip.mp4"], "clip_dream.mp4.parts", False),
+    (["stills"], "stills_dream.partial", False),
+    (["zoom", "still.png", "-o", "zoom.mp4", "--frames", "2"], "zoom.mp4.parts", False),
+    (["clip.mp4", "--keep-parts"], "clip_dream.mp4.parts", True),  # not killed: the folder is kept
+])
+def test_a_kill_after_the_output_is_complete_leaves_no_work_folder_for_good(tmp_path, cli, args, work, kept):
+    """kill -9 after the output was in place but before its work folder was deleted (found by
+    benchmarks/kill_fuzz.py): the rerun of the same command skipped the finished output and left the
+    work folder, every checkpoint of the render, beside it for good. One kept with --keep-parts stays."""
+    import subprocess
+    import sys
+
+    moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    (tmp_path / "stills").mkdir()
+    for index in range(2):
+        Image.fromarray(translating_frames(1, (32, 24), 0, 0, seed=index)[0]).save(tmp_path / "stills" / f"f{index}.png")
+    Image.fromarray(translating_frames(1, (64, 48), 0, 0)[0]).save(tmp_path / "still.png")
+    small = ["--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_REMOVAL, *args, *small], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == (0 if kept else -9), killed.stdout + killed.stderr
+    assert (tmp_path / work).is_dir()
+    rerun = cli(tmp_path, *args, *small)
+    assert rerun.status == 0, rerun.stderr
+    assert "exists: skipped" in rerun.stderr
+    assert (tmp_path / work).is_dir() == kept
+    assert not any(path.name.startswith(".") for path in tmp_path.iterdir())
+
+
+SIGNAL_WHILE_LOADING = """
+import builtins, os, signal
+
+real = builtins.__import__
+
+
+def signalled(name, *args, **kwargs):
+    if name == "typer":  # the command's first heavy import: the signal comes while the command loads
+        builtins.__import__ = real
+        os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL_WHILE_LOADING"]))
+    return real(name, *args, **kwargs)
+
+
+builtins.__import__ = signalled
+"""
+
+
+@pytest.mark.parametrize("number, status, what", [("SIGINT", 130, "interrupted"),
+                                                  ("SIGTERM", 143, "stopped by SIGTERM")])
+def test_a_signal_while_the_command_loads_is_one_line(tmp_path, number, status, what):
+    """Ctrl-C in the first fraction of a second (found by benchmarks/kill_fuzz.py: up to 0.7 s on a busy
+    machine) printed a 20-line KeyboardInterrupt traceback from an import and exited 1 or by the signal;
+    SIGTERM killed the command without a word."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SIGNAL_WHILE_LOADING)
+    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
+    run = subprocess.run([str(Path(sys.executable).with_name("dreamvid")), "clip.mp4", "--model", "vgg16-hed"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SIGNAL_WHILE_LOADING": number})
+    assert run.returncode == status, run.stderr
+    assert run.stderr.splitlines() == [f"dreamvid: error: {what} while starting: nothing was changed"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "site"]
+
+
+SIGNAL_AT_EXIT = """
+import atexit, os, signal, time
+
+
+def late():  # registered first, so it runs last: the command has returned, the interpreter exits
+    os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL_AT_EXIT"]))
+    time.sleep(0.1)
+
+
+atexit.register(late)
+"""
+
+
+@pytest.mark.parametrize("number", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_finished_command_exits_changes_nothing(tmp_path, number):
+    """The interpreter and TensorFlow take about a second to exit after the summary (1.4 s on a busy
+    machine, found by benchmarks/kill_fuzz.py): a signal then killed the finished command without a word
+    (status -2 or -15), or printed a traceback from the exit."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SIGNAL_AT_EXIT)
+    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
+    run = subprocess.run([str(Path(sys.executable).with_name("dreamvid")), "clip.mp4", "--model", "vgg16-hed",
+                          "--steps", "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SIGNAL_AT_EXIT": number,
+                                           "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "clip_dream.mp4", "clip_dream.mp4.json",
+                                                               "site"]
