@@ -17,7 +17,7 @@ from .sidecar import owned_files, parameters, read_record, sidecar_path
 from .stills import (IMAGE_SUFFIXES, ImageDecodeError, check_memory, inspect_image, list_images, list_sequence,
                      read_image)
 from .temporal.resume import check_resumable, job_plan, source_identity
-from .temporal.workfolder import KEPT, WorkFolder, sweep
+from .temporal.workfolder import sweep
 
 if TYPE_CHECKING:  # pragma: no cover
     from .video import VideoInfo
@@ -95,29 +95,14 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | str | None 
     outputs = [job.output.resolve() for job in jobs]
     if len(set(outputs)) != len(outputs):
         raise UserError("two inputs would write the same output: rename them or render them separately")
-    params = resolved_parameters(settings)
     if not fresh:
+        params = resolved_parameters(settings)
         for job in jobs:
             if not job.skip:
                 check_resumable(job.work_folder, job_plan(job, params))
     for job in jobs:
-        drop_finished_work(job, params)
+        sweep(job.work_folder)  # what a kill left of a finished render's cleanup
     return jobs
-
-
-def drop_finished_work(job: Job, params: dict) -> None:
-    """Delete what a kill left of a finished render's cleanup: the hidden folder being deleted, and the
-    work folder itself when the kill came after the output was complete but before the folder went (a
-    rerun skips that output, so the folder would stay for good). Only a folder of this very render (its
-    plan matches) that was not kept on purpose (--keep-parts) goes."""
-    sweep(job.work_folder)
-    if not job.skip or not job.work_folder.is_dir() or (job.work_folder / KEPT).exists():
-        return
-    try:
-        check_resumable(job.work_folder, job_plan(job, params))
-    except UserError:  # another render's pieces (other parameters, another dreamvid): not ours to delete
-        return
-    WorkFolder(job.work_folder, {}).remove()
 
 
 def _plan_one(source: Path, settings: Settings, explicit: Path | None, folder: Path | None, overwrite: bool,

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import UserError
 from .jobs import VIDEO_OUTPUTS, VIDEO_SUFFIXES, Job, JobResult, check_target, into_folder, typed_folder
-from .jobs import drop_finished_work, resolved_parameters
+from .jobs import resolved_parameters
 from .temporal.resume import check_resumable, job_plan, source_identity
 from .progress import Reporter
 from .schedule import Schedule
@@ -180,13 +180,11 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
         jobs.append(ZoomJob("zoom", source, target, skip=done and not overwrite, identity=identity, motion=motion))
     if len({job.output.resolve() for job in jobs}) != len(jobs):
         raise UserError("two inputs would write the same output: rename them or render them separately")
-    params = {**resolved_parameters(zoom_settings(settings)), **motion.to_dict()}
     if not fresh:
+        params = {**resolved_parameters(zoom_settings(settings)), **motion.to_dict()}
         for job in jobs:
             if not job.skip:
                 check_resumable(job.work_folder, job_plan(job, params))
-    for job in jobs:
-        drop_finished_work(job, params)
     return jobs
 
 

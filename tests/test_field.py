@@ -434,46 +434,6 @@ def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path):
 
 
 
-KILLED_AT_REMOVAL = """
-import os, signal, sys
-from dreamvid.temporal import workfolder
-
-workfolder.WorkFolder.remove = lambda self: os.kill(os.getpid(), signal.SIGKILL)  # kill -9 as the output is done
-from dreamvid.cli import main
-main(sys.argv[1:])
-"""
-
-
-@pytest.mark.parametrize("args, work, kept", [
-    (["clip.mp4"], "clip_dream.mp4.parts", False),
-    (["stills"], "stills_dream.partial", False),
-    (["zoom", "still.png", "-o", "zoom.mp4", "--frames", "2"], "zoom.mp4.parts", False),
-    (["clip.mp4", "--keep-parts"], "clip_dream.mp4.parts", True),  # not killed: the folder is kept
-])
-def test_a_kill_after_the_output_is_complete_leaves_no_work_folder_for_good(tmp_path, cli, args, work, kept):
-    """kill -9 after the output was in place but before its work folder was deleted (found by
-    benchmarks/kill_fuzz.py): the rerun of the same command skipped the finished output and left the
-    work folder, every checkpoint of the render, beside it for good. One kept with --keep-parts stays."""
-    import subprocess
-    import sys
-
-    moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
-    (tmp_path / "stills").mkdir()
-    for index in range(2):
-        Image.fromarray(translating_frames(1, (32, 24), 0, 0, seed=index)[0]).save(tmp_path / "stills" / f"f{index}.png")
-    Image.fromarray(translating_frames(1, (64, 48), 0, 0)[0]).save(tmp_path / "still.png")
-    small = ["--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q"]
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT_REMOVAL, *args, *small], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
-    assert killed.returncode == (0 if kept else -9), killed.stdout + killed.stderr
-    assert (tmp_path / work).is_dir()
-    rerun = cli(tmp_path, *args, *small)
-    assert rerun.status == 0, rerun.stderr
-    assert "exists: skipped" in rerun.stderr
-    assert (tmp_path / work).is_dir() == kept
-    assert not any(path.name.startswith(".") for path in tmp_path.iterdir())
-
-
 SIGNAL_WHILE_LOADING = """
 import builtins, os, signal
 

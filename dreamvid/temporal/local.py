@@ -93,8 +93,6 @@ def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: R
             output.raise_if_failed()  # a dead encoder stops the night now, not after the last frame
             reporter.advance(resumed + new_frames, timings)
         writer.close()
-        if keep_parts:
-            work.keep()
         per_frame, seen_cuts = frame_log(work, plan.start, plan.end)
         height, width = plan.size
         output.close(lambda: record(

@@ -44,11 +44,6 @@ class WorkFolder:
     def has(self, name: str) -> bool:
         return (self.path / name).is_file()
 
-    def keep(self) -> None:
-        """Mark the folder as kept on purpose (--keep-parts), so a rerun that finds it beside the finished
-        output leaves it (see jobs.drop_finished_work)."""
-        self.piece(KEPT).touch()
-
     def remove(self) -> None:
         """Renamed aside, then deleted: a kill during a long deletion (a sequence keeps every frame) leaves
         no half work folder where a rerun looks for one, only a hidden one that the next command sweeps."""
@@ -56,9 +51,6 @@ class WorkFolder:
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.path, _trash(self.path))
         sweep(self.path)
-
-
-KEPT = "kept"
 
 
 def _trash(path: Path) -> Path:
