@@ -1,10 +1,13 @@
 """The `dreamvid` console script. Loading the command takes a fraction of a second (Typer, rich, numpy): a
 Ctrl-C or SIGTERM then stops it as it would later, with one line and 130 or 143, not a traceback. Once
-the command has returned, the interpreter and TensorFlow take about a second more to exit: a signal
-then has nothing left to stop, and ends the process at once with the command's own status, rather than
-killing it without a word (or being ignored, which would leave a hang at exit unstoppable but by -9)."""
+the command has returned, every output is complete or the error said so, and tearing the interpreter and
+TensorFlow down would take about a second more, during which Python has put the default signal handlers
+back (a signal then killed the finished command without a word, -2 or -15). So the command runs the
+exit functions (Ray's shutdown among them), flushes and leaves at once with its status; a signal while
+the exit functions run ends it the same way."""
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -24,18 +27,27 @@ def main() -> None:
         what = "stopped by SIGTERM" if isinstance(interrupt, Terminated) else "interrupted"
         print(f"dreamvid: error: {what} while starting: nothing was changed", file=sys.stderr)
         sys.exit(143 if isinstance(interrupt, Terminated) else 130)
-    status = 1  # an unexpected error's, unless the command says otherwise
     try:
         run()
         status = 0
     except SystemExit as done:
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
         status = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+    except BaseException:  # a bug: its traceback, and the interpreter's usual exit
+        _exit_on_signal(1)
         raise
-    finally:  # every output is complete (or the error said so): a signal now only hastens the exit
-        def exit_now(signum, frame) -> None:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
+    _exit_on_signal(status)
+    atexit._run_exitfuncs()
+    _leave(status)
 
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, exit_now)
+
+def _exit_on_signal(status: int) -> None:
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda signum, frame: _leave(status))
+
+
+def _leave(status: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
