@@ -433,6 +433,20 @@ def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
 
 
+def run_with_site(tmp_path, site: str, env: dict[str, str], *args: str):
+    """The installed command on a 2-frame clip in `tmp_path`, with `site` as its sitecustomize (to send a
+    signal at a chosen moment of the process's life)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(site)
+    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
+    return subprocess.run([str(Path(sys.executable).with_name("dreamvid")), "clip.mp4", "--model", "vgg16-hed", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path / "site"), "TF_CPP_MIN_LOG_LEVEL": "2", **env})
+
 
 SIGNAL_WHILE_LOADING = """
 import builtins, os, signal
@@ -457,16 +471,7 @@ def test_a_signal_while_the_command_loads_is_one_line(tmp_path, number, status, 
     """Ctrl-C in the first fraction of a second (found by benchmarks/kill_fuzz.py: up to 0.7 s on a busy
     machine) printed a 20-line KeyboardInterrupt traceback from an import and exited 1 or by the signal;
     SIGTERM killed the command without a word."""
-    import os
-    import subprocess
-    import sys
-
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(SIGNAL_WHILE_LOADING)
-    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
-    run = subprocess.run([str(Path(sys.executable).with_name("dreamvid")), "clip.mp4", "--model", "vgg16-hed"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SIGNAL_WHILE_LOADING": number})
+    run = run_with_site(tmp_path, SIGNAL_WHILE_LOADING, {"SIGNAL_WHILE_LOADING": number})
     assert run.returncode == status, run.stderr
     assert run.stderr.splitlines() == [f"dreamvid: error: {what} while starting: nothing was changed"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "site"]
@@ -504,17 +509,8 @@ def test_a_signal_while_the_finished_command_exits_changes_nothing(tmp_path, num
     (status -2 or -15), or printed a traceback from the exit. The command now runs the exit functions
     and leaves with its status, tearing nothing down; a signal during the exit functions, even one that
     hangs, ends it the same way."""
-    import os
-    import subprocess
-    import sys
-
-    (tmp_path / "site").mkdir()
-    (tmp_path / "site" / "sitecustomize.py").write_text(SIGNAL_AT_EXIT)
-    moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
-    run = subprocess.run([str(Path(sys.executable).with_name("dreamvid")), "clip.mp4", "--model", "vgg16-hed",
-                          "--steps", "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SIGNAL_AT_EXIT": number,
-                                           "SIGNAL_WHEN": when, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    run = run_with_site(tmp_path, SIGNAL_AT_EXIT, {"SIGNAL_AT_EXIT": number, "SIGNAL_WHEN": when},
+                        "--steps", "1", "--octaves", "1", "-q")
     assert run.returncode == 0 and run.stderr == "", run.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "clip_dream.mp4", "clip_dream.mp4.json",
                                                                "site"]
