@@ -51,7 +51,7 @@ def synthetic_clip(path: Path, frames: int, width: int = 640, height: int = 360)
     import cv2
     from fractions import Fraction
 
-    from dreamvid.video import VideoWriter
+    from dreamvid.io.encode import VideoWriter
 
     rng = np.random.default_rng(0)
     big_h, big_w = height + frames + 8, width + 3 * frames + 8
@@ -165,7 +165,8 @@ def run_baseline(source: Path, output: Path, dreamer, settings, start: int, end:
                  size: tuple[int, int]) -> dict:
     """The tutorial's loop: decode a frame, dream it alone with all steps, write it; no flow, no batch."""
     from dreamvid.imageops import resize, to_float
-    from dreamvid.video import VideoWriter, probe_video, read_frames
+    from dreamvid.io.encode import VideoWriter
+    from dreamvid.io.decode import probe_video, read_frames
 
     info = probe_video(source)
     height, width = size
@@ -196,7 +197,7 @@ def run_baseline(source: Path, output: Path, dreamer, settings, start: int, end:
 def strength(dreamer, path: Path, batch: int = 4, start: int = 0, end: int | None = None) -> float:
     """Mean objective per frame, at the size the frames are stored (the processing size for outputs)."""
     from dreamvid.imageops import to_float
-    from dreamvid.video import read_frames
+    from dreamvid.io.decode import read_frames
 
     values, group = [], []
     for frame in read_frames(path, start, end):
@@ -212,7 +213,7 @@ def strength(dreamer, path: Path, batch: int = 4, start: int = 0, end: int | Non
 def source_strength(dreamer, source: Path, size: tuple[int, int], start: int, end: int) -> float:
     """The objective of the undreamed frames at processing size: what dreaming starts from."""
     from dreamvid.imageops import resize, to_float
-    from dreamvid.video import read_frames
+    from dreamvid.io.decode import read_frames
 
     height, width = size
     values = [dreamer.objective(to_float(resize(frame, height, width))[None])[0]
@@ -303,11 +304,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the rendered clips in this folder")
     args = parser.parse_args()
 
-    from dreamvid.api import default_batch, load_dreamer
-    from dreamvid.models import resolve_layers, resolve_weights
+    from dreamvid.engine import default_batch, load_dreamer
+    from dreamvid.engine.catalog import resolve_layers, resolve_weights
     from dreamvid.score import score_videos
     from dreamvid.settings import build_settings
-    from dreamvid.video import probe_video
+    from dreamvid.io.decode import probe_video
 
     label = args.label or args.model.replace("/", "_")
     options = {"model": args.model, "weights": args.weights, "layers": args.layers or (), "steps": args.steps,

@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--policies", default="noflow,base,gain5,top1")
     parser.add_argument("--label", default=None)
     args = parser.parse_args()
-    from dreamvid.api import load_dreamer
+    from dreamvid.engine import load_dreamer
     from dreamvid.score import warping_error
     from dreamvid.settings import DreamParams, build_settings
 

@@ -100,8 +100,8 @@ def render_baseline(checkout: Path, source: Path, output: Path, args: list[str])
 
 def chunk_lengths(frames: dict[int, np.ndarray], fps, folder: Path, lengths: list[float]) -> dict[str, int]:
     """Bytes of the same frames joined from chunks of each length in seconds (0: one chunk)."""
-    from dreamvid.sinks import VideoSink
-    from dreamvid.temporal.chunks import chunk_name
+    from dreamvid.io.sinks import VideoSink
+    from dreamvid.journal.names import chunk_name
 
     order = sorted(frames)
     height, width = frames[order[0]].shape[:2]
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--label", default=None)
     args = parser.parse_args()
 
-    from dreamvid.video import probe_video
+    from dreamvid.io.decode import probe_video
 
     options = dict(model="vgg16-hed", max_side=args.max_side, steps=args.steps, flow_steps=min(args.steps, 1),
                    octaves=1)

@@ -48,7 +48,7 @@ class ClipSpec:
 
 def bunny_frames(indices: set[int]) -> dict[int, np.ndarray]:
     """The bundled clip's frames at these indices (RGB uint8, 1280x720), decoded in one pass."""
-    from dreamvid.video import read_frames
+    from dreamvid.io.decode import read_frames
 
     found = {}
     for index, frame in enumerate(read_frames(BUNNY, 0, max(indices) + 1)):
@@ -179,7 +179,7 @@ def shot_starts(spec: ClipSpec) -> list[int]:
 def make_clips(specs: list[ClipSpec], folder: Path = CACHE, log=lambda text: None) -> dict[str, Path]:
     """Each spec's clip (H.264, crf 12, 25 fps, no audio) in `folder`, made only when not there yet.
     Written under a temporary name and renamed, so two benchmarks starting at once never read half a clip."""
-    from dreamvid.video import VideoWriter
+    from dreamvid.io.encode import VideoWriter
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {spec.kind: folder / f"{spec.name}.mp4" for spec in specs}

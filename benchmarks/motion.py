@@ -63,7 +63,8 @@ class StrengthMeter:
     def __init__(self, settings):
         import tensorflow as tf
 
-        from dreamvid.models import load_feature_model, resolve_layers
+        from dreamvid.engine.models import load_feature_model
+        from dreamvid.engine.catalog import resolve_layers
 
         self.names = [layer.name for layer in resolve_layers(settings.model, settings.layers)]
         layers = tuple(dict.fromkeys(resolve_layers(settings.model, settings.layers)))
@@ -168,7 +169,7 @@ def run_clip(spec: clipset.ClipSpec, source: Path, options: dict, settings, drea
     """(a) on the whole clip, (b) and (c) on sampled frames, and every figure of one clip."""
     from bench import run_baseline
     from dreamvid.score import score_videos
-    from dreamvid.video import read_frames
+    from dreamvid.io.decode import read_frames
 
     n = spec.frames
     sources = list(read_frames(source))
@@ -283,7 +284,7 @@ def run_no_flow(spec, source: Path, options: dict, folder: Path, pairs_wanted: i
     """(b): the sampled pairs, each its own render of frames t:t+1 (or the whole clip when pairs_wanted is 0).
     Returns the frames by index, the warping error of each pair by its first frame, and the summed clock."""
     from dreamvid.score import score_videos
-    from dreamvid.video import read_frames
+    from dreamvid.io.decode import read_frames
 
     total = Clock()
     if pairs_wanted <= 0:
@@ -564,8 +565,8 @@ def main() -> None:
 
     paths = clipset.make_clips(specs, args.clip_dir, log)
 
-    from dreamvid.api import default_batch, load_dreamer
-    from dreamvid.models import resolve_layers, resolve_weights
+    from dreamvid.engine import default_batch, load_dreamer
+    from dreamvid.engine.catalog import resolve_layers, resolve_weights
 
     log(f"building {settings.model}, tracing the step loop, and a second copy to measure strength ...")
     dreamer = load_dreamer(settings)

@@ -145,7 +145,7 @@ def decode_against_shipping(source: Path, frames: int) -> dict:
     import numpy as np
     import ray
 
-    from dreamvid.sources import VideoSource
+    from dreamvid.io.sources import VideoSource
 
     video = VideoSource.open(source)
     tick = time.monotonic()

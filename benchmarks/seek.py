@@ -26,8 +26,9 @@ import imageio_ffmpeg
 import numpy as np
 
 import machine  # benchmarks/machine.py, next to this file
-from dreamvid.sources import VideoSource
-from dreamvid.video import DecodeCount, VideoInfo, probe_video, read_frames
+from dreamvid.io.sources import VideoSource
+from dreamvid.io.decode import DecodeCount, probe_video, read_frames
+from dreamvid.io.probe import VideoInfo
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUNDLED = Path(__file__).resolve().parents[1] / "samples" / "bigbuckbunny.mp4"

@@ -42,7 +42,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def time_steps(model: str, weights: str | None, layer: str, xla: bool, size: tuple[int, int],
                steps: int, repeats: int) -> dict:
-    from dreamvid.api import load_dreamer
+    from dreamvid.engine import load_dreamer
     from dreamvid.settings import DreamParams, build_settings
 
     height, width = size

@@ -3,6 +3,7 @@
 Everything is validated before TensorFlow is imported, so bad input fails in about a second."""
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -140,10 +141,10 @@ def render_command(
     settings = build_settings(options, config)
     from .console import RichReporter, print_results
 
-    with RichReporter(quiet=quiet, verbose=verbose) as reporter:
+    with RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:
         jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh, sequence=sequence,
-                         warn=reporter.warn)  # bad input fails here, before TensorFlow loads
-        _RUN.update(reporter=reporter, jobs=sum(not job.skip for job in jobs))
+                         warn=reporter.warn, locks=locks)  # bad input fails here, before the model loads
+        _RUN.update(reporter=reporter, jobs=sum(not job.skip and job.failure is None for job in jobs))
 
         from .api import run_queue
 
@@ -256,7 +257,7 @@ def layers_command(
     from rich.console import Console
     from rich.table import Table
 
-    from .models import model_spec
+    from .engine.catalog import model_spec
 
     if sheet:
         from .console import RichReporter
@@ -279,7 +280,7 @@ def layers_command(
         raise UserError(f"{given[0]} needs --sheet (dreamvid layers --sheet ...)")
     spec = model_spec(model)
     if spec is None:
-        from .api import model_file_layers
+        from .engine import model_file_layers
 
         channels, defaults = model_file_layers(model), ()
     else:
@@ -367,7 +368,8 @@ def zoom_command(
 ) -> None:
     """The infinite DeepDream zoom: each frame is the previous dream zoomed, turned and moved, dreamed again."""
     from .settings import build_settings
-    from .zoom import ZoomMotion, plan_zoom_jobs
+    from .job import ZoomMotion
+    from .jobs import plan_zoom_jobs
 
     options = dict(model=model, weights=weights, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, flow_steps=flow_steps, step_size=step_size, jitter=jitter,
@@ -376,9 +378,9 @@ def zoom_command(
     motion = ZoomMotion.parse(zoom, rotate, translate_x, translate_y, frames, settings.fps)
     from .console import RichReporter, print_results
 
-    with RichReporter(quiet=quiet, verbose=verbose) as reporter:
-        jobs = plan_zoom_jobs(inputs, settings, motion, output, overwrite=overwrite, fresh=fresh)
-        _RUN.update(reporter=reporter, jobs=sum(not job.skip for job in jobs))
+    with RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:
+        jobs = plan_zoom_jobs(inputs, settings, motion, output, overwrite=overwrite, fresh=fresh, locks=locks)
+        _RUN.update(reporter=reporter, jobs=sum(not job.skip and job.failure is None for job in jobs))
 
         from .api import run_queue
 

@@ -1,4 +1,4 @@
-"""Pure numpy/OpenCV helpers shared by stills and video: value ranges, sizes and resizing."""
+"""Pure numpy/OpenCV helpers shared by stills and video: value ranges, sizes, resizing and the zoom's transform."""
 from __future__ import annotations
 
 import math
@@ -13,6 +13,14 @@ def processing_size(height: int, width: int, max_side: int | None) -> tuple[int,
         return height, width
     scale = max_side / max(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(height, width) to dream and write a clip at; shrunk sizes are rounded to even numbers for H.264."""
+    small_h, small_w = processing_size(height, width, max_side)
+    if (small_h, small_w) != (height, width):
+        small_h, small_w = max(2, small_h // 2 * 2), max(2, small_w // 2 * 2)
+    return small_h, small_w
 
 
 # OpenCV's DIS optical flow raises or crashes under this many pixels on a side for many sizes (a wide frame
@@ -107,3 +115,21 @@ def rgb_to_cmyk(rgb: np.ndarray) -> np.ndarray:
     brightest = rgb.max(axis=-1, keepdims=True)
     colour = (brightest - rgb) / np.maximum(brightest, 1e-6)
     return np.concatenate([colour, 1.0 - brightest], axis=-1)
+
+
+def motion_matrix(height: int, width: int, zoom: float = 1.0, rotate: float = 0.0, translate_x: float = 0.0,
+                  translate_y: float = 0.0) -> np.ndarray:
+    """The 2x3 affine map of one step of a zoom: scale by `zoom` and turn by `rotate` degrees
+    (counter-clockwise) about the picture's centre, then move by (translate_x, translate_y) pixels (right, down)."""
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), rotate, zoom)
+    matrix[:, 2] += (translate_x, translate_y)
+    return matrix
+
+
+def feedback_transform(image: np.ndarray, zoom: float = 1.0, rotate: float = 0.0, translate_x: float = 0.0,
+                       translate_y: float = 0.0) -> np.ndarray:
+    """One step of the zoom on a float picture; the border is filled by reflection, so no black edge
+    creeps in from the sides when zooming out or moving."""
+    height, width = image.shape[:2]
+    matrix = motion_matrix(height, width, zoom, rotate, translate_x, translate_y)
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

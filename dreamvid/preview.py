@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .errors import UserError
 from .imageops import from_float, processing_size, resize, to_float
-from .models import check_layers, check_tile, model_spec, resolve_layers, resolve_weights
+from .engine.catalog import check_layers, check_model, check_tile, model_spec, resolve_layers, resolve_weights
 from .progress import Reporter
 from .settings import FIELDS, LayerSpec, Settings, build_settings, option_name, parse_layer_spec
 
@@ -105,16 +105,9 @@ def plan_preview(options: dict[str, Any], config: Path | None = None) -> tuple[l
     for combination in itertools.product(*(axis.values for axis in axes)):
         varied = tuple((axis.key, value) for axis, value in zip(axes, combination))
         settings = build_settings({**fixed, **dict(varied)}, config)
-        check_settings(settings)
+        check_model(settings)
         cells.append(Cell(settings, varied))
     return cells, axes
-
-
-def check_settings(settings: Settings) -> None:
-    """What a render checks about the model before TensorFlow loads."""
-    resolve_weights(settings.model, settings.weights)
-    resolve_layers(settings.model, settings.layers)
-    check_tile(settings.model, settings.tile)
 
 
 def parse_channels(text: str, count: int, layer: str) -> range:
@@ -331,8 +324,10 @@ class Frame:
 def read_frame(source: Path, at: str | None = None, sequence: bool = False, fps: float = 25.0,
                warn: Callable[[str], None] = lambda _: None) -> Frame:
     """One frame of a video, sequence or folder (the one at `at`, default the middle one), or a still."""
-    from .jobs import VIDEO_SUFFIXES
-    from .stills import ImageDecodeError, check_memory, inspect_image, list_images, list_sequence, read_image
+    from .io.probe import VIDEO_SUFFIXES
+    from .io.images import ImageDecodeError, inspect_image, read_image
+    from .memory import check_memory
+    from .io.listing import list_images, list_sequence
 
     if "%" not in source.name and not source.exists():
         raise UserError(f"input not found: {source}")
@@ -341,7 +336,7 @@ def read_frame(source: Path, at: str | None = None, sequence: bool = False, fps:
         index = frame_index(at, len(frames), fps)
         path = frames[index]
     elif source.suffix.lower() in VIDEO_SUFFIXES:
-        from .video import probe_video, read_frames
+        from .io.decode import probe_video, read_frames
 
         info = probe_video(source)
         index = frame_index(at, info.frame_count, float(info.fps), info.times)
@@ -420,17 +415,13 @@ def dream_cells(picture: np.ndarray, cells: Sequence[Cell], reporter: Reporter |
     The model is built once, with every layer the cells use; each distinct set of layers gets its own
     compiled step loop on it, so a sheet of layers or channels does not build the network per cell."""
     started = time.monotonic()
-    from .api import load_dreamer
+    from .engine import load_dreamer
 
     reporter = reporter or Reporter()
     first = cells[0].settings
     names = tuple(dict.fromkeys(spec.name for cell in cells
                                 for spec in resolve_layers(cell.settings.model, cell.settings.layers)))
     shared = load_dreamer(replace(first, layers=tuple(LayerSpec(name) for name in names)))
-    from .engine import Dreamer  # TensorFlow is loaded now, its start-up messages hidden
-    from .stills import read_image
-
-    guide = read_image(Path(first.guide)).rgb if first.guide else None
     timings = {"model": time.monotonic() - started}
     dreamers: dict[tuple, Any] = {shared.layers: shared}
     reporter.start("sheet", len(cells))
@@ -439,7 +430,7 @@ def dream_cells(picture: np.ndarray, cells: Sequence[Cell], reporter: Reporter |
         for done, cell in enumerate(cells, start=1):
             layers = resolve_layers(cell.settings.model, cell.settings.layers)
             if layers not in dreamers:
-                dreamers[layers] = Dreamer(shared.features, layers, xla=first.xla, guide=guide)
+                dreamers[layers] = shared.with_layers(layers)
             params = cell.settings.dream_params(cell.settings.at(frame, fps, envelope))
             dreamed = dreamers[layers].dream(picture[None].astype(np.float32), params)[0]
             tiles.append(from_float(dreamed, np.uint8))
@@ -518,7 +509,7 @@ def make_layer_sheet(source: Path | None, options: dict[str, Any], *, layers: Se
              else Frame(neutral_picture(side, side, settings.seed), None, None))
     picture = preview_size(frame.rgb, settings.max_side, LAYER_SHEET_SIDE)
     if spec is None:
-        from .api import model_file_layers
+        from .engine import model_file_layers
 
         available = model_file_layers(settings.model)
     else:
@@ -541,7 +532,7 @@ def _envelope(source: Path, frame: Frame) -> list[float]:
     """The soundtrack's loudness per frame, for `audio:` schedules (as a render computes it)."""
     if not frame.has_audio:
         raise UserError(f"{source} has no soundtrack for an audio: schedule to follow (it needs a video with audio)")
-    from .sources import VideoSource
+    from .io.sources import VideoSource
     from .temporal.plan import sound_envelope
 
     return sound_envelope(VideoSource.open(source))
@@ -555,7 +546,7 @@ def _check_exists(source: Path) -> None:
 
 def _write(path: Path, sheet: Image.Image, settings: Settings, cells: Sequence[Cell], captions: list[str],
            commands: list[str], timings: dict[str, float], **extra: Any) -> None:
-    from .jobs import resolved_parameters
+    from .engine.catalog import resolved_parameters
 
     listed = [{"caption": text, "command": command,
                "varied": {key: format_value(value) for key, value in cell.varied}}

@@ -15,9 +15,9 @@ import numpy as np
 
 from pathlib import Path
 
-from dreamvid.errors import UserError
-from dreamvid.flow import Motion, MotionEstimator, warp
-from dreamvid.imageops import MIN_FLOW_SIDE, flow_fits
+from .errors import UserError
+from .flow import Motion, MotionEstimator, warp
+from .imageops import MIN_FLOW_SIDE, flow_fits
 
 
 def pair_error(prev_output: np.ndarray, output: np.ndarray, motion: Motion) -> float | None:
@@ -86,7 +86,7 @@ def score_videos(source_path, dreamed_path, start: int | None = None) -> dict:
 
     `start` is the render's first source frame; by default it is read from the render's sidecar
     (a render of `--frames 100:200` starts at 100), else 0."""
-    from dreamvid.video import probe_video, read_frames
+    from .io.decode import probe_video, read_frames
 
     dreamed_info = probe_video(dreamed_path)
     if not flow_fits(dreamed_info.height, dreamed_info.width):
@@ -116,7 +116,7 @@ def _mean(errors: list[float | None]) -> float:
 
 def _render_record(dreamed_path) -> dict | None:
     """The record dreamvid wrote beside a render (None for a video it did not write)."""
-    from dreamvid.sidecar import read_record, sidecar_path
+    from .sidecar import read_record, sidecar_path
 
     return read_record(sidecar_path(Path(dreamed_path), folder=False))
 
@@ -178,7 +178,7 @@ def plot_scores(scores: dict, path, timing: dict | None = None) -> None:
         bottom.set_title("time spent dreaming each frame")
     axes[-1][0].set_xlabel("frame")
     figure.tight_layout()
-    from dreamvid.atomic import writing
+    from .atomic import writing
 
     with writing(Path(path)) as temporary:
         figure.savefig(temporary, format="png")

@@ -168,6 +168,11 @@ class Settings:
         """Whether a schedule follows the input's soundtrack."""
         return any(plan.audio for plan in self.schedules().values())
 
+    def for_zoom(self) -> "Settings":
+        """A zoom is one chain with no optical flow: its carry-over is the transform."""
+        return dataclasses.replace(self, flow=False, streams=1, frames=None,
+                                   flow_octaves=0 if self.flow_octaves is None else self.flow_octaves)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
@@ -360,7 +365,7 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
 
 def check_guide(path: Path) -> None:
     """A guide picture must be there and readable, checked before TensorFlow loads."""
-    from .stills import ImageDecodeError, inspect_image, read_image
+    from .io.images import ImageDecodeError, inspect_image, read_image
 
     if not path.is_file():
         raise UserError(f"--guide: picture not found: {path}")

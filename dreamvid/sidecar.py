@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import carry_over, naming, swap_folder, write_text
-from .settings import Settings
 
 RECORD = "dreamvid.json"  # inside a folder output
 
@@ -23,13 +22,6 @@ def version() -> str:
         return package_version("dreamvid")
     except PackageNotFoundError:  # running from a source tree
         return "0+unknown"
-
-
-def parameters(settings: Settings, **resolved: Any) -> dict[str, Any]:
-    """Every parameter, with the model defaults resolved (layers, weights, batch)."""
-    data = settings.to_dict()
-    data.update({key: value for key, value in resolved.items() if value is not None})
-    return data
 
 
 def fingerprint(params: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:

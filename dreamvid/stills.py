@@ -1,373 +1,103 @@
-"""Still images and folders of them: natural order, fast header checks, and reading/writing that keeps
-what the picture is: turned upright (EXIF orientation), grey/colour/CMYK, bit depth, float range and
-alpha. Writes go to a temporary name and are renamed when complete."""
+"""Still-image jobs: one picture, or a folder of independent pictures batched by size."""
 from __future__ import annotations
 
 import contextlib
-import errno
-import math
-import os
-import re
-from dataclasses import dataclass
+import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
-import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import writing
-from .errors import DreamvidError, UserError
-from .imageops import cmyk_to_rgb, luma, processing_size, rgb_to_cmyk, upright
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
-
-
-class ImageDecodeError(DreamvidError):
-    """An image whose header was fine fails to decode (planning checks headers only, to stay fast)."""
-
-
-class EncoderRefused(DreamvidError):
-    """OpenCV could not encode the samples in the format the file name asks for."""
+from .atomic import link_or_copy, new_staging
+from .imageops import apply_delta, processing_size, resize
+from .interrupts import signals_held
+from .job import Job, JobResult, Kind
+from .journal.resume import job_plan
+from .journal.workfolder import WorkFolder
+from .progress import Reporter
+from .settings import Settings
+from .sidecar import publish_folder, record, write_sidecar
+from .io.images import inspect_image, read_image, write_image
 
 
-def natural_key(path: Path | str) -> list:
-    """Sort key so that frame2 comes before frame10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", Path(path).name)]
-
-
-def list_images(folder: Path) -> list[Path]:
-    """The images of a folder (not recursive), in natural order; an empty folder is a UserError. Hidden
-    files are not images of the folder: macOS leaves `._IMG_0001.jpg` (its metadata, not a picture)
-    beside every file it copies onto a USB stick or a network share."""
-    if not folder.is_dir():
-        raise UserError(f"not a folder: {folder}")
-    images = sorted((p for p in folder.iterdir()
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-                    key=natural_key)
-    if not images:
-        raise UserError(f"no images in folder {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return images
-
-
-def list_sequence(source: Path, warn: Callable[[str], None]) -> tuple[Path, ...]:
-    """The frames of a numbered sequence, a folder (natural order) or a pattern such as
-    shot/frame_%04d.png. Every header is checked: a frame of another size, or an unreadable one,
-    is an error naming it; a gap in the numbering is a warning naming the missing frames."""
-    if "%" in source.name:
-        if not source.parent.is_dir():
-            raise UserError(f"folder not found: {source.parent}")
-        regex = _pattern_regex(source.name)
-        numbered = sorted((int(match[1]), path) for path in source.parent.iterdir()
-                          if (match := regex.fullmatch(path.name)))
-        if not numbered:
-            raise UserError(f"no frames match {source}")
-        frames = [path for _, path in numbered]
-        numbers: list[int | None] = [number for number, _ in numbered]
-    else:
-        frames = list_images(source)
-        numbers = [_frame_number(path) for path in frames]
-    missing = _missing(numbers)
-    if missing:
-        warn(f"{source}: {len(missing)} frame(s) missing from the numbering: {_ranges(missing)}")
-    first = inspect_image(frames[0])
-    for frame in frames[1:]:
-        info = inspect_image(frame)
-        if (info.width, info.height) != (first.width, first.height):
-            raise UserError(f"{frame} is {info.width}x{info.height} but the sequence is {first.width}x{first.height}")
-    return tuple(frames)
-
-
-def _pattern_regex(pattern: str) -> re.Pattern:
-    """frame_%04d.png -> frame_(\\d{4,})\\.png"""
-    parts = re.split(r"%0?(\d*)d", pattern)
-    if len(parts) != 3:
-        raise UserError(f"bad frame pattern {pattern}: use one number field, e.g. frame_%04d.png")
-    digits = f"\\d{{{parts[1]},}}" if parts[1] else "\\d+"
-    return re.compile(re.escape(parts[0]) + f"({digits})" + re.escape(parts[2]))
-
-
-def _frame_number(path: Path) -> int | None:
-    numbers = re.findall(r"\d+", path.stem)
-    return int(numbers[-1]) if numbers else None
-
-
-def _missing(numbers: list[int | None]) -> list[int]:
-    if not numbers or None in numbers:
-        return []
-    present = set(numbers)
-    return [n for n in range(min(present), max(present) + 1) if n not in present]
-
-
-def _ranges(numbers: list[int], shown: int = 8) -> str:
-    """[3, 4, 5, 9] -> '3-5, 9'"""
-    runs: list[list[int]] = []
-    for number in numbers:
-        if runs and number == runs[-1][-1] + 1:
-            runs[-1].append(number)
-        else:
-            runs.append([number])
-    text = ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs[:shown])
-    return text + (", ..." if len(runs) > shown else "")
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    path: Path
-    width: int  # as displayed: an EXIF orientation that turns the picture swaps width and height
-    height: int
-    frames: int = 1  # an animated GIF, WebP or PNG, or a multi-page TIFF, has more than one
-
-
-ORIENTATION = 0x0112  # the EXIF tag
-
-
-def inspect_image(path: Path) -> ImageInfo:
-    """Read only the header (fast), so a folder of thousands of frames is checked in a second."""
-    if not path.exists():
-        raise UserError(f"input not found: {path}")
-    if path.stat().st_size == 0:
-        raise UserError(f"empty file: {path}")
-    try:
-        with Image.open(path) as image:
-            width, height = _stored_size(image)
-            orientation = _orientation(image)
-            frames = getattr(image, "n_frames", 1)
-    except Image.DecompressionBombError as error:
-        raise UserError(f"{path} is too large for Pillow to open safely: {error}") from None
-    except (UnidentifiedImageError, OSError) as error:
-        data = _tiff_by_opencv(path)
-        if data is None:
-            raise UserError(f"not a readable image: {path} ({error.__class__.__name__})") from None
-        return ImageInfo(path, data.shape[1], data.shape[0])
-    return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)), frames)
-
-
-def _tiff_by_opencv(path: Path) -> np.ndarray | None:
-    """A TIFF that Pillow cannot open (3-channel float), decoded whole by OpenCV; None if it cannot either."""
-    if path.suffix.lower() not in (".tif", ".tiff"):
-        return None
-    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-
-
-def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation, 1 (upright) when there is none. A PNG's EXIF after its pixels is not
-    looked for: Pillow would decode the whole picture to find it."""
-    if image.format == "PNG" and "exif" not in image.info:
-        return 1
-    orientation = image.getexif().get(ORIENTATION, 1)
-    return orientation if orientation in range(1, 9) else 1
-
-
-def _stored_size(image: Image.Image) -> tuple[int, int]:
-    """Width and height as stored (newer Pillow reports a TIFF's size already turned)."""
-    if image.format == "TIFF":
-        return image.tag_v2.get(256, image.size[0]), image.tag_v2.get(257, image.size[1])
-    return image.size
-
-
-@dataclass
-class Picture:
-    """A decoded still, turned upright: RGB float32 (in [0, 1] for integer samples; a float picture
-    keeps its own values, which may lie outside), the alpha plane if any, the sample type to write
-    back, and the colour mode to write back: RGB, L (grey: the luma of the dream) or CMYK."""
-
-    rgb: np.ndarray
-    alpha: np.ndarray | None
-    dtype: np.dtype
-    mode: str = "RGB"
-
-
-# Pillow modes that Pillow decodes faithfully and OpenCV does not (CMYK, palette) or that only Pillow
-# turns portably (grey, float). RGB(A) goes to OpenCV, which keeps 16 bits where Pillow truncates.
-_PILLOW_MODES = {"1", "L", "LA", "La", "P", "PA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "CMYK",
-                 "YCbCr", "LAB", "HSV", "RGBX", "RGBa"}
-
-
-def read_image(path: Path) -> Picture:
-    """Decode a still as it is seen (its EXIF orientation applied): grey, palette, RGB(A), CMYK, 8 or
-    16 bit, or float. Palette pictures become RGB(A): re-quantising a dream to 256 colours would ruin it."""
-    try:
-        image = Image.open(path)
-    except (UnidentifiedImageError, OSError):
-        if (data := _tiff_by_opencv(path)) is None:
-            raise ImageDecodeError(f"cannot decode image {path} (not an image, or damaged)") from None
-        return _from_samples(data, path, bgr=True)
-    with image:
-        orientation = _orientation(image)
-        # OpenCV turns some TIFFs itself, depending on its version, and Pillow >= 12 does on load:
-        # TIFFs go to Pillow's exif_transpose, which turns them once whatever the version.
-        tiff = image.format == "TIFF" and (image.mode in _PILLOW_MODES or orientation != 1)
-        if tiff or image.mode in _PILLOW_MODES:
-            try:
-                if tiff:
-                    return _from_pillow(ImageOps.exif_transpose(image), path, 1)
-                return _from_pillow(image, path, orientation)
-            except (OSError, ValueError) as error:
-                raise ImageDecodeError(f"cannot decode image {path} ({error})") from None
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:  # a format only Pillow knows (TGA, PCX, ICO...), or a damaged file
+def run_stills(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, fresh: bool = False) -> JobResult:
+    """Dream an image, or a folder of independent images batched by size. A folder renders into
+    `<output>.partial/` (resumable); when every image is done the finished folder is swapped in whole."""
+    params = {**job.params, "batch": batch}
+    settings = replace(settings, tile=settings.tile or dreamer.auto_tile(batch))
+    recorded = {**params, "tile": settings.tile}
+    started = time.monotonic()
+    if job.kind is Kind.IMAGE:
+        reporter.start(job.source.name, 1)
+        picture = read_image(job.source)
+        picture.rgb = dream_pictures([picture.rgb], dreamer, settings)[0]
+        made = not job.output.parent.exists()  # -o out/: the folder typed with a slash (its parent was checked)
+        job.output.parent.mkdir(exist_ok=True)
         try:
-            with Image.open(path) as image:
-                return _from_pillow(image, path, orientation)
-        except (OSError, ValueError):
-            raise ImageDecodeError(f"cannot decode image {path} (truncated or damaged?)") from None
-    return _from_samples(upright(data, orientation), path, bgr=True)
-
-
-def _from_pillow(image: Image.Image, path: Path, orientation: int) -> Picture:
-    if image.mode == "CMYK":
-        cmyk = upright(np.asarray(image), orientation).astype(np.float32) / 255.0
-        return Picture(cmyk_to_rgb(cmyk), None, np.dtype(np.uint8), "CMYK")
-    if image.mode in ("P", "PA"):
-        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
-    elif image.mode == "1":
-        image = image.convert("L")
-    elif image.mode == "I" or image.mode.startswith("I;16"):
-        image = image.convert("I;16")  # 16-bit grey (older Pillow opens 16-bit grey PNGs as I)
-    elif image.mode == "La":
-        image = image.convert("LA")
-    elif image.mode not in ("L", "LA", "F", "RGB", "RGBA"):
-        image = image.convert("RGBA" if image.mode == "RGBa" else "RGB")
-    data = np.asarray(image)
-    if image.mode == "I;16":
-        data = data.astype(np.uint16)
-    return _from_samples(upright(data, orientation), path, bgr=False)
-
-
-def _from_samples(data: np.ndarray, path: Path, bgr: bool) -> Picture:
-    """Samples (H x W, H x W x 2 grey+alpha, x 3 or x 4) -> a Picture; integers scale to [0, 1]."""
-    if data.dtype in (np.float16, np.float64):
-        data = data.astype(np.float32)
-    if data.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ImageDecodeError(f"cannot decode image {path} (unsupported sample type {data.dtype})")
-    dtype = data.dtype
-    data = data.astype(np.float32)  # always a copy: an upright view becomes a plain array
-    if dtype != np.float32:
-        data *= 1.0 / np.iinfo(dtype).max
-    planes = data if data.ndim == 3 else data[..., None]
-    colour = planes[..., :3] if planes.shape[2] >= 3 else np.repeat(planes[..., :1], 3, axis=2)
-    if bgr and planes.shape[2] >= 3:
-        colour = colour[..., ::-1]
-    alpha = planes[..., -1].copy() if planes.shape[2] in (2, 4) else None
-    mode = "L" if planes.shape[2] <= 2 else "RGB"
-    return Picture(np.ascontiguousarray(colour), alpha, np.dtype(dtype), mode)
-
-
-def write_image(path: Path, picture: Picture) -> None:
-    """Write atomically (temporary file, then rename), keeping the mode, alpha, bit depth and float
-    range where the format can (float only in TIFF; CMYK in JPEG and TIFF; no alpha in JPEG). Nothing
-    of the source's EXIF is written, so viewers show the picture as it is stored: upright."""
-    suffix = path.suffix.lower()
-    dtype = np.dtype(picture.dtype)
-    if dtype.kind == "f" and suffix not in (".tif", ".tiff"):
-        dtype = np.dtype(np.uint16)
-    if dtype == np.uint16 and suffix in (".jpg", ".jpeg", ".webp", ".bmp"):
-        dtype = np.dtype(np.uint8)
-    alpha = None if suffix in (".jpg", ".jpeg") else picture.alpha
-    grey_alpha = picture.mode == "L" and alpha is not None and dtype == np.uint8 and suffix in (".png", ".tif", ".tiff")
-    try:
-        with writing(path) as temporary:
-            if picture.mode == "CMYK" and alpha is None and suffix in (".jpg", ".jpeg", ".tif", ".tiff"):
-                cmyk = _samples(rgb_to_cmyk(picture.rgb), np.dtype(np.uint8))
-                _pillow_write(temporary, Image.fromarray(cmyk, "CMYK"))
-            elif grey_alpha:
-                grey = _samples(np.dstack([luma(picture.rgb), alpha]), dtype)  # OpenCV writes no grey + alpha
-                _pillow_write(temporary, Image.fromarray(grey, "LA"))
-            else:
-                planes = luma(picture.rgb)[..., None] if picture.mode == "L" else picture.rgb[..., ::-1]
-                if alpha is not None:
-                    planes = np.dstack([np.repeat(planes, 3, axis=2) if planes.shape[2] == 1 else planes, alpha])
-                params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in (".jpg", ".jpeg") else []
-                write_samples(temporary, _samples(planes, dtype), params)
-    except (EncoderRefused, cv2.error):
-        raise UserError(f"cannot write image {path}") from None
-    except OSError as error:
-        if error.errno in FULL_DISK:  # the job fails (exit 1), as a video's does; the OSError names `path`
+            # The record first: a kill between the two leaves a picture that --overwrite may still replace.
+            write_sidecar(job.sidecar, recorded, precision_used=dreamer.features.precision, input=str(job.source))
+            write_image(job.output, picture)
+        except BaseException:  # a full disk, Ctrl-C: no record is left of a picture that is not there,
+            if not job.output.exists():  # nor the folder made for it
+                job.sidecar.unlink(missing_ok=True)
+                if made:
+                    with contextlib.suppress(OSError):
+                        job.output.parent.rmdir()
             raise
-        raise UserError(f"cannot write image {path}") from None
+        reporter.advance(1)
+        reporter.finish()
+        return JobResult(job, 1, time.monotonic() - started)
+
+    work = WorkFolder.open(job.work_folder, job_plan(job, params), fresh=fresh)
+    todo = [frame for frame in job.frames if not work.has(frame.name)]
+    done = len(job.frames) - len(todo)
+    reporter.start(job.source.name, len(job.frames), resumed=done)
+    for group in _batches(todo, batch):
+        pictures = [read_image(path) for path in group]
+        dreamed = dream_pictures([p.rgb for p in pictures], dreamer, settings)
+        for path, picture, rgb in zip(group, pictures, dreamed):
+            picture.rgb = rgb
+            write_image(work.piece(path.name), picture)
+        done += len(group)
+        reporter.advance(done)
+    # The work folder stays whole until the finished folder is in place: a kill leaves it resumable.
+    staging = new_staging(job.output)
+    for frame in job.frames:
+        link_or_copy(work.piece(frame.name), staging / frame.name)
+    publish_folder(staging, job.output, [frame.name for frame in job.frames],
+                   record(recorded, precision_used=dreamer.features.precision, input=str(job.source),
+                          frames=len(job.frames)))
+    reporter.finish()  # the output is complete: a signal from now on leaves nothing to resume
+    with signals_held():  # and must not leave half a work folder
+        work.remove()
+    return JobResult(job, len(todo), time.monotonic() - started)
 
 
-def write_samples(path: Path, samples: np.ndarray, params: list[int] | tuple[int, ...] = ()) -> None:
-    """Encode with OpenCV in memory, then write the bytes with Python: on a full disk this raises an
-    OSError (ENOSPC) naming the file, where cv2.imwrite returns False after libpng prints its own line."""
-    encoded, data = cv2.imencode(path.suffix, samples, list(params))
-    if not encoded:
-        raise EncoderRefused(f"cannot encode {path.name}")
-    with open(path, "wb") as file:
-        file.write(data)
+def _batches(paths: list[Path], batch: int) -> list[list[Path]]:
+    """Consecutive groups of at most `batch` images of the same size (headers only)."""
+    groups: list[list[Path]] = []
+    last_size = None
+    for path in paths:
+        info = inspect_image(path)
+        size = (info.width, info.height)
+        if not groups or size != last_size or len(groups[-1]) >= batch:
+            groups.append([])
+        groups[-1].append(path)
+        last_size = size
+    return groups
 
 
-def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float planes -> samples: integers rounded and clipped, floats kept as they are (no clipping)."""
-    if dtype.kind == "f":
-        return values.astype(np.float32)
-    top = float(np.iinfo(dtype).max)
-    return np.clip(np.rint(values * top), 0, top).astype(dtype)
+def dream_pictures(images: list[np.ndarray], dreamer, settings: Settings) -> list[np.ndarray]:
+    """Dream same-size RGB float images at the processing size; results keep the input size.
 
-
-def _pillow_write(path: Path, image: Image.Image) -> None:
-    """The modes OpenCV cannot write (CMYK, grey + alpha), with its JPEG quality and lossless TIFF compression."""
-    options = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".tif": {"compression": "tiff_lzw"},
-               ".tiff": {"compression": "tiff_lzw"}}.get(path.suffix.lower(), {})
-    image.save(path, **options)
-
-
-# Peak memory of dreaming a still, from benchmarks/still_memory.py (results/still-memory*.json:
-# vgg16-hed, steps=1, octaves=1, 2 CPU cores, peak RSS): 0.8 GB for TensorFlow, the model and a 96x64
-# still; with --tile 512, 1.92 GB at 1500x1000 and 2.87 GB at 3000x2000 (211 bytes per pixel), 2.12 GB
-# at 3000x2000 dreamed at --max-side 1500 (44 bytes per full-size pixel, so 167 per dreamed pixel);
-# 3.34 GB at 8000x6000 dreamed at --max-side 2000.
-# The figures below are those, with a margin: the full-size picture's copies (decoded samples, floats,
-# the dream put back, the samples written) and the engine's copies of the picture it dreams.
-RUNTIME_BYTES = 1 << 30
-FULL_BYTES_PER_PIXEL = 64
-DREAM_BYTES_PER_PIXEL = 192
-
-
-def still_bytes(width: int, height: int, max_side: int | None, batch: int = 1) -> int:
-    """About the most memory that dreaming `batch` stills of this size holds at once, beyond the
-    gradient tile (which the engine sizes to a third of the free memory)."""
-    small_h, small_w = processing_size(height, width, max_side)
-    return RUNTIME_BYTES + batch * (FULL_BYTES_PER_PIXEL * width * height + DREAM_BYTES_PER_PIXEL * small_h * small_w)
-
-
-def available_memory() -> int:
-    """The machine's available memory, read without TensorFlow so that planning stays fast."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return 4 << 30
-
-
-def check_memory(info: ImageInfo, max_side: int | None, batch: int = 1, available: int | None = None) -> None:
-    """Refuse, before any work, a still that would not fit in memory (an out-of-memory kill loses the
-    night), suggesting a --max-side that fits. The engine sizes its gradient tile to a third of the
-    free memory, so the picture's copies must fit in the other two thirds."""
-    available = available_memory() if available is None else available
-    need = still_bytes(info.width, info.height, max_side, batch) * 3 // 2
-    if need <= available:
-        return
-    text = (f"{info.path} ({info.width}x{info.height}) needs about {_gib(need)} of memory to dream, "
-            f"but {_gib(available)} is available")
-    side = _fitting_side(info.width, info.height, available * 2 // 3, batch)
-    if side is None:
-        raise UserError(f"{text}, even with --max-side: close other programs or shrink the picture first")
-    raise UserError(f"{text}: try --max-side {side} (the output keeps the picture's own size)")
-
-
-def _fitting_side(width: int, height: int, budget: int, batch: int) -> int | None:
-    """The largest --max-side (a multiple of 16, at least 32) whose dream fits in `budget` bytes."""
-    spare = budget / batch - RUNTIME_BYTES / batch - FULL_BYTES_PER_PIXEL * width * height
-    if spare <= 0:
-        return None
-    side = int(max(width, height) * math.sqrt(spare / (DREAM_BYTES_PER_PIXEL * width * height))) // 16 * 16
-    return side if side >= 32 else None
-
-
-def _gib(size: int) -> str:
-    return f"{size / 2**30:.1f} GiB"
+    A float picture with values outside [0, 1] (a float TIFF) is dreamed clipped to [0, 1], and
+    the dream's change is added to its own values unclipped, so its range survives."""
+    height, width = images[0].shape[:2]
+    small_h, small_w = processing_size(height, width, settings.max_side)
+    small = np.empty((len(images), small_h, small_w, 3), np.float32)
+    for index, image in enumerate(images):  # one copy, filled in place: a large still costs less memory
+        np.clip(resize(image, small_h, small_w), 0.0, 1.0, out=small[index])
+    np.nan_to_num(small, copy=False)  # a float TIFF's missing values (NaN) would spread through the dream
+    dreamed = dreamer.dream(small, settings.dream_params())
+    return [apply_delta(image, s, d, clip=bool(image.min() >= 0.0 and image.max() <= 1.0))
+            for image, s, d in zip(images, small, dreamed)]

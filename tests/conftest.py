@@ -36,7 +36,7 @@ def natural():
 @pytest.fixture(scope="session")
 def inception_random():
     """InceptionV3 with random weights, cut at mixed3 (built once; api.load_dreamer caches it)."""
-    from dreamvid.api import load_dreamer
+    from dreamvid.engine import load_dreamer
     from dreamvid.settings import build_settings
 
     return load_dreamer(build_settings({"model": "inception_v3", "weights": "random", "layers": ["mixed3"],
@@ -46,7 +46,7 @@ def inception_random():
 @pytest.fixture(scope="session")
 def vgg_hed():
     """VGG16 with the real (offline) HED weights, cut at block4_conv3: real dreaming."""
-    from dreamvid.api import load_dreamer
+    from dreamvid.engine import load_dreamer
     from dreamvid.settings import build_settings
 
     return load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block4_conv3"], "precision": "float32"}))
@@ -117,7 +117,8 @@ def snapshot(folder: Path) -> dict[str, tuple]:
 def saved(monkeypatch):
     """Every piece that renders in this process save, lossless, as RGB: {output name: {piece name: pixels}}
     (a video's work folder keeps its frames encoded in chunks, and only each chain's last one as a piece)."""
-    from dreamvid.temporal.checkpoints import CheckpointStore, piece_name
+    from dreamvid.temporal.checkpoints import CheckpointStore
+    from dreamvid.journal.names import piece_name
 
     pieces: dict[str, dict[str, np.ndarray]] = {}
     real = CheckpointStore.save

@@ -27,7 +27,7 @@ class Warnings(Reporter):
 
 def done_frames(output) -> list[int]:
     """The kept frames that a render's work folder holds, as lossless pieces or in encoded chunks."""
-    from dreamvid.temporal.chunks import parse_chunk
+    from dreamvid.journal.names import parse_chunk
 
     folder = output.with_name(output.name + ".parts")
     done = {int(p.stem.split("_")[1]) for p in folder.glob("frame_*.png")}

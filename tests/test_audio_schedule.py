@@ -12,9 +12,9 @@ import pytest
 import dreamvid
 import dreamvid.api
 from clips import FFMPEG, translating_frames
-from dreamvid.audio import RATE, frame_loudness, normalise, smooth
+from dreamvid.io.audio import RATE, frame_loudness, normalise, smooth
 from dreamvid.errors import UserError
-from dreamvid.sources import VideoSource
+from dreamvid.io.sources import VideoSource
 from dreamvid.temporal.plan import sound_envelope
 from test_schedule import RecordingDreamer
 
@@ -70,14 +70,13 @@ def test_the_envelope_follows_the_soundtrack(silence_loud_quiet):
 @pytest.fixture
 def recorder(monkeypatch):
     dreamer = RecordingDreamer()
-    monkeypatch.setattr(dreamvid.api, "load_dreamer", lambda settings: dreamer)
     return dreamer
 
 
 def test_sound_drives_the_step_size_of_each_frame(silence_loud_quiet, tmp_path, recorder):
     output = tmp_path / "dream.mp4"
     dreamvid.render(silence_loud_quiet, output, model="vgg16-hed", octaves=1, step_size="audio:0.005..0.03",
-                    keep_parts=True)
+                    keep_parts=True, dreamer=recorder)
     sizes = [size for _, params, _ in recorder.batches for size in params.step_size]  # one lane: frame order
     assert len(sizes) == 30
     assert sizes[:9] == pytest.approx([0.005] * 9, abs=3e-4)
@@ -93,7 +92,7 @@ def test_sound_drives_the_step_size_of_each_frame(silence_loud_quiet, tmp_path, 
 
 def test_sound_can_cross_fade_layers(silence_loud_quiet, tmp_path, recorder):
     dreamvid.render(silence_loud_quiet, tmp_path / "dream.mp4", model="vgg16-hed", octaves=1, frames="5:15",
-                    layers=["block4_conv3=audio:1..0", "block3_conv3=audio:0..1"])
+                    layers=["block4_conv3=audio:1..0", "block3_conv3=audio:0..1"], dreamer=recorder)
     weights = [w for _, params, _ in recorder.batches for w in params.layer_weights]
     assert weights[0] == pytest.approx((1, 0), abs=0.01) and weights[-1] == pytest.approx((0, 1), abs=0.02)
 
@@ -120,13 +119,13 @@ def test_a_resumed_render_follows_the_envelope_it_planned(silence_loud_quiet, tm
 
     recorder.dream = stop_after_five
     with pytest.raises(KeyboardInterrupt):
-        dreamvid.render(silence_loud_quiet, output, model="vgg16-hed", octaves=1, step_size="audio:0.01..0.03")
+        dreamvid.render(silence_loud_quiet, output, model="vgg16-hed", octaves=1, step_size="audio:0.01..0.03", dreamer=recorder)
     plan_path = tmp_path / "dream.mp4.parts" / "plan.json"
     plan = json.loads(plan_path.read_text())
     plan["envelope"] = [0.5] * 30
     plan_path.write_text(json.dumps(plan))
     recorder.dream, recorder.batches = real, []
-    dreamvid.render(silence_loud_quiet, output, model="vgg16-hed", octaves=1, step_size="audio:0.01..0.03")
+    dreamvid.render(silence_loud_quiet, output, model="vgg16-hed", octaves=1, step_size="audio:0.01..0.03", dreamer=recorder)
     sizes = [size for _, params, _ in recorder.batches for size in params.step_size]
     assert len(sizes) == 25 and sizes == pytest.approx([0.02] * 25)
     record = json.loads((tmp_path / "dream.mp4.json").read_text())["schedules"]["--step-size"]

@@ -15,13 +15,15 @@ import pytest
 
 import dreamvid
 from clips import moving_clip, translating_frames
-from dreamvid.sinks import VideoSink
+from dreamvid.io.sinks import VideoSink
 from dreamvid.temporal import chunks
 from dreamvid.temporal.checkpoints import CheckpointStore
-from dreamvid.temporal.chunks import chunk_name, parse_chunk, plan_chunks
+from dreamvid.journal.names import chunk_name, parse_chunk
+from dreamvid.temporal.chunks import plan_chunks
 from dreamvid.temporal.plan import Segment
-from dreamvid.temporal.resume import _used
-from dreamvid.video import list_audio, probe_video, read_frames
+from dreamvid.journal.resume import _used
+from dreamvid.io.ffmpeg import list_audio
+from dreamvid.io.decode import probe_video, read_frames
 from helpers import done_frames, kill_when, power_cut_at_round
 
 QUICK = dict(model="vgg16-hed", steps=1, octaves=1, flow_steps=1, jitter=4)
@@ -239,7 +241,7 @@ def test_a_folder_of_frames_keeps_its_pieces_until_the_end(tmp_path, short_chunk
 
 def test_an_abort_stops_a_chunk_between_frames_and_keeps_its_pieces(tmp_path, short_chunks):
     from dreamvid.temporal.assemble import open_output
-    from dreamvid.temporal.workfolder import WorkFolder
+    from dreamvid.journal.workfolder import WorkFolder
 
     work = WorkFolder(tmp_path, {})
     segment = Segment(0, 0, 6)

@@ -118,8 +118,9 @@ def test_image_and_folder_render_end_to_end(tmp_path, cli):
 
 def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
     """A folder render interrupted after frame1: its work folder as the CLI would have left it."""
-    from dreamvid.jobs import plan_jobs, resolved_parameters
-    from dreamvid.temporal.resume import job_plan
+    from dreamvid.jobs import plan_jobs
+    from dreamvid.engine.catalog import resolved_parameters
+    from dreamvid.journal.resume import job_plan
     from dreamvid.settings import build_settings
     from dreamvid.sidecar import write_json
 
@@ -128,7 +129,7 @@ def _partial_render(tmp_path: Path, steps: int) -> tuple[Path, Path]:
     for index, name in enumerate(["frame1.png", "frame2.png", "frame10.png"]):
         _write_picture(frames / name, 40, 40, seed=index + 5)
     settings = build_settings({"model": "vgg16-hed", "steps": steps, "octaves": 1, "jitter": 4, "batch": 1})
-    params = resolved_parameters(settings, 1)
+    params = {**resolved_parameters(settings), "batch": 1}
     [job] = plan_jobs([frames], settings, tmp_path / "out")
     work = tmp_path / "out.partial"
     work.mkdir()
@@ -173,7 +174,7 @@ def test_layers_prints_the_table(tmp_path, cli):
     run = cli(tmp_path, "layers", "--model", "vgg16-hed")
     assert run.status == 0, run.stderr
     rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if line.count("│") >= 3}
-    from dreamvid.models import CATALOG
+    from dreamvid.engine.catalog import CATALOG
 
     for name, channels in CATALOG["vgg16-hed"].channels.items():
         assert name in rows and f" {channels} " in rows[name]

@@ -299,7 +299,7 @@ def test_lost_node_in_a_two_node_cluster(clip, reference, tmp_path):
 def test_real_engine_on_two_workers_gives_the_local_frames(ray_address, tmp_path):
     """The real model in each worker (TensorFlow held to the one CPU Ray gave it) against this process
     with both cores: on the CPU, the same frames bit for bit."""
-    from dreamvid.api import load_dreamer
+    from dreamvid.engine import load_dreamer
 
     clip = tmp_path / "short.mp4"
     moving_clip(clip, frames=6, size=(96, 64))
@@ -338,7 +338,7 @@ def test_without_streams_the_segments_and_frames_do_not_depend_on_the_workers(ra
 
 def test_a_video_rendered_on_ray_is_the_local_video(ray_address, clip, tmp_path):
     """A video output keeps its frames in chunks on the driver (see checkpoints.py): same file content."""
-    from dreamvid.video import read_frames
+    from dreamvid.io.decode import read_frames
 
     settings = build_settings({**OPTIONS, "audio": False})
     local, remote = tmp_path / "local.mp4", tmp_path / "ray.mp4"

@@ -18,8 +18,10 @@ from helpers import FAST
 from dreamvid.errors import UserError
 from dreamvid.jobs import plan_jobs
 from dreamvid.settings import build_settings
-from dreamvid.sinks import VideoSink
-from dreamvid.video import Colour, FrameDecodeError, VideoWriter, probe_video, read_frames
+from dreamvid.io.sinks import VideoSink
+from dreamvid.io.colour import Colour
+from dreamvid.io.decode import FrameDecodeError, probe_video, read_frames
+from dreamvid.io.encode import VideoWriter
 
 ONE_STEP = {**FAST, "steps": 1}
 # Frame k of the variable-rate clip is shown from VFR_TIMES[k] s: 10 fps, then 20 fps, then 30 fps.

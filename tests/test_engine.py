@@ -121,7 +121,7 @@ def test_inception_random_weights_dream_a_batch(inception_random, natural):
 
 def test_bfloat16_activations_dream_the_same_picture(natural):
     """--precision bfloat16 is only worth having if it dreams as strongly and alike: compare with float32."""
-    from dreamvid.api import load_dreamer
+    from dreamvid.engine import load_dreamer
     from dreamvid.settings import DreamParams, build_settings
 
     picture = natural(64, 96, seed=3)[None]
@@ -144,7 +144,7 @@ def test_bfloat16_activations_dream_the_same_picture(natural):
 
 
 def test_tile_is_chosen_from_free_memory(vgg_hed, monkeypatch):
-    import dreamvid.engine as engine
+    import dreamvid.engine.dreamer as engine
 
     def tile_with(free_bytes: int, batch: int) -> int:
         monkeypatch.setattr(engine, "free_memory", lambda: free_bytes)
@@ -162,7 +162,7 @@ def test_tile_is_chosen_from_free_memory(vgg_hed, monkeypatch):
 def test_steps_split_into_short_calls_give_the_same_dream(vgg_hed, natural, monkeypatch):
     """The step loop runs in calls short enough for Ctrl-C to land within seconds; how the steps are
     split must not change a pixel (each step's roll depends on its index alone)."""
-    import dreamvid.engine as engine
+    import dreamvid.engine.dreamer as engine
 
     source = natural(64, 64, seed=3)[None]
     monkeypatch.setattr(engine, "MAX_CHUNK", 1000)
@@ -195,7 +195,7 @@ def test_per_image_step_sizes_in_one_batch_equal_each_image_dreamed_alone(vgg_he
 
 def test_layer_weights_per_image_cross_fade_layers_without_retracing(natural):
     """Weights (1, 0) dream only the first layer and (0, 1) only the second, in one batch."""
-    from dreamvid.api import load_dreamer
+    from dreamvid.engine import load_dreamer
     from dreamvid.settings import build_settings
 
     both = load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block3_conv3", "block4_conv3"],
@@ -218,7 +218,7 @@ def test_layer_weights_per_image_cross_fade_layers_without_retracing(natural):
                                             ("GPU-8932f937-d72c-4106-c12f-20bd9faed9f6,1",
                                              "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6")])
 def test_free_memory_asks_for_the_gpu_tensorflow_sees_first(visible, asked):
-    from dreamvid.engine import free_memory_query
+    from dreamvid.engine.device import free_memory_query
 
     assert free_memory_query(visible) == ["nvidia-smi", f"--id={asked}", "--query-gpu=memory.free",
                                           "--format=csv,noheader,nounits"]
@@ -230,7 +230,7 @@ def test_free_memory_is_read_from_the_first_visible_gpu(monkeypatch):
     import subprocess
     from types import SimpleNamespace
 
-    import dreamvid.engine as engine
+    import dreamvid.engine.device as engine
 
     free_mib = ["80000", "70000", "60000", "1234"]  # GPUs 0 to 3, as nvidia-smi sees them (all of them)
 
@@ -238,7 +238,7 @@ def test_free_memory_is_read_from_the_first_visible_gpu(monkeypatch):
         ids = [arg.removeprefix("--id=") for arg in args if arg.startswith("--id=")]
         return SimpleNamespace(stdout="\n".join([free_mib[int(ids[0])]] if ids else free_mib) + "\n")
 
-    monkeypatch.setattr(engine.tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    monkeypatch.setattr(engine, "has_accelerator", lambda: True)
     monkeypatch.setattr(subprocess, "run", nvidia_smi)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     assert engine.free_memory() == 1234 * 2**20

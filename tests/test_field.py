@@ -17,7 +17,8 @@ from dreamvid.settings import build_settings
 def test_a_video_whose_name_starts_with_a_dash_is_written(tmp_path, monkeypatch):
     """`-take1.mp4 -> -take1_dream.mp4`: ffmpeg read the output name as an option and the render
     failed after the whole dream (exit 1); chunks are written under such a name, and joined into one."""
-    from dreamvid.video import VideoWriter, join_chunks, probe_video
+    from dreamvid.io.encode import VideoWriter, join_chunks
+    from dreamvid.io.decode import probe_video
 
     monkeypatch.chdir(tmp_path)
     frames = translating_frames(4, (32, 32), 1, 0)
@@ -60,7 +61,7 @@ def test_a_max_side_that_leaves_a_strip_is_refused(tmp_path):
 def test_cuts_of_a_wide_strip_are_looked_for_at_a_size_the_flow_takes(tmp_path):
     """Split into segments (--streams 2, the default on a GPU), a 640x16 clip was shrunk to 160x4 to look
     for cuts, which OpenCV's flow refused (or crashed on): the render died before its first frame."""
-    from dreamvid.sources import VideoSource
+    from dreamvid.io.sources import VideoSource
     from dreamvid.temporal.plan import detect_cuts
 
     moving_clip(tmp_path / "strip.mp4", frames=3, size=(640, 16))
@@ -89,7 +90,7 @@ def test_a_still_that_cannot_be_written_leaves_no_record(tmp_path, monkeypatch):
     stood alone beside the photo."""
     import pytest
 
-    from dreamvid import stillsjob
+    from dreamvid import stills as stillsjob
     from dreamvid.errors import UserError
     from dreamvid.jobs import plan_jobs
     from helpers import Warnings
@@ -111,7 +112,7 @@ def test_a_still_that_cannot_be_written_leaves_no_record(tmp_path, monkeypatch):
 def test_a_picture_only_pillow_reads_is_dreamed(tmp_path):
     """A TGA opened (Pillow reads its header) but OpenCV could not decode it: "cannot decode image
     (truncated or damaged?)" for a sound file."""
-    from dreamvid.stills import read_image
+    from dreamvid.io.images import read_image
 
     pixels = translating_frames(1, (20, 12), 0, 0)[0]
     Image.fromarray(pixels).save(tmp_path / "frame.tga")
@@ -152,7 +153,7 @@ def test_a_kill_while_the_work_folder_is_removed_leaves_nothing_in_the_way(tmp_p
     import pytest
 
     from dreamvid.jobs import plan_jobs
-    from dreamvid.temporal import workfolder
+    from dreamvid.journal import workfolder
 
     moving_clip(tmp_path / "clip.mp4", frames=2)
     settings = build_settings({"model": "vgg16-hed"})
@@ -180,7 +181,7 @@ def test_the_soundtrack_of_a_file_named_like_an_ffmpeg_protocol_is_read(tmp_path
     """An audio-driven schedule decodes the soundtrack; ffmpeg took a relative `pipe:1.m4a` for its pipe
     protocol and read nothing (the name is a legal file name)."""
     from clips import audio_only
-    from dreamvid.audio import RATE, decode
+    from dreamvid.io.audio import RATE, decode
 
     monkeypatch.chdir(tmp_path)
     audio_only(tmp_path / "pipe:1.m4a", seconds=1.0)
@@ -191,7 +192,8 @@ def test_the_soundtrack_of_a_file_named_like_an_ffmpeg_protocol_is_read(tmp_path
 def plan_one(command: str, photo, output):
     """The job that `dreamvid [zoom] photo -o output` plans, as the command's planner decides it."""
     from dreamvid.jobs import plan_jobs
-    from dreamvid.zoom import ZoomMotion, plan_zoom_jobs
+    from dreamvid.job import ZoomMotion
+    from dreamvid.jobs import plan_zoom_jobs
 
     settings = build_settings({"model": "vgg16-hed"})
     if command == "zoom":
@@ -263,7 +265,7 @@ def test_a_checkpoint_on_a_full_disk_is_one_error_naming_it(tmp_path, capfd):
 SIGNALLED = """
 import os, signal, sys
 from dreamvid import console
-from dreamvid.temporal import workfolder
+from dreamvid.journal import workfolder
 
 stage, number = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
 owner, name = (workfolder.WorkFolder, "remove") if stage.startswith("removal") else (console, "print_results")
@@ -339,12 +341,12 @@ def test_a_signal_held_during_a_cleanup_is_raised_when_it_ends(number, status, l
 
 FULL = """
 import sys
-from dreamvid import sinks, video
+from dreamvid.io import encode as video, sinks
 from dreamvid.atomic import partial_name
 
 where = sys.argv.pop(1)
 if where == "still":  # the picture's temporary is full once its folder is made and its record written
-    from dreamvid import stillsjob
+    from dreamvid import stills as stillsjob
 
     real_sidecar = stillsjob.write_sidecar
 
@@ -404,7 +406,7 @@ def test_the_frames_of_a_video_on_a_full_disk_are_one_error_naming_the_output(tm
 def test_a_timed_frame_on_a_full_disk_is_an_os_error_naming_the_video(tmp_path, capfd):
     import errno
 
-    from dreamvid.video import VideoWriter
+    from dreamvid.io.encode import VideoWriter
 
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")

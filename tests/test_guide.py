@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dreamvid.engine import Dreamer
+from dreamvid.engine.dreamer import Dreamer
 from dreamvid.settings import DreamParams
 
 PARAMS = DreamParams(octaves=1, steps=10, step_size=0.02, jitter=8, tile=512, seed=0)

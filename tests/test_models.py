@@ -3,8 +3,8 @@ import time
 import pytest
 
 from dreamvid.errors import UserError
-from dreamvid.models import (CATALOG, INCEPTION_WEIGHTS_FILE, load_feature_model, model_spec, resolve_layers,
-                             resolve_weights)
+from dreamvid.engine.catalog import CATALOG, INCEPTION_WEIGHTS_FILE, model_spec, resolve_layers, resolve_weights
+from dreamvid.engine.models import load_feature_model
 from dreamvid.settings import LayerSpec
 
 

@@ -14,7 +14,8 @@ import dreamvid
 from clips import moving_clip
 from helpers import FAST, Warnings
 from dreamvid.errors import OutOfMemory
-from dreamvid.video import EncodeError, probe_video
+from dreamvid.io.encode import EncodeError
+from dreamvid.io.decode import probe_video
 
 # A quick first frame, then slow carried ones (many steps at 128x96): a signal lands in the middle of one.
 SLOW = ["--model", "vgg16-hed", "--steps", "5", "--flow-steps", "150", "--octaves", "1", "--jitter", "4", "-q"]
@@ -64,7 +65,7 @@ def test_a_signal_stops_within_seconds_and_keeps_the_checkpoints(tmp_path, signu
 
 
 def test_a_dead_encoder_stops_the_render_at_once(tmp_path, monkeypatch):
-    import dreamvid.video as video
+    import dreamvid.io.encode as video
     from dreamvid.temporal import chunks
 
     monkeypatch.setattr(chunks, "CHUNK_SECONDS", 0.4)  # chunks of 4 frames: the first is encoded early

@@ -13,7 +13,7 @@ from PIL import Image, ImageFont
 from clips import encode, translating_frames
 from conftest import natural_picture, snapshot
 from dreamvid.errors import UserError
-from dreamvid.models import CATALOG
+from dreamvid.engine.catalog import CATALOG
 from dreamvid.preview import (BACKGROUND, GAP, caption, cell_origin, command_line, compose_sheet, font_size,
                               frame_index, grid_shape, neutral_picture, parse_layer_values, read_frame, parse_values, plan_layer_sheet,
                               plan_preview, sheet_path, wrap)
@@ -247,10 +247,9 @@ def test_dream_cells_builds_one_model_and_dreams_each_cell_differently(vgg_hed):
     # A cell is what rendering the picture with that cell's settings gives (here at its own size).
     import dreamvid
     from dreamvid.imageops import from_float
-    from dreamvid.sidecar import parameters
 
     for cell, tile in zip(cells, tiles):  # equal to the bit on this machine; a level of slack for others
-        options = {key: value for key, value in parameters(cell.settings).items() if value is not None}
+        options = {key: value for key, value in cell.settings.to_dict().items() if value is not None}
         rendered = from_float(dreamvid.dream(picture, **options), np.uint8)
         assert np.abs(rendered.astype(int) - tile).max() <= 1
 

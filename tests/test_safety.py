@@ -21,11 +21,12 @@ from conftest import natural_picture, snapshot
 from helpers import FAST
 from dreamvid import atomic
 from dreamvid.errors import UserError
-from dreamvid.jobs import plan_jobs, resolved_parameters
+from dreamvid.jobs import plan_jobs
+from dreamvid.engine.catalog import resolved_parameters
 from dreamvid.settings import build_settings
 from dreamvid.sidecar import owned_files, read_record, write_json
-from dreamvid.sinks import FramesSink
-from dreamvid.temporal.resume import _used, identity_change, job_plan
+from dreamvid.io.sinks import FramesSink
+from dreamvid.journal.resume import _used, identity_change, job_plan
 
 QUICK = ["--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "-q"]
 
@@ -125,7 +126,7 @@ import os, shutil, signal, sys
 from pathlib import Path
 import numpy as np
 from dreamvid import atomic
-from dreamvid.sinks import FramesSink
+from dreamvid.io.sinks import FramesSink
 
 output, kill_at, renameat2 = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "yes"
 calls = 0
@@ -315,7 +316,7 @@ def _partial(source: Path, output: Path, pieces: list[str]) -> Path:
     settings = build_settings(FAST)
     [job] = plan_jobs([source], settings, output)
     job.work_folder.mkdir()
-    write_json(job.work_folder / "plan.json", job_plan(job, resolved_parameters(settings, 1)))
+    write_json(job.work_folder / "plan.json", job_plan(job, {**resolved_parameters(settings), "batch": 1}))
     for name in pieces:
         write_picture(job.work_folder / name)
     return job.work_folder
@@ -337,7 +338,7 @@ def test_changed_video_is_refused_unless_fresh(tmp_path, cli):
 
     run = cli(tmp_path, *args, "--fresh")
     assert run.status == 0, run.stderr
-    from dreamvid.video import probe_video
+    from dreamvid.io.decode import probe_video
 
     assert probe_video(tmp_path / "out.mp4").frame_count == 3 and not (tmp_path / "out.mp4.parts").exists()
 

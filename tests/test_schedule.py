@@ -51,7 +51,7 @@ def test_bad_audio_schedules_are_user_errors(text):
 # ---- schedules in settings ------------------------------------------------------------------------------
 
 from dreamvid.settings import LayerSpec, build_settings, parse_layer_spec  # noqa: E402
-from dreamvid.sidecar import fingerprint, parameters  # noqa: E402
+from dreamvid.sidecar import fingerprint  # noqa: E402
 
 
 def test_a_number_given_as_text_is_the_same_setting_and_fingerprint():
@@ -64,7 +64,7 @@ def test_a_number_given_as_text_is_the_same_setting_and_fingerprint():
                               "flow_steps": "2", "layers": ["block4_conv3=0.5"]})
     assert as_text == as_numbers
     assert isinstance(as_text.steps, int) and isinstance(as_text.step_size, float)
-    assert fingerprint(parameters(as_text)) == "015850fb50fa4da2"
+    assert fingerprint(as_text.to_dict()) == "015850fb50fa4da2"
     assert as_text.schedules() == {} and not as_text.audio_driven
 
 
@@ -86,7 +86,7 @@ def test_schedules_are_kept_as_text_and_resolved_per_frame():
     recorded = settings.to_dict()
     assert recorded["steps"] == "0:(2), 10:(5)" and recorded["layers"][0] == "mixed3=0:(1), 10:(0)"
     other = build_settings({"step_size": "0:(0.01), 10:(0.04)"})
-    assert fingerprint(parameters(other)) != fingerprint(parameters(build_settings({"step_size": settings.step_size})))
+    assert fingerprint(other.to_dict()) != fingerprint(build_settings({"step_size": settings.step_size}).to_dict())
 
 
 def test_the_timeline_lists_changing_parameters_per_frame():
@@ -138,7 +138,7 @@ import dreamvid  # noqa: E402
 import dreamvid.api  # noqa: E402
 from clips import moving_clip  # noqa: E402
 from dreamvid.imageops import to_float  # noqa: E402
-from dreamvid.video import read_frames  # noqa: E402
+from dreamvid.io.decode import read_frames# noqa: E402
 
 ADDED = 0.1  # what the recording dreamer adds to every pixel
 
@@ -162,7 +162,6 @@ class RecordingDreamer:
 @pytest.fixture
 def recorder(monkeypatch):
     dreamer = RecordingDreamer()
-    monkeypatch.setattr(dreamvid.api, "load_dreamer", lambda settings: dreamer)
     # it adds far more than a dream of these steps would: the carried dream's limit would hold it back
     monkeypatch.setattr("dreamvid.temporal.chain.DELTA_LIMIT", float("inf"))
     return dreamer
@@ -177,7 +176,7 @@ def test_keyframed_parameters_reach_each_frame_of_a_render(tmp_path, recorder):
     step_size = "0:(0.01), 7:(0.08)"  # 0.01 per frame: tells the frames apart
     dreamvid.render(source, model="vgg16-hed", octaves=1, batch=2, streams=2, warmup=0, step_size=step_size,
                     steps="0:(2), 0.4s:(6)", flow_steps="6:(1), 7:(3)", blend="0:(0), 7:(0.7)",
-                    layers=["block4_conv3=0:(1), 7:(0)", "block3_conv3=0.5"])
+                    layers=["block4_conv3=0:(1), 7:(0)", "block3_conv3=0.5"], dreamer=recorder)
     decoded = [to_float(frame) for frame in read_frames(source)]
     seen = {}
     for images, params, steps in recorder.batches:
@@ -210,7 +209,7 @@ def test_plain_numbers_batch_as_before(tmp_path, recorder):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=4, fps=10)
     dreamvid.render(source, model="vgg16-hed", octaves=1, batch=2, streams=2, warmup=0, steps=3, flow_steps=1,
-                    step_size=0.02)
+                    step_size=0.02, dreamer=recorder)
     shapes = [(len(images), params.step_size, steps) for images, params, steps in recorder.batches]
     assert shapes == [(2, (0.02, 0.02), 3), (2, (0.02, 0.02), 1)]
     assert "schedules" not in json.loads((tmp_path / "clip_dream.mp4.json").read_text())
@@ -220,7 +219,7 @@ def test_a_still_uses_the_values_at_frame_zero(tmp_path, recorder):
     import cv2
 
     cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
-    dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", step_size="0:(0.03), 10:(0.01)", steps="0:(4), 9:(1)")
+    dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", step_size="0:(0.03), 10:(0.01)", steps="0:(4), 9:(1)", dreamer=recorder)
     (_, params, steps), = recorder.batches
     assert params.step_size == 0.03 and params.steps == 4 and steps is None
 
@@ -259,7 +258,7 @@ def test_a_sequence_counts_seconds_at_its_fps(tmp_path, recorder):
     shot.mkdir()
     for index, frame in enumerate(translating_frames(5, (96, 64), 2, 1)):
         cv2.imwrite(str(shot / f"f_{index:03d}.png"), frame[..., ::-1])
-    dreamvid.render(shot, sequence=True, fps=2, model="vgg16-hed", octaves=1, step_size="0:(0.01), 1s:(0.03)")
+    dreamvid.render(shot, sequence=True, fps=2, model="vgg16-hed", octaves=1, step_size="0:(0.01), 1s:(0.03)", dreamer=recorder)
     sizes = [size for _, params, _ in recorder.batches for size in params.step_size]
     assert sizes == pytest.approx([0.01, 0.02, 0.03, 0.03, 0.03])  # 1 s = frame 2 at 2 fps
     record = json.loads((tmp_path / "shot_dream" / "dreamvid.json").read_text())
@@ -268,8 +267,9 @@ def test_a_sequence_counts_seconds_at_its_fps(tmp_path, recorder):
 
 def test_fps_joins_the_fingerprint_only_when_a_schedule_counts_seconds(tmp_path):
     """A sequence's seconds are counted at --fps: resuming at another rate would shift the keys."""
-    from dreamvid.jobs import Job, resolved_parameters
-    from dreamvid.temporal.resume import job_fingerprint
+    from dreamvid.job import Job
+    from dreamvid.engine.catalog import resolved_parameters
+    from dreamvid.journal.resume import job_fingerprint
     from dreamvid.settings import build_settings
 
     job = Job("sequence", tmp_path, tmp_path / "out")

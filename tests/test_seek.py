@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from clips import FFMPEG, translating_frames
-from dreamvid.sources import VideoSource
-from dreamvid.video import FrameDecodeError, DecodeCount, probe_video, read_frames
+from dreamvid.io.sources import VideoSource
+from dreamvid.io.decode import FrameDecodeError, DecodeCount, probe_video, read_frames
 
 BIG_BUCK_BUNNY = Path(__file__).resolve().parents[1] / "samples" / "bigbuckbunny.mp4"
 GOP = 6

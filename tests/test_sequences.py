@@ -15,7 +15,7 @@ from conftest import snapshot
 from helpers import FAST, Warnings
 from clips import moving_clip, translating_frames
 from dreamvid.score import frame_errors, warping_error
-from dreamvid.video import probe_video, read_frames
+from dreamvid.io.decode import probe_video, read_frames
 
 
 def write_frames(folder: Path, frames: np.ndarray, names: list[str] | None = None) -> list[str]:

@@ -3,6 +3,7 @@ and float pictures are read as seen and written back in their own mode; a still 
 memory is refused before any work."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
@@ -10,12 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from dreamvid import stills
+from dreamvid import memory
 from dreamvid.errors import UserError
 from dreamvid.imageops import cmyk_to_rgb, luma, rgb_to_cmyk, upright
 from dreamvid.jobs import plan_jobs
 from dreamvid.settings import build_settings
-from dreamvid.stills import ImageInfo, check_memory, inspect_image, read_image, write_image
+from dreamvid.io.images import ImageInfo, inspect_image, read_image, write_image
+from dreamvid.memory import check_memory
 from helpers import FAST
 
 ORIENTATION = 0x0112
@@ -201,12 +203,14 @@ class Brighten:
 
 
 def _run_still(source, output):
-    from dreamvid.jobs import Job
+    from dreamvid.job import Job
     from dreamvid.progress import Reporter
-    from dreamvid.stillsjob import run_stills
+    from dreamvid.stills import run_stills
+
+    from dreamvid.engine.catalog import resolved_parameters
 
     settings = build_settings({"model": "vgg16-hed", "octaves": 1, "steps": 1})
-    job = Job("image", source, output, (source,))
+    job = Job("image", source, output, (source,), params=resolved_parameters(settings))
     run_stills(job, Brighten(), settings, Reporter(), 1)
 
 
@@ -265,7 +269,7 @@ def test_phone_photo_is_dreamed_upright(tmp_path, vgg_hed):
 # Memory: a still too large for the memory is refused while planning, with a --max-side that fits.
 
 def test_a_huge_still_is_refused_with_a_max_side_that_fits():
-    info = ImageInfo(stills.Path("huge.jpg"), 8000, 6000)
+    info = ImageInfo(Path("huge.jpg"), 8000, 6000)
     available = 8 << 30
     with pytest.raises(UserError) as refused:
         check_memory(info, None, available=available)
@@ -279,7 +283,7 @@ def test_a_huge_still_is_refused_with_a_max_side_that_fits():
 
 def test_a_still_that_no_max_side_can_fit_says_so():
     with pytest.raises(UserError, match="even with --max-side"):
-        check_memory(ImageInfo(stills.Path("huge.jpg"), 8000, 6000), None, available=3 << 30)
+        check_memory(ImageInfo(Path("huge.jpg"), 8000, 6000), None, available=3 << 30)
 
 
 def test_planning_refuses_a_still_and_a_folder_too_large_for_the_memory(tmp_path, monkeypatch):
@@ -289,13 +293,13 @@ def test_planning_refuses_a_still_and_a_folder_too_large_for_the_memory(tmp_path
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), np.zeros((30, 40, 3), np.uint8))
     cv2.imwrite(str(folder / "b.png"), np.zeros((300, 400, 3), np.uint8))
-    need = stills.still_bytes(400, 300, None)
-    monkeypatch.setattr(stills, "available_memory", lambda: (need - 8 * 2**20) * 3 // 2)
+    need = memory.still_bytes(400, 300, None)
+    monkeypatch.setattr(memory, "available_memory", lambda: (need - 8 * 2**20) * 3 // 2)
     for source in (tmp_path / "big.png", folder):
         with pytest.raises(UserError, match=r"needs about .* GiB of memory .* try --max-side \d+"):
             plan_jobs([source], build_settings({"model": "vgg16-hed"}))
         plan_jobs([source], build_settings({"model": "vgg16-hed", "max_side": 200}))  # fits
-    monkeypatch.setattr(stills, "available_memory", lambda: need * 3 // 2 + 2**20)
+    monkeypatch.setattr(memory, "available_memory", lambda: need * 3 // 2 + 2**20)
     plan_jobs([tmp_path / "big.png"], build_settings({"model": "vgg16-hed"}))
 
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from dreamvid.errors import UserError
-from dreamvid.stills import Picture, inspect_image, list_images, natural_key, read_image, write_image
+from dreamvid.io.images import Picture, inspect_image, read_image, write_image
+from dreamvid.io.listing import list_images, natural_key
 
 
 def test_natural_sort_puts_frame2_before_frame10(tmp_path):
@@ -44,7 +45,7 @@ def test_inspect_image_rejects_bad_files(tmp_path, content, message):
 
 def test_read_image_of_text_is_a_decode_error(tmp_path):
     """Mid-render, a frame that fails to decode stops its job (exit 1), it is not a validation error."""
-    from dreamvid.stills import ImageDecodeError
+    from dreamvid.io.images import ImageDecodeError
 
     path = tmp_path / "photo.png"
     path.write_text("not an image")

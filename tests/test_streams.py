@@ -11,7 +11,7 @@ import pytest
 import dreamvid
 from clips import cut_clip, moving_clip
 from dreamvid.score import frame_errors
-from dreamvid.video import read_frames
+from dreamvid.io.decode import read_frames
 from dreamvid.temporal.plan import Segment, crossfade_weights, plan_segments
 
 SETTINGS = dict(model="vgg16-hed", steps=6, octaves=2)

@@ -12,7 +12,9 @@ import pytest
 
 from clips import FFMPEG, audio_only, cut_clip, moving_clip, rotated_clip
 from dreamvid.errors import UserError
-from dreamvid.video import EncodeError, FrameDecodeError, VideoWriter, list_audio, probe_video, read_frames
+from dreamvid.io.encode import EncodeError, VideoWriter
+from dreamvid.io.decode import FrameDecodeError, probe_video, read_frames
+from dreamvid.io.ffmpeg import list_audio
 
 BIG_BUCK_BUNNY = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
 

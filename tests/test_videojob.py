@@ -14,7 +14,8 @@ from helpers import FAST, Warnings, done_frames, kill_when
 from clips import cut_clip, moving_clip, rotated_clip, translating_frames
 from dreamvid.errors import UserError
 from dreamvid.score import score_videos
-from dreamvid.video import FrameDecodeError, list_audio, probe_video, read_frames
+from dreamvid.io.decode import FrameDecodeError, probe_video, read_frames
+from dreamvid.io.ffmpeg import list_audio
 from dreamvid.temporal.plan import Segment, plan_segments
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples/bigbuckbunny.mp4"
@@ -40,8 +41,8 @@ def test_output_keeps_frame_count_rate_size_duration_and_audio(tmp_path):
     assert info.has_audio and list_audio(output) == list_audio(source)
     assert (tmp_path / "clip_dream.mp4.json").is_file()
     assert not parts_folder(output).exists()
-    first_source = next(iter(dreamvid.video.read_frames(source, 0, 1))).astype(float)
-    first_dream = next(iter(dreamvid.video.read_frames(output, 0, 1))).astype(float)
+    first_source = next(iter(dreamvid.io.decode.read_frames(source, 0, 1))).astype(float)
+    first_dream = next(iter(dreamvid.io.decode.read_frames(output, 0, 1))).astype(float)
     assert np.abs(first_source - first_dream).mean() > 2.0  # dreamed, not copied
 
 
@@ -58,7 +59,7 @@ def test_bundled_clip_cut_short_keeps_rate_and_surround_audio(tmp_path):
     info = probe_video(output)
     assert (info.frame_count, info.fps, info.width, info.height) == (6, 25, 128, 72)
     assert abs(info.duration - 6 / 25) < 1e-6
-    described = subprocess.run([dreamvid.video._ffmpeg_exe(), "-hide_banner", "-i", str(output)],
+    described = subprocess.run([dreamvid.io.ffmpeg.ffmpeg_exe(), "-hide_banner", "-i", str(output)],
                                capture_output=True, text=True).stderr
     assert "5.1" in described and "Audio: aac" in described
 
@@ -66,7 +67,7 @@ def test_bundled_clip_cut_short_keeps_rate_and_surround_audio(tmp_path):
 def test_odd_size_is_padded_and_said(tmp_path):
     source = tmp_path / "odd.mkv"
     frames = translating_frames(3, (95, 63), dx=1, dy=1)
-    subprocess.run([dreamvid.video._ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+    subprocess.run([dreamvid.io.ffmpeg.ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                     "-s", "95x63", "-framerate", "10", "-i", "pipe:0", "-c:v", "ffv1", str(source)],
                    input=frames.tobytes(), check=True)
     assert (probe_video(source).width, probe_video(source).height) == (95, 63)
@@ -83,7 +84,7 @@ def test_rotation_is_honoured(tmp_path):
     dreamvid.render(source, **{**FAST, "steps": 0, "flow_steps": 0})  # no dreaming: the pixels pass through
     out = probe_video(tmp_path / "phone_dream.mp4")
     assert (out.width, out.height) == (64, 96)
-    written = np.stack(list(dreamvid.video.read_frames(out.path))).astype(float)
+    written = np.stack(list(dreamvid.io.decode.read_frames(out.path))).astype(float)
     assert np.abs(written - displayed).mean() < 4  # upright, as displayed: not merely the right dimensions
     assert np.abs(written - np.rot90(displayed, k=2, axes=(1, 2))).mean() > 20  # and not upside down
 
@@ -130,7 +131,7 @@ def test_changed_parameter_is_refused_unless_fresh(tmp_path):
 
 
 def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatch):
-    import dreamvid.video as video
+    import dreamvid.io.decode as video
 
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=8)

@@ -16,8 +16,9 @@ import dreamvid
 from clips import moving_clip
 from dreamvid.errors import UserError
 from dreamvid.imageops import from_float
-from dreamvid.video import read_frames
-from dreamvid.zoom import ZoomMotion, render_zoom
+from dreamvid.io.decode import read_frames
+from dreamvid.job import ZoomMotion
+from dreamvid.api import render_zoom
 from helpers import FAST, done_frames, kill_when, power_cut_at_round
 
 STILL = dict(model="vgg16-hed", octaves=1, steps=0, flow_steps=0)  # the model runs, the picture is unchanged
@@ -56,7 +57,7 @@ def test_each_frame_is_the_one_before_zoomed_and_rotated(tmp_path, natural, save
     assert np.abs(frames[4] - frames[0]).mean() > 0.02  # it did move
     record = json.loads((tmp_path / "zoom.mp4.json").read_text())
     assert record["parameters"]["zoom"] == "1.1" and record["frames"] == [0, 5]
-    assert dreamvid.video.probe_video(tmp_path / "zoom.mp4").frame_count == 5
+    assert dreamvid.io.decode.probe_video(tmp_path / "zoom.mp4").frame_count == 5
 
 
 def shift_between(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
@@ -108,7 +109,7 @@ def test_a_zoom_from_a_video_starts_from_its_last_frame(tmp_path, saved):
 def test_a_large_still_is_zoomed_at_max_side(tmp_path, natural):
     photo = write_png(tmp_path / "big.png", natural(300, 400, seed=2))
     render_zoom(photo, frames=2, max_side=100, **STILL)
-    info = dreamvid.video.probe_video(tmp_path / "big_zoom.mp4")
+    info = dreamvid.io.decode.probe_video(tmp_path / "big_zoom.mp4")
     assert (info.width, info.height) == (100, 74)
 
 
@@ -173,7 +174,7 @@ def test_the_zoom_command_end_to_end(tmp_path, natural, cli):
     run = cli(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "3", "--zoom", "1.05", "--rotate", "0.5",
               "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--fps", "12", "-q")
     assert run.status == 0, run.stderr
-    info = dreamvid.video.probe_video(tmp_path / "z.mp4")
+    info = dreamvid.io.decode.probe_video(tmp_path / "z.mp4")
     assert info.frame_count == 3 and float(info.fps) == 12
     assert not (tmp_path / "z.mp4.parts").exists()
 

@@ -11,9 +11,9 @@ import numpy as np
 
 from ..flow import (CARRY_INTERPOLATION, DELTA_LIMIT, Motion, MotionEstimator, dream_rms, freshness, limited, rms,
                     warp)
-from ..imageops import from_float, resize, to_float
+from ..imageops import feedback_transform, from_float, resize, to_float
 from ..settings import FrameValues, Settings
-from ..sources import FrameSource
+from ..io.sources import FrameSource
 from .plan import Segment
 from .threads import Prefetch
 
@@ -47,8 +47,6 @@ def flow_carry(settings: Settings, values: Callable[[int], FrameValues]) -> Carr
     by the frame's --blend. Warped with CARRY_INTERPOLATION, which does not soften it frame after frame,
     and held to DELTA_LIMIT x a fresh dream's RMS, so that it does not grow over a long shot. Its freshness
     map says how much of a fresh dream each pixel lacks (flow.freshness), for flow.catch_up."""
-    from ..zoom import feedback_transform
-
     def carry(frame: Frame, prev_source: np.ndarray, prev_dream: np.ndarray):
         if frame.motion is None or frame.motion.cut:
             return None

@@ -14,18 +14,15 @@ import numpy as np
 
 from ..atomic import writing
 from ..imageops import to_float
-from ..stills import write_samples
+from ..io.images import write_samples
 from .chain import ResumePoint
-from .chunks import chunk_name, parse_chunk, plan_chunks
+from ..journal.names import chunk_name, parse_chunk, piece_name
+from .chunks import plan_chunks
 from .plan import Segment
-from .workfolder import WorkFolder
+from ..journal.workfolder import WorkFolder
 
 # Bytes of a lossless checkpoint per raw byte of a dreamed frame (PNG; 0.74 measured on the bundled clip).
 CHECKPOINT_RATIO = 0.8
-
-
-def piece_name(index: int, warm: bool = False) -> str:
-    return f"{'warm' if warm else 'frame'}_{index:06d}.png"
 
 
 def load_piece(path: Path) -> np.ndarray:

@@ -4,7 +4,6 @@ each segment's kept range (segments are dreamed side by side, so a chunk must no
 after it), and the output is their lossless join. Pure names and arithmetic: no files, no encoder."""
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 from typing import Iterable
 
@@ -15,8 +14,6 @@ from typing import Iterable
 # Meanwhile a chunk's PNGs (50 at 25 fps) take 6 MB at 320x180, 75 MB at 1280x720, per segment dreamed.
 CHUNK_SECONDS = 2.0
 SHORTEST = 3
-CHUNK_SUFFIX = ".mp4"
-_NAME = re.compile(r"chunk_(\d+)-(\d+)\.mp4")
 
 
 def chunk_frames(fps: Fraction | float) -> int:
@@ -37,13 +34,3 @@ def plan_chunks(segments: Iterable, length: int) -> tuple[tuple[int, int], ...]:
         else:
             merged.append(chunk)
     return tuple((a, b) for a, b in merged)
-
-
-def chunk_name(a: int, b: int) -> str:
-    return f"chunk_{a:06d}-{b:06d}{CHUNK_SUFFIX}"
-
-
-def parse_chunk(name: str) -> tuple[int, int] | None:
-    """The [a, b) range of a chunk's file name; None for any other name (a piece, a partial file)."""
-    match = _NAME.fullmatch(name)
-    return (int(match.group(1)), int(match.group(2))) if match else None

@@ -26,11 +26,12 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
+from ..engine import configure_worker, is_out_of_memory, load_dreamer
 from ..errors import DreamvidError, OutOfMemory, UserError
-from ..jobs import Job, JobResult, resolved_parameters
+from ..job import Job, JobResult
 from ..progress import Reporter
 from ..settings import Settings
-from ..sources import FrameSource
+from ..io.sources import FrameSource
 from .chain import Chain, ResumePoint
 from .dreaming import Finished, dream_segments
 from .local import drive
@@ -65,23 +66,12 @@ class RayOptions:
 
 @dataclass(frozen=True)
 class ModelDreamer:
-    """Builds the real dreamer inside a worker: GPU memory grows as needed (several workers may share
-    a device), and TensorFlow and OpenCV use the CPUs Ray gave the worker, not the whole machine's."""
+    """Builds the real dreamer inside a worker, on the CPUs (and device share) Ray gave it."""
 
     settings: Settings
 
     def __call__(self, cpus: int):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import cv2
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(cpus)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, cpus))
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
-        cv2.setNumThreads(cpus)
-        from ..api import load_dreamer
-
+        configure_worker(cpus)
         return load_dreamer(self.settings)
 
 
@@ -121,8 +111,8 @@ class DreamWorker:
             for finished in dream_segments(work, open_chain, self.dreamer, settings, values, batch,
                                            min(batch, len(work)), timings):
                 yield finished, dict(timings)
-        except Exception as error:  # TensorFlow's out-of-memory error, without importing TensorFlow here
-            if not isinstance(error, MemoryError) and type(error).__name__ != "ResourceExhaustedError":
+        except Exception as error:
+            if not is_out_of_memory(error):
                 raise
             raise OutOfMemory(f"{source.path}: out of memory on a worker (batch {batch}): try a smaller --tile, "
                               f"--batch 1 or a smaller --max-side; finished frames are kept") from None
@@ -203,7 +193,7 @@ def render_on_ray(job: Job, source: FrameSource, sink_factory, pool: WorkerPool,
     workers (see plan.default_segments), so the frames are those of a local render."""
     started = time.monotonic()
     batch = pool.batch
-    params = resolved_parameters(settings, batch)
+    params = {**job.params, "batch": batch}
     work, plan = plan_render(job, source, lambda: pool.auto_tile(batch), settings, batch, params, fresh)
     settings = replace(settings, tile=plan.tile)
 

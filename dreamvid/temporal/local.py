@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..interrupts import signals_held
-from ..jobs import Job, JobResult, resolved_parameters
+from ..job import Job, JobResult
 from ..progress import Reporter
 from ..settings import Settings
 from ..sidecar import record
-from ..sources import FrameSource
+from ..io.sources import FrameSource
 from .assemble import open_output
 from .chain import Carry, Chain, ResumePoint
 from .checkpoints import CheckpointStore
 from .dreaming import Finished, dream_segments
 from .plan import RenderPlan, Segment, plan_render
 from .threads import Worker
-from .workfolder import WorkFolder, frame_log, log_frames
+from ..journal.workfolder import WorkFolder, frame_log, log_frames
 
 # (segments with their resume points, the render's timings, the resume point on disk of a segment)
 # -> the finished frames, a round at a time. The third argument lets a runner continue a segment
@@ -31,15 +31,13 @@ Dream = Callable[[list, dict, Callable[[Segment], "ResumePoint | None"]], Iterat
 
 
 def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settings: Settings, reporter: Reporter,
-                    batch: int, *, fresh: bool = False, keep_parts: bool = False, carry: Carry | None = None,
-                    extra: dict | None = None) -> JobResult:
+                    batch: int, *, fresh: bool = False, keep_parts: bool = False, carry: Carry | None = None) -> JobResult:
     """Dream `source` frame by frame with carried dreams, checkpointing in the job's work folder, and
     hand the finished frames in order to the sink that `sink_factory(size, start, end)` opens.
 
-    `carry` replaces the flow carry-over (a zoom transforms the previous dream instead); `extra`
-    parameters (a zoom's motion) join the fingerprint and the record."""
+    `carry` replaces the flow carry-over (a zoom transforms the previous dream instead)."""
     started = time.monotonic()
-    params = {**resolved_parameters(settings, batch), **(extra or {})}
+    params = {**job.params, "batch": batch}
     work, plan = plan_render(job, source, lambda: dreamer.auto_tile(batch), settings, batch, params, fresh)
     settings = replace(settings, tile=plan.tile)
     values = plan.frame_values(settings)

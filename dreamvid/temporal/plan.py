@@ -10,12 +10,12 @@ from typing import Callable
 import numpy as np
 
 from ..flow import MotionEstimator
-from ..imageops import flow_fits, from_float, processing_size, resize
-from ..jobs import Job
+from ..imageops import flow_fits, from_float, output_size, resize
+from ..job import Job
+from ..journal.resume import job_plan
+from ..journal.workfolder import WorkFolder
 from ..settings import FrameValues, Settings, frame_range
-from ..sources import FrameSource
-from .resume import job_plan
-from .workfolder import WorkFolder
+from ..io.sources import FrameSource
 
 
 @dataclass(frozen=True)
@@ -129,14 +129,6 @@ def crossfade_weights(segments) -> dict[int, float]:
     return weights
 
 
-def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(height, width) to dream and write at; shrunk sizes are rounded to even numbers for H.264."""
-    small_h, small_w = processing_size(height, width, max_side)
-    if (small_h, small_w) != (height, width):
-        small_h, small_w = max(2, small_h // 2 * 2), max(2, small_w // 2 * 2)
-    return small_h, small_w
-
-
 def cut_size(width: int, height: int, side: int = 160) -> tuple[int, int]:
     """(height, width) at which cuts are looked for: `side` pixels on the longer side, larger where that
     would leave a strip too thin for the flow, and never larger than the frame."""
@@ -161,7 +153,7 @@ def detect_cuts(source: FrameSource, start: int, end: int, threshold: float) -> 
 
 def sound_envelope(source: FrameSource) -> list[float]:
     """The soundtrack's loudness per source frame, in [0, 1] (see dreamvid.audio)."""
-    from ..audio import envelope
+    from ..io.audio import envelope
 
     info = source.info
     times = list(info.times) or [float(k / info.fps) for k in range(info.frame_count)]

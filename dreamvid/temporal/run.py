@@ -2,7 +2,7 @@
 temporal job, handed to the runner."""
 from __future__ import annotations
 
-from ..jobs import Job, JobResult
+from ..job import Job, JobResult
 from ..progress import Reporter
 from ..settings import Settings
 from .local import render_sequence
@@ -11,8 +11,8 @@ from .local import render_sequence
 def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
                  fresh: bool = False, keep_parts: bool = False, pool=None) -> JobResult:
     """Dreamed here by `dreamer`, or by the workers of a Ray `pool` (cluster.WorkerPool)."""
-    from ..sinks import FramesSink, VideoSink
-    from ..sources import SequenceSource, VideoSource
+    from ..io.sinks import FramesSink, VideoSink
+    from ..io.sources import SequenceSource, VideoSource
 
     if job.kind == "video":
         source = VideoSource(job.info) if job.info is not None else VideoSource.open(job.source)  # probed once

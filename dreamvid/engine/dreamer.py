@@ -5,7 +5,6 @@ Images are float32 NHWC in [0, 1]; inside, the engine works in [-1, 1] and the m
 preprocessing maps that to what the network expects."""
 from __future__ import annotations
 
-import os
 import time
 from typing import Sequence
 
@@ -13,10 +12,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .imageops import octave_shapes
+from ..imageops import octave_shapes
+from ..settings import DreamParams, LayerSpec
+from .device import free_memory
 from .models import FeatureModel
 from .objective import objective
-from .settings import DreamParams, LayerSpec
 
 
 class Dreamer:
@@ -28,6 +28,7 @@ class Dreamer:
         computed once here, and enter the compiled step loop as tensors."""
         self.features = features
         self.layers = tuple(layers)
+        self.xla, self.guide = xla, guide
         self.guides = None if guide is None else self._guide_features(guide)
         image = tf.TensorSpec([None, None, None, 3], tf.float32)
         scalar_i = tf.TensorSpec([], tf.int32)
@@ -46,6 +47,10 @@ class Dreamer:
         self._chunk = 1  # steps per compiled call, adapted to keep each call near CALL_SECONDS
         self._activation_bytes: float | None = None
         self.steps_run = 0  # gradient steps (per image, summed over octaves) since this dreamer was made
+
+    def with_layers(self, layers: Sequence[LayerSpec]) -> "Dreamer":
+        """A dreamer of other layers on the same network (which must hold them), e.g. one per sheet cell."""
+        return Dreamer(self.features, layers, xla=self.xla, guide=self.guide)
 
     def _guide_features(self, guide: np.ndarray) -> tuple[tf.Tensor, ...]:
         """Each chosen layer's feature vectors of the guide picture, [positions, channels], with the guide
@@ -187,34 +192,6 @@ MIN_TILE, MAX_TILE = 256, 2048
 GUIDE_SIDE = 256
 # A compiled call runs this long at most (roughly): how late an interrupt can be noticed.
 CALL_SECONDS, MAX_CHUNK = 0.5, 1000
-
-
-def free_memory() -> int:
-    """Free bytes on the GPU that TensorFlow dreams on (its first), else the machine's available memory."""
-    if tf.config.list_physical_devices("GPU"):
-        import subprocess
-
-        try:
-            out = subprocess.run(free_memory_query(os.environ.get("CUDA_VISIBLE_DEVICES")),
-                                 capture_output=True, text=True, timeout=10).stdout
-            return int(out.split()[0]) * 2**20
-        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-            return 8 * 2**30  # a conservative guess for a current accelerator
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 * 2**30
-
-
-def free_memory_query(visible: str | None) -> list[str]:
-    """The nvidia-smi command for the free MiB of TensorFlow's first GPU: the first entry of
-    CUDA_VISIBLE_DEVICES (an index or a UUID, as nvidia-smi --id takes both), else GPU 0. Without
-    --id, nvidia-smi lists every GPU from 0, whatever CUDA_VISIBLE_DEVICES hides."""
-    first = (visible or "").split(",")[0].strip() or "0"
-    return ["nvidia-smi", f"--id={first}", "--query-gpu=memory.free", "--format=csv,noheader,nounits"]
 
 
 def _ceil_div(a, b):

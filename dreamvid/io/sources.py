@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Iterator, Protocol
 
 import numpy as np
 
-from .imageops import to_float
+from ..errors import UserError
+from ..imageops import to_float
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .video import DecodeCount, VideoInfo
+    from .decode import DecodeCount
+    from .probe import VideoInfo
 
 
 class FrameSource(Protocol):
@@ -22,13 +24,18 @@ class FrameSource(Protocol):
     frame_count: int
     fps: Fraction
     dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences)
+    has_audio: bool
+    info: "VideoInfo | None"  # a video's probe (timing, colour, keyframes); None for other sources
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
         """RGB float32 frames in [0, 1], [start, end), decoded in order."""
 
+    def alpha(self, index: int) -> np.ndarray | None:
+        """The alpha plane of source frame `index`, where the source has one."""
+
 
 def _decode_count() -> "DecodeCount":
-    from .video import DecodeCount
+    from .decode import DecodeCount
 
     return DecodeCount()
 
@@ -43,7 +50,7 @@ class VideoSource:
 
     @classmethod
     def open(cls, path: Path) -> "VideoSource":
-        from .video import probe_video
+        from .decode import probe_video
 
         return cls(probe_video(path))
 
@@ -55,10 +62,13 @@ class VideoSource:
     has_audio = property(lambda self: self.info.has_audio)
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
-        from .video import read_frames
+        from .decode import read_frames
 
         for frame in read_frames(self.info.path, start, end, info=self.info, count=self.decoded):
             yield to_float(frame)
+
+    def alpha(self, index: int) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,13 @@ class SequenceSource:
     fps: Fraction
     dtype: np.dtype = np.dtype(np.uint8)
     has_audio: bool = False
+    info: None = None
 
     @classmethod
     def open(cls, folder: Path, frames: tuple[Path, ...], fps: float) -> "SequenceSource":
         """Size and sample type come from the first frame (the planner checked that all match). Float
         frames (float TIFF) are dreamed, checkpointed and written as 16-bit: checkpoints are PNGs."""
-        from .stills import read_image
+        from .images import read_image
 
         first = read_image(frames[0])
         height, width = first.rgb.shape[:2]
@@ -89,7 +100,7 @@ class SequenceSource:
         return len(self.frames)
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
-        from .stills import read_image
+        from .images import read_image
 
         for path in self.frames[start:end]:
             rgb = read_image(path).rgb  # a float frame may hold values outside [0, 1], or NaN
@@ -97,6 +108,49 @@ class SequenceSource:
                 else np.clip(np.nan_to_num(rgb), 0.0, 1.0).astype(np.float32)
 
     def alpha(self, index: int) -> np.ndarray | None:
-        from .stills import read_image
+        from .images import read_image
 
         return read_image(self.frames[index]).alpha
+
+
+@dataclass(frozen=True)
+class PictureSource:
+    """A zoom's frames: the start picture for every index (only frame 0 dreams from it; the others start
+    from the transformed dream). The picture is a still (upright, alpha dropped) or a video's last frame."""
+
+    path: Path
+    picture: np.ndarray = field(repr=False)  # float32 RGB in [0, 1]
+    frame_count: int
+    fps: Fraction
+    dtype: np.dtype = np.dtype(np.uint8)
+    has_audio: bool = False
+    info: None = None
+
+    width = property(lambda self: self.picture.shape[1])
+    height = property(lambda self: self.picture.shape[0])
+
+    @classmethod
+    def open(cls, path: Path, frame_count: int, fps: Fraction = Fraction(25)) -> "PictureSource":
+        """A damaged picture is a UserError, as at planning."""
+        from .images import ImageDecodeError, read_image
+        from .probe import VIDEO_SUFFIXES
+        from .decode import probe_video, read_frames
+
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            info = probe_video(path)
+            frame = None
+            for frame in read_frames(path, info.frame_count - 1, info.frame_count, info=info):
+                pass
+            return cls(path, to_float(frame), frame_count, fps)
+        try:
+            picture = np.clip(read_image(path).rgb, 0.0, 1.0)
+        except ImageDecodeError as error:
+            raise UserError(str(error)) from None
+        return cls(path, picture, frame_count, fps)
+
+    def read(self, start: int, end: int) -> Iterator[np.ndarray]:
+        for _ in range(start, end):
+            yield self.picture
+
+    def alpha(self, index: int) -> None:
+        return None

@@ -9,7 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import DreamvidError
+from ..errors import DreamvidError
+from .ffmpeg import ffmpeg_exe, ffmpeg_path
 
 RATE = 8000  # samples per second: plenty for a loudness envelope, small for a feature film
 # The envelope is a moving average over about this long, so single drum hits do not flicker the dream.
@@ -24,11 +25,7 @@ MIN_SPAN = 0.25
 def decode(path: Path) -> np.ndarray:
     """The first audio stream, mono float32 at RATE, from the file's time zero (a soundtrack that
     starts later is preceded by silence)."""
-    import imageio_ffmpeg
-
-    from .video import ffmpeg_path
-
-    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
                              "-i", ffmpeg_path(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(RATE),
                              # silence before a soundtrack that starts late, so sample k is at k / RATE s
                              "-af", "aresample=async=1:first_pts=0", "-f", "f32le", "pipe:1"], capture_output=True)

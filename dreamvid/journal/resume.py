@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..sidecar import fingerprint, version
-from .chunks import parse_chunk
+from .names import parse_chunk
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..jobs import Job
+    from ..job import Job
 
 PLAN = "plan.json"
 # Parameters that do not change the dreamed frames: a resume may change them (but see ENCODED).

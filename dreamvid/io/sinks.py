@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from .atomic import naming, new_staging, partial_name, writing
-from .imageops import from_float, resize
-from .sidecar import publish_folder, sidecar_path, write_json
-from .stills import Picture, write_image
+from ..atomic import naming, new_staging, partial_name, writing
+from ..imageops import from_float, resize
+from ..sidecar import publish_folder, sidecar_path, write_json
+from .images import Picture, write_image
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .video import VideoInfo
+    from .probe import VideoInfo
 
 
 class VideoSink:
@@ -31,7 +31,7 @@ class VideoSink:
 
     def __init__(self, output: Path, size: tuple[int, int], fps: Fraction, crf: int, start: int, end: int,
                  warn: Callable[[str], None], audio_from: Path | None, info: "VideoInfo | None" = None):
-        from .video import colour_warning, output_colour
+        from .colour import colour_warning, output_colour
 
         self.height, self.width = size
         self.output, self.fps, self.crf, self.warn = output, fps, crf, warn
@@ -50,7 +50,7 @@ class VideoSink:
         return self.frame_times is None
 
     def _writer(self, path: Path, audio: bool):
-        from .video import VideoWriter
+        from .encode import VideoWriter
 
         source, start, duration = self.audio if audio else (None, 0.0, None)
         warn, self._warned = (None if self._warned else self.warn), True
@@ -73,7 +73,7 @@ class VideoSink:
 
     def join(self, chunks: list[Path], data: dict) -> None:
         """The chunks joined without re-encoding, with the audio, published as `close` does."""
-        from .video import join_chunks
+        from .encode import join_chunks
 
         source, start, duration = self.audio
         join_chunks(chunks, self.temporary, audio_source=source, audio_start=start, audio_duration=duration)

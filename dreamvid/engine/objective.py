@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import tensorflow as tf
 
-from .settings import LayerSpec
+from ..settings import LayerSpec
 
 
 def objective(activations: Mapping[str, tf.Tensor], layers: Sequence[LayerSpec], weights: tf.Tensor | None = None,
