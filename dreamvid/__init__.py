@@ -8,11 +8,11 @@ Importing dreamvid loads neither TensorFlow nor a model; the first dream does. T
 first use, so that the command (entry.py) starts in a few milliseconds and can take a Ctrl-C cleanly."""
 from .errors import DreamvidError, UserError
 
-__all__ = ["dream", "render", "DreamvidError", "UserError"]
+__all__ = ["dream", "render", "render_zoom", "DreamvidError", "UserError"]
 
 
 def __getattr__(name: str):
-    if name in ("dream", "render"):
+    if name in ("dream", "render", "render_zoom"):
         from . import api
 
         return getattr(api, name)
@@ -20,4 +20,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), "dream", "render"])
+    return sorted([*globals(), "dream", "render", "render_zoom"])

@@ -89,41 +89,66 @@ class FrameValues:
 SCHEDULED: dict[str, type] = {"step_size": float, "steps": int, "flow_steps": int, "blend": float, "jitter": int}
 
 
+def _option(default: Any, help: str, shown: str | None = None):
+    """A parameter's default and the help the CLI shows for it (with `shown` as its default, where the
+    default is worked out rather than a value), so the CLI never retypes either."""
+    return dataclasses.field(default=default, metadata={"help": help, "shown": shown})
+
+
 @dataclass(frozen=True)
 class Settings:
     """All parameters that shape the output. Run-control flags (--quiet, --overwrite...) live elsewhere."""
 
-    model: str = "inception_v3"
-    weights: str | None = None  # None: the model's own default (imagenet, or the bundled HED weights)
-    layers: tuple[LayerSpec, ...] = ()  # empty: the model's default layers
+    model: str = _option("inception_v3", "inception_v3, vgg16-hed, or a .keras/.h5 file.")
+    # None: the model's own default (imagenet, or the bundled HED weights)
+    weights: str | None = _option(None, "imagenet (inception_v3), random (seeded), or a weights file.",
+                                  "the model's own")
+    layers: tuple[LayerSpec, ...] = _option((), "Layer to dream, repeatable: mixed5, mixed4:97 (a channel), mixed3=0.5 "
+                                            "(a weight; a schedule cross-fades: \"mixed3=0:(1), 100:(0)\").",
+                                            "the model's: mixed3, mixed5 / block4_conv3")
+    backend: str | None = _option(None, "Keras backend to dream on: tensorflow, jax or torch.",
+                                  "$KERAS_BACKEND, else tensorflow")
     # the engine's parameters, with DreamParams' defaults
-    octaves: int = DreamParams.octaves
-    octave_scale: float = DreamParams.octave_scale
+    octaves: int = _option(DreamParams.octaves, "Number of octaves (scales the dream grows at).")
+    octave_scale: float = _option(DreamParams.octave_scale, "Size ratio between octaves, > 1.")
     # these five (and layer weights) are a number or the text of a schedule (see schedule.py)
-    steps: int | str = DreamParams.steps
-    step_size: float | str = DreamParams.step_size
-    jitter: int | str = DreamParams.jitter
-    tile: int = DreamParams.tile
-    seed: int = DreamParams.seed
-    max_side: int | None = None
-    batch: int | None = None  # None: chosen from the device
-    xla: bool = False
-    precision: str = "float32"  # or bfloat16 activations (image and gradients stay float32)
-    guide: str | None = None  # a picture to dream towards (objective.guided)
+    steps: int | str = _option(DreamParams.steps, "Gradient steps per octave, or a schedule (see --step-size).")
+    step_size: float | str = _option(
+        DreamParams.step_size, "Step size in [-1, 1] image units, or a schedule: keyframes \"0:(0.005), 48:(0.02), "
+        "5s:(0.005)\" (keys in source frames or seconds; linear between keys, the first and last values held before "
+        "and after, whole-number parameters rounded), or \"audio:0.005..0.03\" (the soundtrack's smoothed loudness "
+        "per frame, quietest to loudest).")
+    jitter: int | str = _option(DreamParams.jitter, "Pixels of random roll per step, or a schedule (see --step-size).")
+    tile: int = _option(DreamParams.tile, "Tile size for gradients of large frames.", "chosen from free memory")
+    seed: int = _option(DreamParams.seed, "Random seed.")
+    max_side: int | None = _option(None, "Dream at this longer side; a still keeps its own size, a video is written "
+                                         "at it.", "full size")
+    batch: int | None = _option(None, "Frames dreamed at once.", "4 on a GPU, 1 on a CPU")  # None: from the device
+    xla: bool = _option(False, "Compile the step loop with XLA (TensorFlow; JAX always compiles).")
+    precision: str = _option("float32", "float32, or bfloat16 activations: faster where the hardware has bfloat16, "
+                                        "a slightly different dream.")  # image and gradients stay float32
+    guide: str | None = _option(None, "A picture to dream towards: each position takes on the guide's most similar "
+                                      "features, instead of amplifying its own.", "none")
     # video
-    flow: bool = True
-    coherence: float = 0.9  # one knob for blend, flow_steps and flow_octaves (see coherence_values)
-    blend: float | str | None = None  # None: from coherence
-    flow_steps: int | str | None = None  # None: from coherence
-    flow_octaves: int | None = None  # None: from coherence; 0: every octave
-    flow_zoom: float = 1.0  # scale per frame applied to the carried dream, about the centre (a feedback zoom)
-    streams: int | None = None  # segments dreamed side by side; None: as many as --batch
-    warmup: int = 8  # frames a segment starting inside a shot dreams before its first kept frame
-    cut_threshold: float = 27.0  # PySceneDetect's content threshold, after motion compensation
-    frames: str | None = None  # "START:END", half-open
-    crf: int = 18
-    audio: bool = True
-    fps: float = 25.0  # for image sequences encoded as video
+    flow: bool = _option(True, "Carry the dream along the optical flow.", "on")
+    coherence: float = _option(0.9, "0 dreams every frame afresh, 1 carries the dream along the flow as much as it "
+                                    "can; sets --blend, --flow-steps and --flow-octaves, which override it.")
+    blend: float | str | None = _option(None, "Share of the previous dream carried, 0..1, or a schedule (see "
+                                              "--step-size).", "from --coherence, 0.95")
+    flow_steps: int | str | None = _option(None, "Steps per octave for frames that start from a carried dream, or "
+                                                 "a schedule (see --step-size).", "from --coherence, 1")
+    flow_octaves: int | None = _option(None, "Octaves a carried frame dreams, the largest first; 0: all.",
+                                       "from --coherence, 2")
+    flow_zoom: float = _option(1.0, "Zoom the carried dream by this per frame, about the centre (a feedback zoom).")
+    streams: int | None = _option(None, "Segments of the video dreamed side by side, their frames batched.",
+                                  "as --batch")
+    warmup: int = _option(8, "Frames a segment dreams before its first kept frame, to cross-fade from the one "
+                             "before.")
+    cut_threshold: float = _option(27.0, "Scene-cut threshold, 0..255, lower cuts more.")  # PySceneDetect's, after motion compensation
+    frames: str | None = _option(None, "Frame range START:END (half-open).", "all")
+    crf: int = _option(18, "H.264 quality, 0..51, lower is better.")
+    audio: bool = _option(True, "Keep the source's audio.", "on")
+    fps: float = _option(25.0, "Frame rate of a sequence written as a video.")  # for image sequences
 
     def dream_params(self, values: FrameValues | None = None) -> DreamParams:
         """The engine's parameters at one frame's values (default: frame 0, as stills use)."""
@@ -177,7 +202,7 @@ class Settings:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
-        for key, default in (("guide", None), ("flow_zoom", 1.0)):
+        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None)):
             if data[key] == default:
                 del data[key]
         return data
@@ -241,6 +266,7 @@ FADE = 0.5
 FLOW_OCTAVES = ((0.95, 1), (0.75, 2))
 
 PRECISIONS = ("float32", "bfloat16")
+BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends (engine/backend.py)
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
@@ -281,7 +307,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return _coerce_scheduled(key, value, source)
     if key == "guide" and isinstance(value, Path):
         value = str(value)
-    expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str}.get(key) or type(default)
+    expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str, "backend": str}.get(key) or type(default)
     if isinstance(default, bool) or expected is bool:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
@@ -358,6 +384,8 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         raise UserError("--flow-zoom zooms the dream carried along the flow: it needs --flow")
     if values.get("coherence") == 0.0 and "flow" not in values:
         values["flow"] = False  # per-frame dreams: no flow to estimate
+    if values.get("backend") is not None and values["backend"] not in BACKENDS:
+        raise UserError(f"--backend must be one of {', '.join(BACKENDS)} (got {values['backend']!r})")
     if values.get("precision", "float32") not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
     return Settings(**values)
@@ -397,3 +425,14 @@ def frame_range(text: str | None, frame_count: int) -> tuple[int, int]:
     if start >= frame_count or end > frame_count:
         raise UserError(f"--frames {text} is outside the clip, which has {frame_count} frames (0:{frame_count})")
     return start, end
+
+
+def option_help(key: str, extra: str = "") -> str:
+    """The CLI's help for a parameter, with its default, from the field itself."""
+    field = FIELDS[key]
+    shown = field.metadata["shown"]
+    if shown is None:
+        default = field.default
+        shown = ("on" if default else "off") if isinstance(default, bool) else _number(default) \
+            if isinstance(default, (int, float)) else str(default)
+    return f"{field.metadata['help']}{extra} \\[default: {shown}]."

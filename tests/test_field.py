@@ -264,7 +264,7 @@ def test_a_checkpoint_on_a_full_disk_is_one_error_naming_it(tmp_path, capfd):
 
 SIGNALLED = """
 import os, signal, sys
-from dreamvid import console
+from dreamvid.cli import console
 from dreamvid.journal import workfolder
 
 stage, number = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))

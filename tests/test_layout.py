@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dreamvid"
 # Top to bottom: a module may import its own layer's modules and those of the layers below, never above.
 LAYERS = (
     ("entry", "__main__"),
-    ("cli", "console"),
+    ("cli",),
     ("__init__", "api"),
     ("preview",),
     ("jobs",),

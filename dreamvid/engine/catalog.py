@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..settings import LayerSpec, Settings
+from .backend import resolve_backend
 
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
@@ -96,6 +97,7 @@ def check_layers(layers: tuple[LayerSpec, ...], channels: dict[str, int], model:
 def check_model(settings: Settings) -> tuple[LayerSpec, ...]:
     """Everything a render, a zoom or a sheet checks of the model before any framework loads: the
     model, its weights, the layers and the tile. Returns the layers that will be dreamed."""
+    resolve_backend(settings.backend)
     resolve_weights(settings.model, settings.weights)
     layers = resolve_layers(settings.model, settings.layers)
     check_tile(settings.model, settings.tile)
@@ -109,5 +111,5 @@ def resolved_parameters(settings: Settings) -> dict:
     # A guide is known by its content, so that a picture replaced under the same name is not resumed into.
     guide = hashlib.sha256(Path(settings.guide).read_bytes()).hexdigest()[:16] if settings.guide else None
     resolved = {"layers": [str(layer) for layer in layers], "weights": resolve_weights(settings.model, settings.weights),
-                "guide_sha256": guide}
+                "backend": resolve_backend(settings.backend), "guide_sha256": guide}
     return {**settings.to_dict(), **{key: value for key, value in resolved.items() if value is not None}}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import Settings
+from .backend import activate, resolve_backend
 from .catalog import resolve_layers, resolve_weights
 
 _DREAMERS: dict[tuple, Any] = {}
@@ -17,9 +18,10 @@ _DREAMERS: dict[tuple, Any] = {}
 def load_dreamer(settings: Settings):
     """The model and its compiled step loop for these settings (built on first use)."""
     key = (settings.model, resolve_weights(settings.model, settings.weights), resolve_layers(settings.model, settings.layers),
-           settings.xla, settings.seed if settings.weights == "random" else None, settings.precision, settings.guide)
+           settings.xla, settings.seed if settings.weights == "random" else None, settings.precision, settings.guide,
+           resolve_backend(settings.backend))
     if key not in _DREAMERS:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        activate(settings.backend)
         with _native_logs_hidden():
             from .dreamer import Dreamer
             from .models import load_feature_model
@@ -58,8 +60,9 @@ def _native_logs_hidden():
         os.close(saved)
 
 
-def model_file_layers(model: str) -> dict[str, int]:
+def model_file_layers(model: str, backend: str | None = None) -> dict[str, int]:
     """Layers of a Keras model file with 4-D outputs (feature maps), and their channels."""
+    activate(backend)
     from .models import load_model_file
 
     base = load_model_file(Path(model))

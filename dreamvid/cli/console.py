@@ -9,7 +9,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.table import Table
 from rich.text import Text
 
-from .progress import Reporter
+from ..progress import Reporter
 
 
 class FramesPerSecond(ProgressColumn):
@@ -39,6 +39,10 @@ class RichReporter(Reporter):
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop drawing the bar (again: harmless), so that what follows prints below it."""
         if self.task is not None:
             self.progress.stop()
 
