@@ -106,11 +106,16 @@ def _check_output(source: Path, output: Path, kind: str, to_folder: bool, new_fo
     parent = output.parent.parent if new_folder else output.parent
     if not parent.is_dir():
         raise UserError(f"cannot write {output}: folder {parent} does not exist")
+    check_writable(output, parent)
+
+
+def check_writable(output: Path, folder: Path) -> None:
+    """A UserError unless a file can be made in `folder` (where `output` goes)."""
     try:
-        with tempfile.TemporaryFile(dir=parent):
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError:
-        raise UserError(f"cannot write {output}: folder {parent} is not writable") from None
+        raise UserError(f"cannot write {output}: folder {folder} is not writable") from None
 
 
 class OutputLock:

@@ -15,7 +15,7 @@ from clips import FFMPEG, translating_frames
 from dreamvid.io.audio import RATE, frame_loudness, normalise, smooth
 from dreamvid.errors import UserError
 from dreamvid.io.sources import VideoSource
-from dreamvid.temporal.plan import sound_envelope
+from dreamvid.io.audio import sound_envelope
 from test_schedule import RecordingDreamer
 
 FPS = 10

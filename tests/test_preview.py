@@ -14,9 +14,10 @@ from clips import encode, translating_frames
 from conftest import natural_picture, snapshot
 from dreamvid.errors import UserError
 from dreamvid.engine.catalog import CATALOG
-from dreamvid.preview import (BACKGROUND, GAP, caption, cell_origin, command_line, compose_sheet, font_size,
-                              frame_index, grid_shape, neutral_picture, parse_layer_values, read_frame, parse_values, plan_layer_sheet,
-                              plan_preview, sheet_path, wrap)
+from dreamvid.preview.captions import caption, command_line
+from dreamvid.preview.frames import frame_index, read_frame
+from dreamvid.preview.plan import grid_shape, parse_layer_values, parse_values, plan_layer_sheet, plan_preview
+from dreamvid.preview.sheet import BACKGROUND, GAP, cell_origin, compose_sheet, font_size, neutral_picture, sheet_path, wrap
 from dreamvid.settings import FIELDS, LayerSpec, build_settings
 
 VGG_LAYERS = ["block3_conv3", "block4_conv3", "block5_conv3"]
@@ -218,7 +219,7 @@ def test_sheet_names_and_owners(tmp_path):
 
 
 def test_a_scheduled_cell_is_dreamed_with_its_value_at_the_frame(vgg_hed):
-    from dreamvid.preview import dream_cells
+    from dreamvid.preview.make import dream_cells
 
     common = {"model": "vgg16-hed", "layers": ["block4_conv3"], "steps": "2", "octaves": "1", "jitter": "4"}
     ramp, _ = plan_preview({**common, "step_size": "0:(0.01), 10:(0.05)"})
@@ -231,7 +232,7 @@ def test_a_scheduled_cell_is_dreamed_with_its_value_at_the_frame(vgg_hed):
 
 
 def test_dream_cells_builds_one_model_and_dreams_each_cell_differently(vgg_hed):
-    from dreamvid.preview import dream_cells
+    from dreamvid.preview.make import dream_cells
 
     cells, _ = plan_preview({"model": "vgg16-hed", "layers": ["block3_conv3", "block4_conv3"],
                              "step_size": "0.02,0.04", "steps": "2", "octaves": "1", "jitter": "4"})

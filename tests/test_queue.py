@@ -41,7 +41,7 @@ def mtimes(*paths: Path) -> dict[Path, int]:
 
 
 def test_failed_job_is_reported_and_the_queue_goes_on_then_resumes(tmp_path, monkeypatch):
-    import dreamvid.io.decode as video
+    import dreamvid.io.sources as video
 
     broken, good, photo = tmp_path / "broken.mp4", tmp_path / "good.mov", tmp_path / "photo.jpg"
     moving_clip(broken, frames=8, size=(64, 48))
@@ -78,7 +78,7 @@ def test_failed_job_is_reported_and_the_queue_goes_on_then_resumes(tmp_path, mon
 
 def test_single_job_failure_raises(tmp_path, monkeypatch):
     """Alone, a failing job is the command's error, not a line in a table."""
-    import dreamvid.io.decode as video
+    import dreamvid.io.sources as video
 
     clip = tmp_path / "clip.mp4"
     moving_clip(clip, frames=4, size=(64, 48))

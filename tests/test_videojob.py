@@ -131,7 +131,7 @@ def test_changed_parameter_is_refused_unless_fresh(tmp_path):
 
 
 def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatch):
-    import dreamvid.io.decode as video
+    import dreamvid.io.sources as video
 
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=8)

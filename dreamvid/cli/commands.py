@@ -139,7 +139,7 @@ def preview_command(
     Axes: repeated --layer, comma lists (--steps 5,10). Prints each cell's render command.
 
     Replaces a sheet dreamvid wrote before, never another file."""
-    from ..preview import make_preview
+    from ..preview.make import make_preview
 
     options = dict(model=model, weights=weights, backend=backend, layers=list(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, seed=seed,
@@ -183,7 +183,7 @@ def layers_command(
     from ..engine import model_file_layers, model_spec
 
     if sheet:
-        from ..preview import make_layer_sheet
+        from ..preview.make import make_layer_sheet
 
         options = dict(model=model, weights=weights, backend=backend, steps=steps, step_size=step_size,
                        octaves=octaves, jitter=jitter, seed=seed, max_side=max_side)

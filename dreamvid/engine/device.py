@@ -14,9 +14,13 @@ def has_accelerator() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def default_batch() -> int:
-    """Frames dreamed together: several on an accelerator, one on a CPU (where batching gains nothing)."""
-    return 4 if has_accelerator() else 1
+# Frames dreamed together on an accelerator; on a CPU one (batching gains nothing there).
+GPU_BATCH = 4
+
+
+def default_batch(accelerator: bool | None = None) -> int:
+    """The batch for a device with (or without) an accelerator; None: this process's device."""
+    return GPU_BATCH if (has_accelerator() if accelerator is None else accelerator) else 1
 
 
 def free_memory() -> int:

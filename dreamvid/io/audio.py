@@ -69,3 +69,11 @@ def envelope(path: Path, times: Sequence[float], end_time: float, fps: float) ->
     video's own timestamps; the last frame ends at `end_time`)."""
     loudness = frame_loudness(decode(path), [*times, end_time])
     return [round(float(value), 6) for value in normalise(smooth(loudness, round(SMOOTH_SECONDS * fps)))]
+
+
+def sound_envelope(source) -> list[float]:
+    """The loudness of a video source's soundtrack per frame, in [0, 1] (`source` is a sources.VideoSource)."""
+    info = source.info
+    times = list(info.times) or [float(k / info.fps) for k in range(info.frame_count)]
+    end = info.end_time if info.end_time is not None else float(info.frame_count / info.fps)
+    return envelope(info.path, times, end, float(info.fps))

@@ -6,7 +6,7 @@ import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -17,6 +17,33 @@ from .images import Picture, write_image
 
 if TYPE_CHECKING:  # pragma: no cover
     from .probe import VideoInfo
+
+
+class FrameSink(Protocol):
+    """Where a clip's finished frames go, in order. Its output appears complete (at `close`) or not at all."""
+
+    chunked: bool  # it takes encoded chunks (ChunkedSink), so a render may keep its frames as chunks
+
+    def write(self, frame: np.ndarray) -> None:
+        """The next frame, float RGB in [0, 1]."""
+
+    def close(self, data: dict) -> None:
+        """Finish the output, with `data` as its record."""
+
+    def abort(self) -> None:
+        """Stop, and remove whatever was written."""
+
+
+class ChunkedSink(FrameSink, Protocol):
+    """A sink that takes a render's frames as chunks encoded with the output's settings, joined at the end."""
+
+    fps: Fraction
+
+    def encode_chunk(self, path: Path, frames: Iterable[np.ndarray]) -> None:
+        """Frames encoded into `path` with the output's settings; the file appears complete or not at all."""
+
+    def join(self, chunks: list[Path], data: dict) -> None:
+        """The chunks joined without encoding them again, published as `close` does."""
 
 
 class VideoSink:
@@ -104,6 +131,8 @@ class FramesSink:
 
     The format follows each name's suffix; `dtype` keeps 16-bit sources 16-bit; `alpha(index)`, when
     given, returns the source frame's alpha plane so it is kept."""
+
+    chunked = False
 
     def __init__(self, output: Path, names: tuple[str, ...], dtype: np.dtype,
                  alpha: Callable[[int], np.ndarray | None] | None = None, first_index: int = 0):

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
 from ..errors import UserError
 from ..imageops import to_float
+from .decode import DecodeCount, probe_video, read_frames
+from .images import ImageDecodeError, read_image
+from .probe import VIDEO_SUFFIXES, VideoInfo
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .decode import DecodeCount
-    from .probe import VideoInfo
 
 
 class FrameSource(Protocol):
@@ -34,9 +34,7 @@ class FrameSource(Protocol):
         """The alpha plane of source frame `index`, where the source has one."""
 
 
-def _decode_count() -> "DecodeCount":
-    from .decode import DecodeCount
-
+def _decode_count() -> DecodeCount:
     return DecodeCount()
 
 
@@ -50,7 +48,6 @@ class VideoSource:
 
     @classmethod
     def open(cls, path: Path) -> "VideoSource":
-        from .decode import probe_video
 
         return cls(probe_video(path))
 
@@ -62,7 +59,6 @@ class VideoSource:
     has_audio = property(lambda self: self.info.has_audio)
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
-        from .decode import read_frames
 
         for frame in read_frames(self.info.path, start, end, info=self.info, count=self.decoded):
             yield to_float(frame)
@@ -88,7 +84,6 @@ class SequenceSource:
     def open(cls, folder: Path, frames: tuple[Path, ...], fps: float) -> "SequenceSource":
         """Size and sample type come from the first frame (the planner checked that all match). Float
         frames (float TIFF) are dreamed, checkpointed and written as 16-bit: checkpoints are PNGs."""
-        from .images import read_image
 
         first = read_image(frames[0])
         height, width = first.rgb.shape[:2]
@@ -100,7 +95,6 @@ class SequenceSource:
         return len(self.frames)
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
-        from .images import read_image
 
         for path in self.frames[start:end]:
             rgb = read_image(path).rgb  # a float frame may hold values outside [0, 1], or NaN
@@ -108,7 +102,6 @@ class SequenceSource:
                 else np.clip(np.nan_to_num(rgb), 0.0, 1.0).astype(np.float32)
 
     def alpha(self, index: int) -> np.ndarray | None:
-        from .images import read_image
 
         return read_image(self.frames[index]).alpha
 
@@ -132,9 +125,6 @@ class PictureSource:
     @classmethod
     def open(cls, path: Path, frame_count: int, fps: Fraction = Fraction(25)) -> "PictureSource":
         """A damaged picture is a UserError, as at planning."""
-        from .images import ImageDecodeError, read_image
-        from .probe import VIDEO_SUFFIXES
-        from .decode import probe_video, read_frames
 
         if path.suffix.lower() in VIDEO_SUFFIXES:
             info = probe_video(path)

@@ -10,6 +10,7 @@ from collections import deque
 
 import numpy as np
 
+from ..io.sinks import FrameSink
 from .checkpoints import CheckpointStore
 from .chunks import chunk_frames
 
@@ -20,9 +21,9 @@ CHUNK_RATIO = 0.05
 MAX_BACKLOG = 1
 
 
-def open_output(sink, store: CheckpointStore, start: int, end: int, timings: dict[str, float]):
+def open_output(sink: FrameSink, store: CheckpointStore, start: int, end: int, timings: dict[str, float]):
     """The assembly that suits the sink: chunks where the sink can encode and join them."""
-    if getattr(sink, "chunked", False):
+    if sink.chunked:
         return ChunkedOutput(sink, store, timings)
     return OrderedOutput(sink, store, start, end, timings)
 

@@ -26,6 +26,22 @@ class Frame:
     source: np.ndarray  # float32 RGB at processing size
     motion: Motion | None  # None for the first frame of a chain
 
+    @property
+    def cut(self) -> bool:
+        """The frame begins a shot."""
+        return self.motion is not None and self.motion.cut
+
+
+@dataclass(frozen=True)
+class Start:
+    """A frame ready to dream: the picture it starts from, whether a dream was carried into it, and how
+    fresh each of its pixels is (1 - the share of the dream carried into it; None: all alike)."""
+
+    frame: Frame
+    image: np.ndarray
+    carried: bool = False
+    fresh: np.ndarray | None = None
+
 
 @dataclass(frozen=True)
 class ResumePoint:
@@ -97,9 +113,8 @@ class Chain:
             previous = eight_bit
             yield Frame(index, small, motion)
 
-    def next_start(self) -> tuple[Frame, np.ndarray, bool, np.ndarray | None] | None:
-        """The next frame to dream, the image it starts from, whether a dream was carried into it, and how
-        fresh each of its pixels is (None: all alike)."""
+    def next_start(self) -> Start | None:
+        """The next frame to dream and the picture it starts from (None: the segment is done)."""
         for frame in self._frames:
             if self._restore is not None and frame.index == self._restore.index:
                 self.prev_source, self.prev_dream = frame.source, to_float(self._restore.pixels)
@@ -107,9 +122,9 @@ class Chain:
                 continue
             carried = None if self.prev_dream is None else self._carry(frame, self.prev_source, self.prev_dream)
             if carried is None:
-                return frame, frame.source, False, None
+                return Start(frame, frame.source)
             start, fresh = carried
-            return frame, start, True, fresh
+            return Start(frame, start, True, fresh)
         return None
 
     def finished(self, frame: Frame, dreamed: np.ndarray) -> np.ndarray:

@@ -21,12 +21,11 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..engine import configure_worker, is_out_of_memory, load_dreamer
+from ..engine import configure_worker, default_batch, is_out_of_memory, load_dreamer
 from ..errors import DreamvidError, OutOfMemory, UserError
 from ..job import Job, JobResult
 from ..progress import Reporter
@@ -34,8 +33,8 @@ from ..settings import Settings
 from ..io.sources import FrameSource
 from .chain import Chain, ResumePoint
 from .dreaming import Finished, dream_segments
-from .local import drive
-from .plan import RenderPlan, Segment, plan_render
+from .local import drive, open_render
+from .plan import RenderPlan, Segment
 
 # Rounds a worker may have dreamed and not yet handed over: the frames in flight per worker are at
 # most (ROUNDS_IN_FLIGHT + 1) rounds of `batch` frames.
@@ -140,7 +139,7 @@ class WorkerPool:
         cpus = ray.cluster_resources().get("CPU", 1)
         per_node = min((node["Resources"]["CPU"] for node in nodes), default=1)
         self.cpus = max(1, min(int(per_node), int(cpus // count)))
-        self.batch = settings.batch or (4 if self.gpus else 1)  # as api.default_batch, from the cluster
+        self.batch = settings.batch or default_batch(accelerator=bool(self.gpus))
         make = options.dreamer or ModelDreamer(settings)
         # No restarts: a dead worker is replaced by the driver, which knows where its segments stand.
         self._actor = ray.remote(DreamWorker).options(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,
@@ -191,18 +190,15 @@ def render_on_ray(job: Job, source: FrameSource, sink_factory, pool: WorkerPool,
                   reporter: Reporter, *, fresh: bool = False, keep_parts: bool = False) -> JobResult:
     """Plan and assemble here, dream on the pool's workers. The segments do not depend on the number of
     workers (see plan.default_segments), so the frames are those of a local render."""
-    started = time.monotonic()
     batch = pool.batch
-    params = {**job.params, "batch": batch}
-    work, plan = plan_render(job, source, lambda: pool.auto_tile(batch), settings, batch, params, fresh)
-    settings = replace(settings, tile=plan.tile)
+    render = open_render(job, source, sink_factory, settings, batch, lambda: pool.auto_tile(batch), fresh)
 
     def dream(todo, timings, resume_point):
-        return dream_on_workers(pool, source, plan, settings, batch, todo, timings, resume_point)
+        return dream_on_workers(pool, source, render.plan, render.settings, batch, todo, timings, resume_point)
 
     try:
-        return drive(job, source, sink_factory, work, plan, settings, params, reporter, dream,
-                     precision=pool.precision(), depth=2 * pool.count * batch, keep_parts=keep_parts, started=started)
+        return drive(render, dream, reporter, precision=pool.precision(), depth=2 * pool.count * batch,
+                     keep_parts=keep_parts)
     except BaseException:
         pool.restart()  # calls still running on the workers must not go on into the next job
         raise

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..flow import catch_up
 from ..settings import FrameValues, Settings
-from .chain import Chain, Frame, ResumePoint
+from .chain import Chain, ResumePoint, Start
 from .plan import Segment
 
 
@@ -47,9 +47,8 @@ def dream_segments(work: Iterable[tuple[Segment, ResumePoint | None]], open_chai
             tick = time.monotonic()
             dreamed = dream_round(todo, dreamer, settings, values, batch, timings)
             seconds = (time.monotonic() - tick) / len(todo)
-            yield [Finished(chain.segment, frame.index, pixels, seconds,
-                            bool(frame.motion is not None and frame.motion.cut))
-                   for (chain, (frame, *_)), pixels in zip(todo, dreamed)]
+            yield [Finished(chain.segment, start.frame.index, pixels, seconds, start.frame.cut)
+                   for (chain, start), pixels in zip(todo, dreamed)]
     finally:
         lanes.close()
 
@@ -69,7 +68,7 @@ class _Lanes:
         self._open_chain = open_chain
         self._lanes: list[Chain | None] = [None] * streams
 
-    def next_round(self) -> list[tuple[Chain, tuple[Frame, np.ndarray, bool, np.ndarray | None]]]:
+    def next_round(self) -> list[tuple[Chain, Start]]:
         """The next frame of every lane (empty when all segments are done)."""
         todo = []
         for lane in range(len(self._lanes)):
@@ -93,35 +92,44 @@ class _Lanes:
                 chain.close()
 
 
-def dream_round(todo, dreamer, settings: Settings, values: Callable[[int], FrameValues], batch: int,
-                timings: dict[str, float]) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class _Entry:
+    """One lane's frame in a round: where its result goes, its chain, its start and its scheduled values."""
+
+    position: int
+    chain: Chain
+    start: Start
+    value: FrameValues
+
+
+def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, values: Callable[[int], FrameValues],
+                batch: int, timings: dict[str, float]) -> list[np.ndarray]:
     """Dream one frame of each lane, at most `batch` at a time; returns each frame's quantised pixels,
     in the order of `todo`. A batch shares its step count, octaves and jitter (carried frames take
     --flow-steps and --flow-octaves, so they form their own batches); step sizes, step maps and layer
     weights are per frame, so schedules rarely split a batch. A carried frame's pixels take the step
     sizes of flow.catch_up: larger where they are fresh."""
     results: list[np.ndarray | None] = [None] * len(todo)
-    groups: dict[tuple[bool, int, int, int], list] = {}
-    for position, (chain, item) in enumerate(todo):
-        frame, _, carried, _ = item
-        value = values(frame.index)
-        key = (carried, value.flow_steps if carried else value.steps, value.flow_octaves if carried else 0,
-               value.jitter)
-        groups.setdefault(key, []).append((position, chain, item, value))
-    for (carried, steps, octaves, jitter), group in sorted(groups.items()):
+    groups: dict[tuple[bool, int, int, int], list[_Entry]] = {}
+    for position, (chain, start) in enumerate(todo):
+        value = values(start.frame.index)
+        key = (start.carried, value.flow_steps if start.carried else value.steps,
+               value.flow_octaves if start.carried else 0, value.jitter)
+        groups.setdefault(key, []).append(_Entry(position, chain, start, value))
+    for (carried, steps, octaves, jitter), group in sorted(groups.items(), key=lambda item: item[0]):
         for offset in range(0, len(group), batch):
             part = group[offset:offset + batch]
-            starts = np.stack([start_image for _, _, (_, start_image, _, _), _ in part])
-            weights = [value.layer_weights for _, _, _, value in part]
-            params = replace(settings.dream_params(part[0][3]), steps=steps, jitter=jitter,
-                             step_size=tuple(value.step_size for _, _, _, value in part),
+            starts = np.stack([entry.start.image for entry in part])
+            weights = [entry.value.layer_weights for entry in part]
+            params = replace(settings.dream_params(part[0].value), steps=steps, jitter=jitter,
+                             step_size=tuple(entry.value.step_size for entry in part),
                              layer_weights=None if weights[0] is None else tuple(weights))
             step_map = None
-            if carried and any(fresh is not None for _, _, (_, _, _, fresh), _ in part):
-                step_map = np.stack([np.ones(starts.shape[1:3], np.float32) if fresh is None
-                                     else catch_up(fresh, value.blend, octaves, settings.octaves)
-                                     for _, _, (_, _, _, fresh), value in part])
+            if carried and any(entry.start.fresh is not None for entry in part):
+                step_map = np.stack([np.ones(starts.shape[1:3], np.float32) if entry.start.fresh is None
+                                     else catch_up(entry.start.fresh, entry.value.blend, octaves, settings.octaves)
+                                     for entry in part])
             dreamed = _timed(timings, "dream", dreamer.dream, starts, params, steps, step_map, octaves or None)
-            for (position, chain, (frame, *_), _), image in zip(part, dreamed):
-                results[position] = chain.finished(frame, image)
+            for entry, image in zip(part, dreamed):
+                results[entry.position] = entry.chain.finished(entry.start.frame, image)
     return results

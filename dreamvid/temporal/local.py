@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -15,6 +15,7 @@ from ..job import Job, JobResult
 from ..progress import Reporter
 from ..settings import Settings
 from ..sidecar import record
+from ..io.sinks import FrameSink
 from ..io.sources import FrameSource
 from .assemble import open_output
 from .chain import Carry, Chain, ResumePoint
@@ -30,16 +31,45 @@ from ..journal.workfolder import WorkFolder, frame_log, log_frames
 Dream = Callable[[list, dict, Callable[[Segment], "ResumePoint | None"]], Iterator[list[Finished]]]
 
 
-def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settings: Settings, reporter: Reporter,
-                    batch: int, *, fresh: bool = False, keep_parts: bool = False, carry: Carry | None = None) -> JobResult:
-    """Dream `source` frame by frame with carried dreams, checkpointing in the job's work folder, and
-    hand the finished frames in order to the sink that `sink_factory(size, start, end)` opens.
+# (size, start, end) -> the sink the finished frames [start, end) of that size go to
+SinkFactory = Callable[[tuple[int, int], int, int], FrameSink]
 
-    `carry` replaces the flow carry-over (a zoom transforms the previous dream instead)."""
+
+@dataclass(frozen=True)
+class Render:
+    """One render as its driver sees it, wherever its frames are dreamed: the job, its source, the sink
+    its frames go to, its work folder and plan, the settings it dreams with (the plan's tile in them) and
+    the parameters it records."""
+
+    job: Job
+    source: FrameSource
+    open_sink: SinkFactory
+    work: WorkFolder
+    plan: RenderPlan
+    settings: Settings
+    params: dict
+    started: float
+
+
+def open_render(job: Job, source: FrameSource, open_sink: SinkFactory, settings: Settings, batch: int,
+                auto_tile: Callable[[], int], fresh: bool = False) -> Render:
+    """Open the job's work folder and decide (or reread) its plan; `auto_tile()` proposes the tile."""
     started = time.monotonic()
     params = {**job.params, "batch": batch}
-    work, plan = plan_render(job, source, lambda: dreamer.auto_tile(batch), settings, batch, params, fresh)
-    settings = replace(settings, tile=plan.tile)
+    work, plan = plan_render(job, source, auto_tile, settings, batch, params, fresh)
+    return Render(job, source, open_sink, work, plan, replace(settings, tile=plan.tile),
+                  {**params, "tile": plan.tile}, started)
+
+
+def render_sequence(job: Job, source: FrameSource, open_sink: SinkFactory, dreamer, settings: Settings,
+                    reporter: Reporter, batch: int, *, fresh: bool = False, keep_parts: bool = False,
+                    carry: Carry | None = None) -> JobResult:
+    """Dream `source` frame by frame with carried dreams, checkpointing in the job's work folder, and
+    hand the finished frames in order to the sink that `open_sink(size, start, end)` opens.
+
+    `carry` replaces the flow carry-over (a zoom transforms the previous dream instead)."""
+    render = open_render(job, source, open_sink, settings, batch, lambda: dreamer.auto_tile(batch), fresh)
+    plan, settings = render.plan, render.settings
     values = plan.frame_values(settings)
     streams = min(settings.streams or batch, plan.end - plan.start)
 
@@ -49,22 +79,22 @@ def render_sequence(job: Job, source: FrameSource, sink_factory, dreamer, settin
 
         return dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings)
 
-    return drive(job, source, sink_factory, work, plan, settings, params, reporter, dream,
-                 precision=dreamer.features.precision, depth=2 * streams, keep_parts=keep_parts, started=started)
+    return drive(render, dream, reporter, precision=dreamer.features.precision, depth=2 * streams,
+                 keep_parts=keep_parts)
 
 
-def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: RenderPlan, settings: Settings,
-          params: dict, reporter: Reporter, dream: Dream, *, precision: str, depth: int, keep_parts: bool,
-          started: float) -> JobResult:
+def drive(render: Render, dream: Dream, reporter: Reporter, *, precision: str, depth: int,
+          keep_parts: bool) -> JobResult:
     """The driver's part of a render, wherever the frames are dreamed: store each finished frame (a
     frame is done once it is on this disk), log it, report progress, write the output in order, and
     on any error keep what is finished for a resume. `depth` frames may wait for the disk."""
-    params = {**params, "tile": plan.tile}
+    job, source, work, plan, settings, params = (render.job, render.source, render.work, render.plan,
+                                                 render.settings, render.params)
     store = CheckpointStore(work, plan.segments, plan.crossfade())
     timings = {"dream": 0.0, "decode": 0.0, "flow": 0.0, "write": 0.0, "encode": 0.0, "wait": 0.0}
     resumed = sum(store.frames_done(segment) for segment in plan.segments)
     todo = [(segment, store.resume_point(segment)) for segment in plan.segments if not store.complete(segment)]
-    output = open_output(sink_factory(plan.size, plan.start, plan.end), store, plan.start, plan.end, timings)
+    output = open_output(render.open_sink(plan.size, plan.start, plan.end), store, plan.start, plan.end, timings)
     left = sum(len(segment) for segment in plan.segments) - resumed
     _warn_if_disk_short(work.path, output.bytes_needed(left, plan.size, source.dtype), reporter.warn)
     reporter.start(job.source.name, plan.end - plan.start, resumed=resumed)
@@ -110,7 +140,7 @@ def drive(job: Job, source: FrameSource, sink_factory, work: WorkFolder, plan: R
     if not keep_parts:
         with signals_held():  # a signal now must not leave half a work folder
             work.remove()
-    return JobResult(job, new_frames, time.monotonic() - started)
+    return JobResult(job, new_frames, time.monotonic() - render.started)
 
 
 def _warn_if_disk_short(folder: Path, needed: int, warn) -> None:

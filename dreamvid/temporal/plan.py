@@ -15,6 +15,7 @@ from ..job import Job
 from ..journal.resume import job_plan
 from ..journal.workfolder import WorkFolder
 from ..settings import FrameValues, Settings, frame_range
+from ..io.audio import sound_envelope
 from ..io.sources import FrameSource
 
 
@@ -151,20 +152,10 @@ def detect_cuts(source: FrameSource, start: int, end: int, threshold: float) -> 
     return tuple(cuts)
 
 
-def sound_envelope(source: FrameSource) -> list[float]:
-    """The soundtrack's loudness per source frame, in [0, 1] (see dreamvid.audio)."""
-    from ..io.audio import envelope
-
-    info = source.info
-    times = list(info.times) or [float(k / info.fps) for k in range(info.frame_count)]
-    end = info.end_time if info.end_time is not None else float(info.frame_count / info.fps)
-    return envelope(info.path, times, end, float(info.fps))
-
-
 def variable_times(source: FrameSource) -> list[float] | None:
     """A variable-rate video's frame times from its first frame, so that keys in seconds fall on the
     frames shown then (a constant rate counts them at its fps)."""
-    info = getattr(source, "info", None)
+    info = source.info
     if info is None or not info.variable_rate:
         return None
     return [time - info.times[0] for time in info.times]

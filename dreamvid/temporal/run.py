@@ -2,7 +2,9 @@
 temporal job, handed to the runner."""
 from __future__ import annotations
 
-from ..job import Job, JobResult
+from ..io.sinks import FramesSink, VideoSink
+from ..io.sources import SequenceSource, VideoSource
+from ..job import Job, JobResult, Kind
 from ..progress import Reporter
 from ..settings import Settings
 from .local import render_sequence
@@ -11,21 +13,16 @@ from .local import render_sequence
 def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: int, *,
                  fresh: bool = False, keep_parts: bool = False, pool=None) -> JobResult:
     """Dreamed here by `dreamer`, or by the workers of a Ray `pool` (cluster.WorkerPool)."""
-    from ..io.sinks import FramesSink, VideoSink
-    from ..io.sources import SequenceSource, VideoSource
-
-    if job.kind == "video":
+    if job.kind is Kind.VIDEO:
         source = VideoSource(job.info) if job.info is not None else VideoSource.open(job.source)  # probed once
     else:
         source = SequenceSource.open(job.source, job.frames, settings.fps)
 
     def sink(size, start, end):
         if job.frame_names is not None:
-            alpha = source.alpha if job.kind == "sequence" else None
-            return FramesSink(job.output, job.frame_names[start:end], source.dtype, alpha, start)
+            return FramesSink(job.output, job.frame_names[start:end], source.dtype, source.alpha, start)
         audio = job.source if settings.audio and source.has_audio else None
-        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio,
-                         source.info if job.kind == "video" else None)
+        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio, source.info)
 
     if pool is not None:
         from .cluster import render_on_ray
