@@ -18,7 +18,7 @@ from .journal.workfolder import sweep
 from .job import Job, Kind, ZoomMotion
 from .memory import check_memory
 from .outputs import check_target, into_folder, typed_folder
-from .settings import Settings, frame_range
+from .settings import Settings, frame_range, parse_frame_range
 from .io.sources import PictureSource
 from .io.probe import VIDEO_OUTPUTS, VIDEO_SUFFIXES
 from .io.images import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, read_image
@@ -174,8 +174,13 @@ def _read(source: Path, kind: Kind, settings: Settings, output: Path, explicit: 
     elif kind is Kind.VIDEO:
         from .io.decode import probe_video
 
-        info = probe_video(source)
+        info = probe_video(source, damaged=True)
         count, size = info.frame_count, (info.width, info.height)
+        if info.damage is not None:  # only the frames that decode, and only when --frames asks for no more
+            end = parse_frame_range(settings.frames)[1]
+            if end is None or end > count:
+                raise UserError(info.damage_message())
+            warn(f"{source} is truncated or damaged: rendering frames {settings.frames} of the {count} that decode")
     else:
         still = inspect_image(source)
         check_memory(still, settings.max_side)  # before decoding it whole

@@ -183,3 +183,18 @@ def frame_times(path: Path) -> list[float]:
     numerator, denominator = next(line for line in out.splitlines() if line.startswith("#tb 0:")).split()[-1].split("/")
     stamps = [int(line.split(",")[2]) for line in out.splitlines() if line and not line.startswith("#")]
     return sorted(s * int(numerator) / int(denominator) for s in stamps)
+
+
+def truncated_clip(path: Path, frames: int = 26, keep: float = 0.45) -> int:
+    """A clip whose index (at the front: +faststart) promises `frames` frames, cut off after `keep` of its
+    bytes, as a half-finished download is; returns how many frames ffmpeg itself decodes from it."""
+    whole = Path(path).with_name("whole-" + Path(path).name)
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", str(frames),
+                    "-c:v", "libx264", "-g", "5", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(whole)],
+                   check=True)
+    data = whole.read_bytes()
+    Path(path).write_bytes(data[: int(len(data) * keep)])
+    whole.unlink()
+    decoded = subprocess.run([FFMPEG, "-v", "quiet", "-i", str(path), "-map", "0:v:0", "-f", "framecrc", "-"],
+                             capture_output=True, text=True).stdout
+    return sum(1 for line in decoded.splitlines() if line.strip() and not line.startswith("#"))

@@ -130,3 +130,29 @@ def saved(monkeypatch):
 
     monkeypatch.setattr(CheckpointStore, "save", save)
     return pieces
+
+
+@pytest.fixture
+def command(capsys, monkeypatch):
+    """Run the `dreamvid` command in this process (for the many cases that fail before any work, where a
+    fresh interpreter would cost seconds each): its status, output and error output. The subprocess
+    `cli` fixture stays for what only a real process shows (the import probe, signals, exit)."""
+    import signal
+
+    from dreamvid.cli import main
+
+    def run(folder: Path, *args: str) -> Run:
+        monkeypatch.chdir(folder)
+        monkeypatch.setenv("COLUMNS", "250")
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            main(list(args))
+            status = 0
+        except SystemExit as done:
+            status = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+        said = capsys.readouterr()
+        return Run(subprocess.CompletedProcess(args, status, said.out, said.err), [])
+
+    return run

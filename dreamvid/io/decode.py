@@ -48,9 +48,13 @@ class FrameDecodeError(DreamvidError):
         self.index = index
 
 
-def probe_video(path: Path | str) -> VideoInfo:
-    """Check that a file is a readable video whose first frame decodes, and describe it (see probe.scan_video)."""
+def probe_video(path: Path | str, damaged: bool = False) -> VideoInfo:
+    """Check that a file is a readable video whose first frame decodes, and describe it (see probe.scan_video).
+    A truncated or damaged file is refused, saying how much of it decodes; with `damaged`, it is described
+    as the frames that decode (VideoInfo.damage says why), for a render of those alone."""
     info = scan_video(path)
+    if info.damage is not None and (not damaged or info.frame_count == 0):
+        raise UserError(info.damage_message())
     try:
         next(_decode(info, 0, 1))
     except FrameDecodeError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -43,6 +43,17 @@ class VideoInfo:
     # timestamps are not trusted to find them again, so every read decodes from the first frame.
     keyframes: tuple[int, ...] = field(default=(), repr=False)
     demuxer: str = ""  # ffmpeg's name for the container's reader, e.g. "matroska,webm"
+    # What ffmpeg said of a truncated or damaged file (None: it reads to the end). Such a file describes only
+    # the frames that decode from its start (frame_count of them), of the `promised` ones its header names.
+    damage: str | None = None
+    promised: int | None = None
+
+    def damage_message(self) -> str:
+        """The refusal of a damaged file: how much of it decodes, and the --frames range that renders that."""
+        of = f" of {self.promised}" if self.promised and self.promised > self.frame_count else ""
+        readable = (f"{self.frame_count}{of} frames decode; --frames 0:{self.frame_count} renders them"
+                    if self.frame_count else "no frame decodes")
+        return f"video is truncated or corrupt: {self.path} ({self.damage}): {readable}"
 
     @property
     def duration(self) -> float:
@@ -123,6 +134,7 @@ class _Packets:
     times: tuple[float, ...]  # presentation times in seconds, sorted
     end_time: float | None
     keyframes: tuple[int, ...] = ()  # indices into times
+    damage: str | None = None  # what ffmpeg said of packets it could not read (the times are those before)
 
 
 def _scan_packets(path: Path, fps: Fraction) -> _Packets:
@@ -131,9 +143,9 @@ def _scan_packets(path: Path, fps: Fraction) -> _Packets:
     # Reading packets runs at disk speed: an hour allows a film on a slow drive.
     result = run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", ffmpeg_path(path),
                           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], path, 3600)
+    damage = None
     if result.returncode != 0 or re.search(r"partial file|invalid data|corrupt", result.stderr, re.IGNORECASE):
-        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "unreadable packets"
-        raise UserError(f"video is truncated or corrupt: {path} ({reason})")
+        damage = _reason(result.stderr)
     base = re.search(r"^#tb 0: (\d+)/(\d+)", result.stdout, re.MULTILINE)
     tick = Fraction(int(base.group(1)), int(base.group(2))) if base else Fraction(1, 1000000)
     starts, decodes, ends, keys = [], [], [], []
@@ -156,7 +168,7 @@ def _scan_packets(path: Path, fps: Fraction) -> _Packets:
         delay = min(s for s in starts if s is not None) - min(decodes)
         starts = [d + delay for d in decodes]
     if not starts or None in starts:  # no usable timestamps: the nominal rate
-        return _Packets(tuple(float(i / fps) for i in range(len(starts))), float(len(starts) / fps))
+        return _Packets(tuple(float(i / fps) for i in range(len(starts))), float(len(starts) / fps), damage=damage)
     ends = [s + d if d is not None else None for s, d in zip(starts, ends)]
     order = sorted(range(len(starts)), key=starts.__getitem__)
     last = order[-1]
@@ -165,7 +177,29 @@ def _scan_packets(path: Path, fps: Fraction) -> _Packets:
     # A decoded frame is told by its timestamp, so seeking needs every packet's own, all distinct.
     distinct = stamped and all(a < b for a, b in zip(times, times[1:]))
     keyframes = tuple(rank for rank, i in enumerate(order) if keys[i]) if distinct else ()
-    return _Packets(times, float(end * tick), keyframes)
+    return _Packets(times, float(end * tick), keyframes, damage)
+
+
+def _reason(stderr: str) -> str:
+    """ffmpeg's last line, without its "[demuxer @ 0x...]" prefix."""
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else "unreadable packets"
+    return re.sub(r"^\[[^]]*\]\s*", "", last)
+
+
+def _decodable_frames(path: Path) -> int:
+    """How many frames of a damaged file decode, from its start (a decode of all of it: only for such files)."""
+    result = run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "quiet", "-i", ffmpeg_path(path),
+                         "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "framecrc", "-"], path, 3600)
+    return sum(1 for line in result.stdout.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _header_frames(description: str, fps: Fraction) -> int | None:
+    """The frames a file's header promises, from its duration (an estimate; None when it names none)."""
+    match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", description)
+    if not match:
+        return None
+    seconds = int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3))
+    return round(seconds * float(fps))
 
 
 def scan_video(path: Path | str) -> VideoInfo:
@@ -199,9 +233,17 @@ def scan_video(path: Path | str) -> VideoInfo:
     fps = Fraction(raw_fps).limit_denominator(1001)
 
     packets = _scan_packets(path, fps)
-    if not packets.times:
+    if not packets.times and packets.damage is None:
         raise UserError(f"video has no frames: {path}")
     width, height = display_size(stored, sar, rotation)
     demuxer = re.search(r"^Input #0, (.+?), from '", description, re.MULTILINE)
-    return VideoInfo(path, width, height, fps, len(packets.times), rotation, has_audio, packets.times,
+    info = VideoInfo(path, width, height, fps, len(packets.times), rotation, has_audio, packets.times,
                      packets.end_time, sar, colour, packets.keyframes, demuxer.group(1) if demuxer else "")
+    if packets.damage is None:
+        return info
+    # A damaged file: only the frames that decode from its start are described (seeking stays within them).
+    readable = min(_decodable_frames(path), len(packets.times))
+    end = packets.times[readable] if readable < len(packets.times) else packets.end_time
+    return replace(info, frame_count=readable, times=packets.times[:readable], end_time=end,
+                   keyframes=tuple(key for key in packets.keyframes if key < readable), damage=packets.damage,
+                   promised=_header_frames(description, fps))
