@@ -147,7 +147,7 @@ def test_tile_is_chosen_from_free_memory(vgg_hed, monkeypatch):
     import dreamvid.engine.dreamer as engine
 
     def tile_with(free_bytes: int, batch: int) -> int:
-        monkeypatch.setattr(engine, "free_memory", lambda: free_bytes)
+        monkeypatch.setattr(engine, "free_memory", lambda backend=None: free_bytes)
         vgg_hed._tiles.clear()
         return vgg_hed.auto_tile(batch)
 
@@ -169,8 +169,8 @@ def test_steps_split_into_short_calls_give_the_same_dream(vgg_hed, natural, monk
     monkeypatch.setattr(vgg_hed, "_chunk", 1000)
     whole = vgg_hed.dream(source, FEW, steps=5)
     calls = []
-    real = vgg_hed._ascent
-    monkeypatch.setattr(vgg_hed, "_ascent", lambda *args: calls.append(int(args[2])) or real(*args))
+    real = vgg_hed._ascent.ascend
+    monkeypatch.setattr(vgg_hed._ascent, "ascend", lambda *args: calls.append(int(args[2])) or real(*args))
     monkeypatch.setattr(engine, "CALL_SECONDS", 0.0)  # one step per call
     monkeypatch.setattr(vgg_hed, "_chunk", 1)
     split = vgg_hed.dream(source, FEW, steps=5)
@@ -183,14 +183,14 @@ def test_per_image_step_sizes_in_one_batch_equal_each_image_dreamed_alone(vgg_he
     dreamed alone, and a new value never retraces the compiled step loop."""
     batch = np.stack([natural(64, 64, seed=seed) for seed in (11, 12)])
     sizes = (0.005, 0.03)
-    traces = vgg_hed._ascent.experimental_get_tracing_count()
+    traces = vgg_hed._ascent.compiled()
     together = vgg_hed.dream(batch, DreamParams(**{**FEW.__dict__, "step_size": sizes}))
     alone = np.concatenate([vgg_hed.dream(batch[i:i + 1], DreamParams(**{**FEW.__dict__, "step_size": sizes[i]}))
                             for i in range(2)])
     assert np.abs(together - alone).max() < 1e-4
     changes = np.abs(together - batch).mean(axis=(1, 2, 3))
     assert changes[1] > 2 * changes[0]  # the larger step dreams more
-    assert vgg_hed._ascent.experimental_get_tracing_count() == max(traces, 1)
+    assert vgg_hed._ascent.compiled() == max(traces, 1)
 
 
 def test_layer_weights_per_image_cross_fade_layers_without_retracing(natural):
@@ -202,12 +202,12 @@ def test_layer_weights_per_image_cross_fade_layers_without_retracing(natural):
                                         "precision": "float32"}))
     batch = np.stack([natural(64, 64, seed=13)] * 2)
     mixed = both.dream(batch, DreamParams(**{**FEW.__dict__, "layer_weights": ((1.0, 0.0), (0.0, 1.0))}))
-    traces = both._ascent.experimental_get_tracing_count()
+    traces = both._ascent.compiled()
     first = both.dream(batch[:1], DreamParams(**{**FEW.__dict__, "layer_weights": (1.0, 0.0)}))
     second = both.dream(batch[:1], DreamParams(**{**FEW.__dict__, "layer_weights": (0.0, 1.0)}))
     assert np.abs(mixed[0] - first[0]).max() < 1e-4 and np.abs(mixed[1] - second[0]).max() < 1e-4
     assert np.abs(mixed[0] - mixed[1]).mean() > 0.01  # the two layers dream differently
-    assert both._ascent.experimental_get_tracing_count() == traces == 1
+    assert both._ascent.compiled() == traces == 1
     # the objective takes the same weights: (1, 0) scores the first layer alone
     objectives = both.objective(batch[:1], DreamParams(layer_weights=(1.0, 0.0)))
     alone = load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block3_conv3"], "precision": "float32"}))
@@ -238,9 +238,9 @@ def test_free_memory_is_read_from_the_first_visible_gpu(monkeypatch):
         ids = [arg.removeprefix("--id=") for arg in args if arg.startswith("--id=")]
         return SimpleNamespace(stdout="\n".join([free_mib[int(ids[0])]] if ids else free_mib) + "\n")
 
-    monkeypatch.setattr(engine, "has_accelerator", lambda: True)
+    monkeypatch.setattr(engine, "has_accelerator", lambda backend=None: True)
     monkeypatch.setattr(subprocess, "run", nvidia_smi)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
-    assert engine.free_memory() == 1234 * 2**20
+    assert engine.free_memory("tensorflow") == 1234 * 2**20
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: SimpleNamespace(stdout="No devices were found\n"))
-    assert engine.free_memory() == 8 * 2**30  # an id nvidia-smi does not know: the conservative guess
+    assert engine.free_memory("tensorflow") == 8 * 2**30  # an id nvidia-smi does not know: the conservative guess

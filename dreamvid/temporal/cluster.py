@@ -22,10 +22,11 @@ import os
 import queue
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from ..engine import configure_worker, default_batch, is_out_of_memory, load_dreamer
+from ..engine.backend import resolve_backend
 from ..errors import DreamvidError, OutOfMemory, UserError
 from ..job import Job, JobResult
 from ..progress import Reporter
@@ -70,7 +71,7 @@ class ModelDreamer:
     settings: Settings
 
     def __call__(self, cpus: int):
-        configure_worker(cpus)
+        configure_worker(cpus, self.settings.backend)
         return load_dreamer(self.settings)
 
 
@@ -140,7 +141,8 @@ class WorkerPool:
         per_node = min((node["Resources"]["CPU"] for node in nodes), default=1)
         self.cpus = max(1, min(int(per_node), int(cpus // count)))
         self.batch = settings.batch or default_batch(accelerator=bool(self.gpus))
-        make = options.dreamer or ModelDreamer(settings)
+        # The backend is decided here, so that every worker dreams on the driver's choice.
+        make = options.dreamer or ModelDreamer(replace(settings, backend=resolve_backend(settings.backend)))
         # No restarts: a dead worker is replaced by the driver, which knows where its segments stand.
         self._actor = ray.remote(DreamWorker).options(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0,
                                                      max_task_retries=0, scheduling_strategy="SPREAD")

@@ -1,0 +1,71 @@
+"""The step loop on TensorFlow: one tf.function with an input signature, so a single trace serves every
+frame size, batch, step count, step size, step map and layer weight (with XLA, compiled once per shape).
+Tiles are cut inside the graph, from the frame's dynamic size."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .objective import objective
+from .steps import MAX_CHUNK, padded, step
+
+
+class Ascent:
+    def __init__(self, features, layers, xla: bool = False, guides: tuple | None = None):
+        self.features, self.layers = features, tuple(layers)
+        image = tf.TensorSpec([None, None, None, 3], tf.float32)
+        scalar_i = tf.TensorSpec([], tf.int32)
+        per_image = tf.TensorSpec([None], tf.float32)
+        weights = tf.TensorSpec([None, len(self.layers)], tf.float32)
+        per_pixel = tf.TensorSpec([None, None, None, 1], tf.float32)
+        shifts = tf.TensorSpec([MAX_CHUNK, 2], tf.int32)
+        extra = [] if guides is None else [tuple(tf.TensorSpec([None, g.shape[1]], tf.float32) for g in guides)]
+        self._loop = tf.function(self._loop_graph, jit_compile=xla,
+                                 input_signature=[image, shifts, scalar_i, per_image, per_pixel, scalar_i, weights,
+                                                  *extra])
+        self._objective = tf.function(self._objective_graph, input_signature=[image, weights, *extra])
+
+    def ascend(self, image, shifts: np.ndarray, count: int, step_size, step_map, tile: int, weights, guides=None):
+        extra = [] if guides is None else [guides]
+        return self._loop(image, tf.constant(padded(shifts)), tf.constant(count, tf.int32), step_size, step_map,
+                          tf.constant(tile, tf.int32), weights, *extra)
+
+    def compiled(self) -> int:
+        """How many times the step loop was traced (one trace serves every size)."""
+        return self._loop.experimental_get_tracing_count()
+
+    def objective(self, image, weights, guides=None) -> np.ndarray:
+        return self._objective(image, weights, *([] if guides is None else [guides])).numpy()
+
+    def _objective_graph(self, image, weights, guides=None):
+        features = self.features.model(self.features.preprocess(image), training=False)
+        return objective(features, self.layers, weights, guides)
+
+    def _loop_graph(self, image, shifts, count, step_size, step_map, tile, weights, guides=None):
+        index = tf.constant(0)
+        while index < count:  # a while loop, not tf.range: XLA would compile anew for every count
+            shift = shifts[index]
+            rolled = tf.roll(image, shift=shift, axis=[1, 2])
+            gradient = tf.roll(self._tiled_gradient(rolled, tile, weights, guides), shift=-shift, axis=[1, 2])
+            image = step(image, gradient, step_size, step_map)
+            index += 1
+        return image
+
+    def _tiled_gradient(self, image, tile, weights, guides):
+        """Gradient of the objective, computed tile by tile so memory stays bounded on large frames."""
+        height, width = tf.shape(image)[1], tf.shape(image)[2]
+        rows, cols = _ceil_div(height, tile), _ceil_div(width, tile)
+        tile_h, tile_w = _ceil_div(height, rows), _ceil_div(width, cols)
+        gradient = tf.zeros_like(image)
+        for row in tf.range(rows):
+            for col in tf.range(cols):
+                with tf.GradientTape() as tape:
+                    tape.watch(image)
+                    part = image[:, row * tile_h:(row + 1) * tile_h, col * tile_w:(col + 1) * tile_w]
+                    loss = tf.reduce_sum(self._objective_graph(part, weights, guides))
+                gradient += tape.gradient(loss, image)
+        return gradient
+
+
+def _ceil_div(a, b):
+    return (a + b - 1) // b
