@@ -3,7 +3,9 @@ optical flow. Decoding and flow run a few frames ahead in a thread. A chain know
 its frames are stored: it starts from its segment's first frame or from a resume point it is given."""
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -15,7 +17,7 @@ from ..imageops import feedback_transform, from_float, resize, to_float
 from ..settings import FrameValues, Settings
 from ..io.sources import FrameSource
 from .plan import Segment
-from .threads import Prefetch
+from .threads import Prefetch, ordered
 
 
 @dataclass
@@ -85,7 +87,9 @@ class Chain:
 
     def __init__(self, segment: Segment, source: FrameSource, size: tuple[int, int], settings: Settings,
                  values: Callable[[int], FrameValues], timings: dict[str, float], carry: Carry | None = None,
-                 resume: ResumePoint | None = None):
+                 resume: ResumePoint | None = None, flow_pool: Executor | None = None):
+        """`flow_pool`: threads that estimate the flow of the frames ahead at once (DIS is 30-50 ms per
+        720p pair on one core: one thread per chain would hold a fast accelerator back)."""
         self.segment, self.settings, self.timings = segment, settings, timings
         self.values = values  # the scheduled parameters at a source frame
         self._carry = carry or flow_carry(settings, values)
@@ -95,11 +99,14 @@ class Chain:
         # A resumed chain decodes from its last finished frame, which only restores its state.
         self._restore = resume
         first = resume.index if resume is not None else segment.first
-        self._frames = Prefetch(self._read(source, size, first), depth=2, name=f"decode-{segment.index}")
+        self._pool = flow_pool
+        self._estimators = threading.local()  # a DIS instance is not thread-safe: one per thread
+        depth = 2 + (2 * getattr(flow_pool, "_max_workers", 0) if flow_pool is not None else 0)
+        self._frames = Prefetch(self._read(source, size, first), depth=depth, name=f"decode-{segment.index}")
 
-    def _read(self, source: FrameSource, size: tuple[int, int], first: int) -> Iterator[Frame]:
+    def _decoded(self, source: FrameSource, size: tuple[int, int], first: int):
+        """(index, frame at processing size, the frame before it in 8 bits, this one in 8 bits)."""
         height, width = size
-        estimator = MotionEstimator(cut_threshold=self.settings.cut_threshold) if self.settings.flow else None
         previous = None
         frames = source.read(first, self.segment.end)
         for index in range(first, self.segment.end):
@@ -107,10 +114,24 @@ class Chain:
             small = resize(next(frames), height, width)
             eight_bit = from_float(small, np.uint8)  # flow works on 8-bit grey
             self.timings["decode"] += time.monotonic() - tick
-            tick = time.monotonic()
-            motion = estimator.estimate(previous, eight_bit) if estimator and previous is not None else None
-            self.timings["flow"] += time.monotonic() - tick
+            yield index, small, previous, eight_bit
             previous = eight_bit
+
+    def _motion(self, decoded) -> Motion | None:
+        _, _, previous, current = decoded
+        if not self.settings.flow or previous is None:
+            return None
+        estimator = getattr(self._estimators, "estimator", None)
+        if estimator is None:
+            estimator = self._estimators.estimator = MotionEstimator(cut_threshold=self.settings.cut_threshold)
+        tick = time.monotonic()
+        motion = estimator.estimate(previous, current)
+        self.timings["flow"] += time.monotonic() - tick
+        return motion
+
+    def _read(self, source: FrameSource, size: tuple[int, int], first: int) -> Iterator[Frame]:
+        ahead = 2 * getattr(self._pool, "_max_workers", 1)
+        for (index, small, _, _), motion in ordered(self._decoded(source, size, first), self._motion, self._pool, ahead):
             yield Frame(index, small, motion)
 
     def next_start(self) -> Start | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,7 +23,7 @@ from .chain import Carry, Chain, ResumePoint
 from .checkpoints import CheckpointStore
 from .dreaming import Finished, dream_segments
 from .plan import RenderPlan, Segment, plan_render
-from .threads import Worker
+from .threads import Writers, cpu_threads, pool_closed
 from ..journal.workfolder import WorkFolder, frame_log, log_frames
 
 # (segments with their resume points, the render's timings, the resume point on disk of a segment)
@@ -74,10 +75,12 @@ def render_sequence(job: Job, source: FrameSource, open_sink: SinkFactory, dream
     streams = min(settings.streams or batch, plan.end - plan.start)
 
     def dream(todo, timings, resume_point):
-        def open_chain(segment, resume):
-            return Chain(segment, source, plan.size, settings, values, timings, carry, resume)
+        pool = ThreadPoolExecutor(max(1, cpu_threads() // streams), thread_name_prefix="flow")
 
-        return dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings)
+        def open_chain(segment, resume):
+            return Chain(segment, source, plan.size, settings, values, timings, carry, resume, pool)
+
+        return pool_closed(dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings), pool)
 
     return drive(render, dream, reporter, precision=dreamer.features.precision, depth=2 * streams,
                  keep_parts=keep_parts)
@@ -105,7 +108,9 @@ def drive(render: Render, dream: Dream, reporter: Reporter, *, precision: str, d
         store.save(done.segment, done.index, done.pixels)
         timings["write"] += time.monotonic() - tick
 
-    writer = Worker(save, depth=depth, name="checkpoint")
+    # Lossless checkpoints (a 720p PNG takes 30-40 ms to compress) are written by several threads; a
+    # segment's frames always go to the same one, so each segment's pieces are saved in frame order.
+    writer = Writers(save, count=min(len(plan.segments), max(1, cpu_threads() // 2)), depth=depth)
 
     def resume_point(segment: Segment) -> ResumePoint | None:
         writer.flush()  # the frames handed over so far are on disk

@@ -2,12 +2,50 @@
 comes out exactly once and in order; an exception in the worker is re-raised in the consumer."""
 from __future__ import annotations
 
+import os
 import queue
 import threading
+from collections import deque
+from concurrent.futures import Executor, Future
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
+
+
+def cpu_threads() -> int:
+    """Threads the CPU side of a render uses for flow and checkpoints: the machine's cores, or
+    $DREAMVID_THREADS (benchmarks/pipeline.py measures the frames/s against it)."""
+    given = os.environ.get("DREAMVID_THREADS", "")
+    return max(1, int(given)) if given.isdigit() else max(1, os.cpu_count() or 1)
+
+
+def ordered(items: Iterable, work: Callable, pool: Executor | None, ahead: int) -> Iterator:
+    """(item, work(item)) in the order of `items`, with up to `ahead` works running at once on `pool`
+    (None: one after the other, in this thread)."""
+    if pool is None:
+        for item in items:
+            yield item, work(item)
+        return
+    running: deque[tuple[object, Future]] = deque()
+    failure: BaseException | None = None
+    try:
+        try:
+            for item in items:
+                running.append((item, pool.submit(work, item)))
+                if len(running) > ahead:
+                    first, future = running.popleft()
+                    yield first, future.result()
+        except Exception as error:  # the items before the failing one come out first, as without a pool
+            failure = error
+        while running:
+            first, future = running.popleft()
+            yield first, future.result()
+        if failure is not None:
+            raise failure
+    finally:
+        for _, future in running:
+            future.cancel()
 
 
 class Prefetch(Iterator[T]):
@@ -54,6 +92,14 @@ class Prefetch(Iterator[T]):
         self._thread.join(timeout=5)
 
 
+def pool_closed(items: Iterator[T], pool: Executor) -> Iterator[T]:
+    """`items`, then the pool shut down (also when the consumer stops early)."""
+    try:
+        yield from items
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Worker:
     """Runs `handle` on items in a thread, in order, `depth` behind; `close` waits for all and re-raises."""
 
@@ -92,3 +138,28 @@ class Worker:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+class Writers:
+    """Several Workers; an item goes to the one its key picks (item.segment.index), so the items of one
+    key are handled in order while different keys proceed side by side."""
+
+    def __init__(self, handle: Callable[[T], None], count: int, depth: int = 4):
+        self._workers = [Worker(handle, depth=depth, name=f"checkpoint-{k}") for k in range(max(1, count))]
+
+    def submit(self, item) -> None:
+        self._workers[item.segment.index % len(self._workers)].submit(item)
+
+    def flush(self) -> None:
+        for worker in self._workers:
+            worker.flush()
+
+    def close(self) -> None:
+        errors = []
+        for worker in self._workers:
+            try:
+                worker.close()
+            except BaseException as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
