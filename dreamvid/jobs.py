@@ -215,7 +215,8 @@ def _default_output(source: Path, kind: Kind) -> Path:
     if kind is Kind.VIDEO:
         suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_OUTPUTS else ".mp4"
         return source.with_name(source.stem + "_dream" + suffix)
-    suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff") else ".png"  # PNG holds no float, CMYK
+    # PNG holds no float or CMYK: a TIFF or an EXR stays one; HEIC and the rest become PNG (-o x.heic for HEIC)
+    suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff", ".exr") else ".png"
     return source.with_name(source.stem + "_dream" + suffix)
 
 

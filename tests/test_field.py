@@ -202,8 +202,8 @@ def plan_one(command: str, photo, output):
 
 
 @pytest.mark.parametrize("command, name, refusal", [
-    ("render", "photo_dream.png", "output out must end in an image suffix (.bmp, .jpeg, .jpg, .png, .tif, .tiff, "
-                                  ".webp), or be a folder: out/"),
+    ("render", "photo_dream.png", "output out must end in an image suffix (.avif, .bmp, .exr, .heic, .heif, .hif, "
+                                  ".jpeg, .jpg, .png, .tif, .tiff, .webp), or be a folder: out/"),
     ("zoom", "photo_zoom.mp4", "output out: a zoom is a video: give .mp4, .mov, .mkv or .m4v, or a folder: out/"),
 ])
 def test_a_still_or_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, cli, command, name, refusal):

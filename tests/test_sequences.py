@@ -80,7 +80,8 @@ def test_sixteen_bit_sequence_stays_sixteen_bit(tmp_path):
 
 
 def test_float_tiff_sequence_is_dreamed_not_blacked_out(tmp_path):
-    """Checkpoints are PNGs: float frames go through as 16-bit, never cast to 0/1 integers."""
+    """Checkpoints are PNGs: float frames go through them as 16-bit, never cast to 0/1 integers, and are
+    written back as float (what the dream changed added to their own values)."""
     source = translating_frames(3, (64, 48), dx=2, dy=1).astype(np.float32) / 255
     shot = tmp_path / "shot"
     shot.mkdir()
@@ -89,8 +90,8 @@ def test_float_tiff_sequence_is_dreamed_not_blacked_out(tmp_path):
     dreamvid.render(shot, sequence=True, **FAST)
     for index, frame in enumerate(source):
         dreamed = cv2.imread(str(tmp_path / "shot_dream" / f"f{index:03d}.tif"), cv2.IMREAD_UNCHANGED)
-        assert dreamed.dtype == np.uint16 and dreamed.shape == frame.shape
-        values = dreamed[..., ::-1] / 65535.0
+        assert dreamed.dtype == np.float32 and dreamed.shape == frame.shape
+        values = dreamed[..., ::-1]
         assert abs(values.mean() - frame.mean()) < 0.1  # the picture, not black
         assert np.abs(values - frame).mean() > 1.5 / 255  # and dreamed
 

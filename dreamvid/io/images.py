@@ -4,7 +4,8 @@ Writes go to a temporary name and are renamed when complete."""
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -14,28 +15,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..atomic import writing
 from ..errors import DreamvidError, UserError
 from ..imageops import cmyk_to_rgb, luma, rgb_to_cmyk, upright
+from . import exr, heif
+from .formats import EXR_SUFFIXES, HEIF_SUFFIXES, ImageDecodeError, reader_of, unreadable_message
+from .picture import ImageInfo, Picture
 
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".avif", *HEIF_SUFFIXES, *EXR_SUFFIXES}
+FLOAT_SUFFIXES = (".tif", ".tiff", *EXR_SUFFIXES)  # formats that hold float samples
 
 
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
-class ImageDecodeError(DreamvidError):
-    """An image whose header was fine fails to decode (planning checks headers only, to stay fast)."""
-
-
 class EncoderRefused(DreamvidError):
     """OpenCV could not encode the samples in the format the file name asks for."""
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    path: Path
-    width: int  # as displayed: an EXIF orientation that turns the picture swaps width and height
-    height: int
-    frames: int = 1  # an animated GIF, WebP or PNG, or a multi-page TIFF, has more than one
 
 
 ORIENTATION = 0x0112  # the EXIF tag
@@ -47,6 +39,12 @@ def inspect_image(path: Path) -> ImageInfo:
         raise UserError(f"input not found: {path}")
     if path.stat().st_size == 0:
         raise UserError(f"empty file: {path}")
+    reader = reader_of(path)
+    if reader is not None:
+        try:
+            return heif.inspect_heif(path) if reader == "heif" else exr.inspect_exr(path)
+        except ImageDecodeError as error:
+            raise UserError(str(error)) from None
     try:
         with Image.open(path) as image:
             width, height = _stored_size(image)
@@ -54,10 +52,10 @@ def inspect_image(path: Path) -> ImageInfo:
             frames = getattr(image, "n_frames", 1)
     except Image.DecompressionBombError as error:
         raise UserError(f"{path} is too large for Pillow to open safely: {error}") from None
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError):
         data = _tiff_by_opencv(path)
         if data is None:
-            raise UserError(f"not a readable image: {path} ({error.__class__.__name__})") from None
+            raise UserError(unreadable_message(path)) from None
         return ImageInfo(path, data.shape[1], data.shape[0])
     return ImageInfo(path, *((height, width) if orientation in (5, 6, 7, 8) else (width, height)), frames)
 
@@ -85,18 +83,6 @@ def _stored_size(image: Image.Image) -> tuple[int, int]:
     return image.size
 
 
-@dataclass
-class Picture:
-    """A decoded still, turned upright: RGB float32 (in [0, 1] for integer samples; a float picture
-    keeps its own values, which may lie outside), the alpha plane if any, the sample type to write
-    back, and the colour mode to write back: RGB, L (grey: the luma of the dream) or CMYK."""
-
-    rgb: np.ndarray
-    alpha: np.ndarray | None
-    dtype: np.dtype
-    mode: str = "RGB"
-
-
 # Pillow modes that Pillow decodes faithfully and OpenCV does not (CMYK, palette) or that only Pillow
 # turns portably (grey, float). RGB(A) goes to OpenCV, which keeps 16 bits where Pillow truncates.
 _PILLOW_MODES = {"1", "L", "LA", "La", "P", "PA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "CMYK",
@@ -105,7 +91,11 @@ _PILLOW_MODES = {"1", "L", "LA", "La", "P", "PA", "I", "I;16", "I;16B", "I;16L",
 
 def read_image(path: Path) -> Picture:
     """Decode a still as it is seen (its EXIF orientation applied): grey, palette, RGB(A), CMYK, 8 or
-    16 bit, or float. Palette pictures become RGB(A): re-quantising a dream to 256 colours would ruin it."""
+    16 bit, or float; HEIF (8 to 12 bit) and OpenEXR (half or float) by their own readers. Palette
+    pictures become RGB(A): re-quantising a dream to 256 colours would ruin it."""
+    reader = reader_of(path)
+    if reader is not None:
+        return heif.read_heif(path) if reader == "heif" else exr.read_exr(path)
     try:
         image = Image.open(path)
     except (UnidentifiedImageError, OSError):
@@ -179,8 +169,13 @@ def write_image(path: Path, picture: Picture) -> None:
     of the source's EXIF is written, so viewers show the picture as it is stored: upright."""
     suffix = path.suffix.lower()
     dtype = np.dtype(picture.dtype)
-    if dtype.kind == "f" and suffix not in (".tif", ".tiff"):
+    if suffix in HEIF_SUFFIXES or suffix in EXR_SUFFIXES:  # formats with writers of their own
+        _write_own(path, picture, suffix)
+        return
+    if dtype.kind == "f" and suffix not in FLOAT_SUFFIXES:
         dtype = np.dtype(np.uint16)
+    if dtype == np.float16:  # a half EXR written as TIFF: float32 samples
+        dtype = np.dtype(np.float32)
     if dtype == np.uint16 and suffix in (".jpg", ".jpeg", ".webp", ".bmp"):
         dtype = np.dtype(np.uint8)
     alpha = None if suffix in (".jpg", ".jpeg") else picture.alpha
@@ -198,7 +193,7 @@ def write_image(path: Path, picture: Picture) -> None:
                 if alpha is not None:
                     planes = np.dstack([np.repeat(planes, 3, axis=2) if planes.shape[2] == 1 else planes, alpha])
                 params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in (".jpg", ".jpeg") else []
-                write_samples(temporary, _samples(planes, dtype), params)
+                write_samples(temporary, _samples(planes, dtype), params, icc=picture.meta.get("icc_profile"))
     except (EncoderRefused, cv2.error):
         raise UserError(f"cannot write image {path}") from None
     except OSError as error:
@@ -207,14 +202,45 @@ def write_image(path: Path, picture: Picture) -> None:
         raise UserError(f"cannot write image {path}") from None
 
 
-def write_samples(path: Path, samples: np.ndarray, params: list[int] | tuple[int, ...] = ()) -> None:
+def write_samples(path: Path, samples: np.ndarray, params: list[int] | tuple[int, ...] = (),
+                  icc: bytes | None = None) -> None:
     """Encode with OpenCV in memory, then write the bytes with Python: on a full disk this raises an
-    OSError (ENOSPC) naming the file, where cv2.imwrite returns False after libpng prints its own line."""
+    OSError (ENOSPC) naming the file, where cv2.imwrite returns False after libpng prints its own line.
+    `icc`: a colour profile to keep (a PNG gets it as its iCCP chunk, which OpenCV cannot write)."""
     encoded, data = cv2.imencode(path.suffix, samples, list(params))
     if not encoded:
         raise EncoderRefused(f"cannot encode {path.name}")
+    data = data.tobytes()
+    if icc and path.suffix.lower() == ".png":
+        data = png_with_icc(data, icc)
     with open(path, "wb") as file:
         file.write(data)
+
+
+def _write_own(path: Path, picture: Picture, suffix: str) -> None:
+    """HEIC and OpenEXR, through their own writers, atomically; a full disk names `path` as elsewhere."""
+    try:
+        with writing(path) as temporary:
+            if suffix in HEIF_SUFFIXES:
+                heif.write_heif(temporary, picture)
+            else:
+                exr.write_exr(temporary, picture)
+    except OSError as error:
+        if error.errno in FULL_DISK:
+            raise
+        raise UserError(f"cannot write image {path} ({error})") from None
+
+
+def png_with_icc(png: bytes, icc: bytes, name: bytes = b"ICC profile") -> bytes:
+    """Add an iCCP chunk (after IHDR) to PNG bytes that OpenCV encoded, so a dream of a Display P3
+    photo written as PNG (8 or 16 bit) keeps its colours in colour-managed viewers."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    body = name[:79] + b"\x00\x00" + zlib.compress(icc, 9)
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    end_of_ihdr = 8 + 8 + struct.unpack(">I", png[8:12])[0] + 4
+    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
 
 
 def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -135,9 +135,12 @@ class FramesSink:
     chunked = False
 
     def __init__(self, output: Path, names: tuple[str, ...], dtype: np.dtype,
-                 alpha: Callable[[int], np.ndarray | None] | None = None, first_index: int = 0):
+                 alpha: Callable[[int], np.ndarray | None] | None = None, first_index: int = 0,
+                 original: Callable[[int], np.ndarray] | None = None):
+        """`original(index)`: the float source frame, whose own values (outside [0, 1] too) the dream's
+        change is added to, for a float sequence written back as float (EXR, float TIFF)."""
         self.output, self.names, self.dtype, self.alpha = output, names, dtype, alpha
-        self.first_index = first_index
+        self.first_index, self.original = first_index, original
         self.temporary = new_staging(output)
         self.written = 0
 
@@ -146,6 +149,9 @@ class FramesSink:
         alpha = self.alpha(index) if self.alpha else None
         if alpha is not None:
             alpha = resize(alpha, *frame.shape[:2])
+        if self.original is not None:
+            source = resize(self.original(index), *frame.shape[:2])
+            frame = source + (frame - np.clip(np.nan_to_num(source), 0.0, 1.0))
         name = self.names[self.written]
         with naming(self.temporary / name, self.output / name):
             write_image(self.temporary / name, Picture(frame, alpha, self.dtype))

@@ -26,12 +26,18 @@ class FrameSource(Protocol):
     dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences)
     has_audio: bool
     info: "VideoInfo | None"  # a video's probe (timing, colour, keyframes); None for other sources
+    # float16 or float32 for a sequence of float frames (EXR, float TIFF), written back so with their own
+    # range (see `original`); None where the frames are integers
+    float_type: np.dtype | None
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
         """RGB float32 frames in [0, 1], [start, end), decoded in order."""
 
     def alpha(self, index: int) -> np.ndarray | None:
         """The alpha plane of source frame `index`, where the source has one."""
+
+    def original(self, index: int) -> np.ndarray:
+        """Source frame `index` with its own values (a float frame's outside [0, 1] too), float32 RGB."""
 
 
 def _decode_count() -> DecodeCount:
@@ -66,6 +72,11 @@ class VideoSource:
     def alpha(self, index: int) -> None:
         return None
 
+    float_type = None
+
+    def original(self, index: int) -> np.ndarray:
+        return next(self.read(index, index + 1))
+
 
 @dataclass(frozen=True)
 class SequenceSource:
@@ -79,31 +90,35 @@ class SequenceSource:
     dtype: np.dtype = np.dtype(np.uint8)
     has_audio: bool = False
     info: None = None
+    float_type: np.dtype | None = None
 
     @classmethod
     def open(cls, folder: Path, frames: tuple[Path, ...], fps: float) -> "SequenceSource":
         """Size and sample type come from the first frame (the planner checked that all match). Float
-        frames (float TIFF) are dreamed, checkpointed and written as 16-bit: checkpoints are PNGs."""
-
+        frames (EXR, float TIFF) are dreamed clipped to [0, 1] and checkpointed as 16-bit PNGs; what the
+        dream changed is then added to each frame's own values (FramesSink), so their range is kept."""
         first = read_image(frames[0])
         height, width = first.rgb.shape[:2]
-        dtype = first.dtype if first.dtype in (np.uint8, np.uint16) else np.dtype(np.uint16)
-        return cls(folder, frames, width, height, Fraction(fps).limit_denominator(1001), np.dtype(dtype))
+        floating = first.dtype.kind == "f"
+        dtype = np.dtype(np.uint16) if floating else first.dtype
+        return cls(folder, frames, width, height, Fraction(fps).limit_denominator(1001), np.dtype(dtype),
+                   float_type=first.dtype if floating else None)
 
     @property
     def frame_count(self) -> int:
         return len(self.frames)
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
-
         for path in self.frames[start:end]:
             rgb = read_image(path).rgb  # a float frame may hold values outside [0, 1], or NaN
             yield rgb if rgb.dtype == np.float32 and np.isfinite(rgb).all() and rgb.min() >= 0 and rgb.max() <= 1 \
                 else np.clip(np.nan_to_num(rgb), 0.0, 1.0).astype(np.float32)
 
     def alpha(self, index: int) -> np.ndarray | None:
-
         return read_image(self.frames[index]).alpha
+
+    def original(self, index: int) -> np.ndarray:
+        return read_image(self.frames[index]).rgb
 
 
 @dataclass(frozen=True)
@@ -144,3 +159,8 @@ class PictureSource:
 
     def alpha(self, index: int) -> None:
         return None
+
+    float_type = None
+
+    def original(self, index: int) -> np.ndarray:
+        return self.picture

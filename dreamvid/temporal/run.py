@@ -20,7 +20,9 @@ def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batc
 
     def sink(size, start, end):
         if job.frame_names is not None:
-            return FramesSink(job.output, job.frame_names[start:end], source.dtype, source.alpha, start)
+            floating = source.float_type is not None
+            return FramesSink(job.output, job.frame_names[start:end], source.float_type if floating else source.dtype,
+                              source.alpha, start, source.original if floating else None)
         audio = job.source if settings.audio and source.has_audio else None
         return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio, source.info)
 
