@@ -68,7 +68,7 @@ def _build_feature_model(model: str, weights: str | None, layers: tuple[LayerSpe
     if weights == "random":
         randomize(base, seed)
     outputs = {layer.name: base.get_layer(layer.name).output for layer in layers}
-    features = keras.Model(inputs=base.inputs, outputs=outputs, name=f"dreamvid_{base.name}")
+    features = keras.Model(inputs=base.input, outputs=outputs, name=f"dreamvid_{base.name}")
     return FeatureModel(features, _PREPROCESS[preprocessing], min_side, model, weights)
 
 
