@@ -127,6 +127,8 @@ class Settings:
     xla: bool = _option(False, "Compile the step loop with XLA (TensorFlow; JAX always compiles).")
     precision: str = _option("float32", "float32, or bfloat16 activations: faster where the hardware has bfloat16, "
                                         "a slightly different dream.")  # image and gradients stay float32
+    lap_norm: int = _option(0, "Normalise the gradient band by band over this many levels of a Laplacian "
+                               "pyramid, as the original DeepDream notebook did: smoother, larger patterns; 0: off.")
     guide: str | None = _option(None, "A picture to dream towards: each position takes on the guide's most similar "
                                       "features, instead of amplifying its own.", "none")
     # video
@@ -202,7 +204,7 @@ class Settings:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
-        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None)):
+        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0)):
             if data[key] == default:
                 del data[key]
         return data
@@ -218,6 +220,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "step_size": (0.0, 1.0, True),
     "jitter": (0, 4096, False),
     "tile": (64, 16384, False),
+    "lap_norm": (0, 8, False),
     "max_side": (32, 65536, False),
     "batch": (1, 1024, False),
     "blend": (0.0, 1.0, False),

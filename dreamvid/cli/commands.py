@@ -13,7 +13,7 @@ from ..errors import UserError
 from . import console
 from .options import (CLUSTER, DREAM, RUN, VIDEO, ZOOM, Backend, Batch, Config, Crf, Fps, Fresh, Guide, Jitter,
                       KeepParts, Layers, MaxSide, Model, Octaves, OctaveScale, Overwrite, Precision, Quiet, Seed,
-                      Steps, StepSize, Tile, Verbose, Weights, Xla, axis, setting)
+                      Steps, StepSize, Tile, Verbose, Weights, Xla, LapNorm, axis, setting)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch DeepDream for videos, image sequences and stills. "
@@ -34,7 +34,7 @@ def render_command(
     model: Model = None, weights: Weights = None, backend: Backend = None, layer: Layers = None,
     octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
     jitter: Jitter = None, guide: Guide = None, tile: Tile = None, max_side: MaxSide = None, seed: Seed = None,
-    batch: Batch = None, xla: Xla = None, precision: Precision = None,
+    batch: Batch = None, xla: Xla = None, precision: Precision = None, lap_norm: LapNorm = None,
     flow: Optional[bool] = setting("flow", "--flow/--no-flow", panel=VIDEO),
     coherence: Optional[float] = setting("coherence", panel=VIDEO),
     blend: Optional[str] = setting("blend", panel=VIDEO),
@@ -69,7 +69,7 @@ def render_command(
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
                    coherence=coherence, flow_octaves=flow_octaves, flow_steps=flow_steps, flow_zoom=flow_zoom,
                    streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio,
-                   fps=fps, guide=guide)
+                   fps=fps, guide=guide, lap_norm=lap_norm)
     settings = build_settings(options, config)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:
         jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh, sequence=sequence,
@@ -129,7 +129,7 @@ def preview_command(
     max_side: Optional[int] = typer.Option(None, help="Longer side of each cell (default: 480); when given, it "
                                            "is also in the printed commands (the dream's scale depends on it).",
                                            rich_help_panel=DREAM),
-    xla: Xla = None, precision: Precision = None, guide: Guide = None,
+    xla: Xla = None, precision: Precision = None, guide: Guide = None, lap_norm: LapNorm = None,
     sequence: bool = typer.Option(False, "--sequence", help="A folder of numbered images is one clip.",
                                   rich_help_panel=VIDEO),
     fps: Fps = None, config: Config = None, quiet: Quiet = False,
@@ -143,7 +143,7 @@ def preview_command(
 
     options = dict(model=model, weights=weights, backend=backend, layers=list(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, seed=seed,
-                   tile=tile, max_side=max_side, xla=xla, precision=precision, guide=guide, fps=fps)
+                   tile=tile, max_side=max_side, xla=xla, precision=precision, guide=guide, fps=fps, lap_norm=lap_norm)
     with console.RichReporter(quiet=quiet) as reporter:
         sheet = make_preview(source, options, at=at, output=output, sequence=sequence, config=config,
                              reporter=reporter)
@@ -259,7 +259,7 @@ def zoom_command(
     step_size: StepSize = None, jitter: Jitter = None, tile: Tile = None,
     max_side: Optional[int] = typer.Option(None, help="Zoom at this longer side (the video's size).",
                                            rich_help_panel=DREAM),
-    seed: Seed = None, xla: Xla = None, precision: Precision = None,
+    seed: Seed = None, xla: Xla = None, precision: Precision = None, lap_norm: LapNorm = None,
     crf: Optional[int] = setting("crf", panel=ZOOM),
     config: Config = None, quiet: Quiet = False, verbose: Verbose = False, overwrite: Overwrite = False,
     fresh: Fresh = False, keep_parts: KeepParts = False,
@@ -271,7 +271,8 @@ def zoom_command(
 
     options = dict(model=model, weights=weights, backend=backend, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, flow_steps=flow_steps, step_size=step_size, jitter=jitter,
-                   tile=tile, max_side=max_side, seed=seed, xla=xla, precision=precision, crf=crf, fps=fps)
+                   tile=tile, max_side=max_side, seed=seed, xla=xla, precision=precision, crf=crf, fps=fps,
+                   lap_norm=lap_norm)
     settings = build_settings(options, config)
     motion = ZoomMotion.parse(zoom, rotate, translate_x, translate_y, frames, settings.fps)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:

@@ -44,6 +44,7 @@ Batch = Annotated[Optional[int], _shared("batch")]
 Xla = Annotated[Optional[bool], _shared("xla", "--xla/--no-xla")]
 Precision = Annotated[Optional[str], _shared("precision")]
 Guide = Annotated[Optional[Path], _shared("guide")]
+LapNorm = Annotated[Optional[int], _shared("lap_norm")]
 Fps = Annotated[Optional[float], _shared("fps", panel=VIDEO)]
 Crf = Annotated[Optional[int], _shared("crf", panel=VIDEO)]
 

@@ -30,15 +30,16 @@ class Dreamer:
     """One feature model and its compiled step loop; call `dream` with batches of same-size frames."""
 
     def __init__(self, features: FeatureModel, layers: Sequence[LayerSpec], xla: bool = False,
-                 guide: np.ndarray | None = None):
+                 guide: np.ndarray | None = None, lap_norm: int = 0):
         """`guide`: a picture (HxWx3 in [0, 1]) to dream towards (see objective.guided); its features are
-        computed once here, and enter the compiled step loop as tensors."""
+        computed once here, and enter the compiled step loop as tensors. `lap_norm`: the levels of the
+        Laplacian-pyramid normalisation of the gradient (steps.lap_normalize; 0: none)."""
         self.features = features
         self.layers = tuple(layers)
-        self.xla, self.guide = xla, guide
+        self.xla, self.guide, self.lap_norm = xla, guide, lap_norm
         self.backend = keras.backend.backend()
         self.guides = None if guide is None else self._guide_features(guide)
-        self._ascent = ascent_for(self.backend)(features, self.layers, xla, self.guides)
+        self._ascent = ascent_for(self.backend)(features, self.layers, xla, self.guides, lap_norm)
         self._tiles: dict[int, int] = {}
         self._chunk = 1  # steps per compiled call, adapted to keep each call near CALL_SECONDS
         self._activation_bytes: float | None = None
@@ -46,7 +47,7 @@ class Dreamer:
 
     def with_layers(self, layers: Sequence[LayerSpec]) -> "Dreamer":
         """A dreamer of other layers on the same network (which must hold them), e.g. one per sheet cell."""
-        return Dreamer(self.features, layers, xla=self.xla, guide=self.guide)
+        return Dreamer(self.features, layers, xla=self.xla, guide=self.guide, lap_norm=self.lap_norm)
 
     def _guide_features(self, guide: np.ndarray) -> tuple:
         """Each chosen layer's feature vectors of the guide picture, [positions, channels], with the guide

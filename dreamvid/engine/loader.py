@@ -19,7 +19,7 @@ def load_dreamer(settings: Settings):
     """The model and its compiled step loop for these settings (built on first use)."""
     key = (settings.model, resolve_weights(settings.model, settings.weights), resolve_layers(settings.model, settings.layers),
            settings.xla, settings.seed if settings.weights == "random" else None, settings.precision, settings.guide,
-           resolve_backend(settings.backend))
+           resolve_backend(settings.backend), settings.lap_norm)
     if key not in _DREAMERS:
         activate(settings.backend)
         with _native_logs_hidden():
@@ -30,7 +30,7 @@ def load_dreamer(settings: Settings):
             features = load_feature_model(settings.model, settings.weights, layers, seed=settings.seed,
                                           precision=settings.precision)
         guide = _guide_picture(Path(settings.guide)) if settings.guide else None  # checked by build_settings
-        _DREAMERS[key] = Dreamer(features, layers, xla=settings.xla, guide=guide)
+        _DREAMERS[key] = Dreamer(features, layers, xla=settings.xla, guide=guide, lap_norm=settings.lap_norm)
     return _DREAMERS[key]
 
 

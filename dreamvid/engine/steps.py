@@ -22,11 +22,45 @@ from keras import ops
 MAX_CHUNK = 256
 
 
-def step(image, gradient, step_size, step_map):
-    """The update of one step, from the (un-rolled) gradient of the objective."""
+def step(image, gradient, step_size, step_map, lap_levels: int = 0):
+    """The update of one step, from the (un-rolled) gradient of the objective; with `lap_levels`, the
+    gradient is first normalised band by band of its Laplacian pyramid (lap_normalize)."""
+    if lap_levels:
+        gradient = lap_normalize(gradient, lap_levels)
     gradient = gradient / (ops.std(gradient, axis=(1, 2, 3), keepdims=True) + 1e-8)
     # A step map of ones (no map given) leaves every value as it was: x * 1.0 is exact.
     return ops.clip(image + step_size[:, None, None, None] * gradient * step_map, -1.0, 1.0)
+
+
+# The 5x5 binomial filter of the original DeepDream notebook's Laplacian pyramid, one per colour channel.
+_BINOMIAL = np.outer(*[np.float32([1, 4, 6, 4, 1])] * 2)
+_PYRAMID_KERNEL = (_BINOMIAL / _BINOMIAL.sum())[:, :, None, None] * np.eye(3, dtype=np.float32)
+
+
+def lap_normalize(gradient, levels: int):
+    """The Laplacian-pyramid normalisation of the original DeepDream notebook (Mordvintsev et al. 2015):
+    the gradient split into `levels` frequency bands, each scaled to unit RMS per image, merged again,
+    so that the low frequencies count as much as the fine ones: smoother, larger patterns."""
+    kernel = ops.convert_to_tensor(_PYRAMID_KERNEL)
+    bands, low = [], gradient
+    for _ in range(levels):
+        smaller = ops.conv(low, kernel, strides=2, padding="same")
+        bands.append(low - _up(smaller, kernel, low))
+        low = smaller
+    merged = _unit_rms(low)
+    for band in reversed(bands):
+        merged = _up(merged, kernel, band) + _unit_rms(band)
+    return merged
+
+
+def _up(small, kernel, like):
+    """`small` brought back to the size of `like` (a transposed convolution, cropped where it was odd)."""
+    grown = ops.conv_transpose(small, kernel * 4.0, strides=2, padding="same")
+    return grown[:, :ops.shape(like)[1], :ops.shape(like)[2], :]
+
+
+def _unit_rms(band):
+    return band / ops.maximum(ops.sqrt(ops.mean(ops.square(band), axis=(1, 2, 3), keepdims=True)), 1e-10)
 
 
 def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:

@@ -13,8 +13,8 @@ from .steps import padded, step, tile_grid
 
 
 class Ascent:
-    def __init__(self, features, layers, xla: bool = True, guides: tuple | None = None):
-        self.features, self.layers = features, tuple(layers)
+    def __init__(self, features, layers, xla: bool = True, guides: tuple | None = None, lap_levels: int = 0):
+        self.features, self.layers, self.lap_levels = features, tuple(layers), lap_levels
         model = features.model
         self._variables = ([v.value for v in model.trainable_variables],
                            [v.value for v in model.non_trainable_variables])
@@ -66,6 +66,6 @@ class Ascent:
         def one_step(index, image):
             shift = shifts[index]
             gradient = tiled_gradient(jnp.roll(image, (shift[0], shift[1]), axis=(1, 2)))
-            return step(image, jnp.roll(gradient, (-shift[0], -shift[1]), axis=(1, 2)), step_size, step_map)
+            return step(image, jnp.roll(gradient, (-shift[0], -shift[1]), axis=(1, 2)), step_size, step_map, self.lap_levels)
 
         return jax.lax.fori_loop(0, count, one_step, image)

@@ -11,8 +11,8 @@ from .steps import MAX_CHUNK, padded, step
 
 
 class Ascent:
-    def __init__(self, features, layers, xla: bool = False, guides: tuple | None = None):
-        self.features, self.layers = features, tuple(layers)
+    def __init__(self, features, layers, xla: bool = False, guides: tuple | None = None, lap_levels: int = 0):
+        self.features, self.layers, self.lap_levels = features, tuple(layers), lap_levels
         image = tf.TensorSpec([None, None, None, 3], tf.float32)
         scalar_i = tf.TensorSpec([], tf.int32)
         per_image = tf.TensorSpec([None], tf.float32)
@@ -47,7 +47,7 @@ class Ascent:
             shift = shifts[index]
             rolled = tf.roll(image, shift=shift, axis=[1, 2])
             gradient = tf.roll(self._tiled_gradient(rolled, tile, weights, guides), shift=-shift, axis=[1, 2])
-            image = step(image, gradient, step_size, step_map)
+            image = step(image, gradient, step_size, step_map, self.lap_levels)
             index += 1
         return image
 

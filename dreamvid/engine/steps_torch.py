@@ -10,8 +10,8 @@ from .steps import step, tile_grid
 
 
 class Ascent:
-    def __init__(self, features, layers, xla: bool = False, guides: tuple | None = None):
-        self.features, self.layers = features, tuple(layers)
+    def __init__(self, features, layers, xla: bool = False, guides: tuple | None = None, lap_levels: int = 0):
+        self.features, self.layers, self.lap_levels = features, tuple(layers), lap_levels
         features.model.trainable = False  # its variables need no gradient: only the picture's is taken
 
     def ascend(self, image, shifts: np.ndarray, count: int, step_size, step_map, tile: int, weights, guides=None):
@@ -25,7 +25,7 @@ class Ascent:
                 loss = torch.sum(self._objective(part, weights, guides))
                 gradient[:, top:bottom, left:right] = torch.autograd.grad(loss, part)[0]
             with torch.no_grad():
-                image = step(image, torch.roll(gradient, shifts=(-dy, -dx), dims=(1, 2)), step_size, step_map)
+                image = step(image, torch.roll(gradient, shifts=(-dy, -dx), dims=(1, 2)), step_size, step_map, self.lap_levels)
         return image
 
     def compiled(self) -> int:
