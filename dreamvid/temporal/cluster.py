@@ -36,6 +36,7 @@ from .chain import Chain, ResumePoint
 from .dreaming import Finished, dream_segments
 from .local import drive, open_render
 from .plan import RenderPlan, Segment
+from .ray_connect import connect
 
 # Rounds a worker may have dreamed and not yet handed over: the frames in flight per worker are at
 # most (ROUNDS_IN_FLIGHT + 1) rounds of `batch` frames.
@@ -126,10 +127,7 @@ class WorkerPool:
         import ray
 
         if not ray.is_initialized():
-            # auto: always a runtime of our own, never a stale or unrelated one found on this machine
-            address = "local" if options.address == "auto" else options.address
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     logging_level="error", configure_logging=True)
+            connect(options.address)
         gpus = ray.cluster_resources().get("GPU", 0)
         self.gpus = options.gpus_per_worker if options.gpus_per_worker is not None else (1 if gpus else 0)
         nodes = [node for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU", 0) > 0]
