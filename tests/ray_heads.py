@@ -77,6 +77,23 @@ def start_head(home: Path, *, token: str | None = None, cpus: int = 1, env: dict
     return head
 
 
+def join_node(head: Head, home: Path, env: dict[str, str] | None = None, cpus: int = 1) -> int:
+    """A worker node joined to `head` (`ray start --address`) with HOME=home and `env`; returns the process
+    group to stop it by (stop_processes). It shares the head's temp dir, as nodes of one machine do."""
+    agent, agent_grpc, runtime_env, metrics = free_ports(4)
+    process = subprocess.Popen([RAY, "start", f"--address={head.address}", f"--num-cpus={cpus}",
+                                "--disable-usage-stats", f"--dashboard-agent-listen-port={agent}",
+                                f"--dashboard-agent-grpc-port={agent_grpc}", f"--runtime-env-agent-port={runtime_env}",
+                                f"--metrics-export-port={metrics}"],
+                               env={**clean_env(home), **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    said = process.communicate(timeout=120)[0]
+    if process.returncode != 0:
+        stop_processes(process.pid)
+        raise RuntimeError(f"ray start --address failed:\n{said[-3000:]}")
+    return process.pid
+
+
 @contextlib.contextmanager
 def running_head(home: Path, **options) -> Iterator[Head]:
     head = start_head(home, **options)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clips import moving_clip
-from ray_heads import clean_env, free_ports, running_head, start_head, stop_head
+from ray_heads import clean_env, free_ports, join_node, running_head, start_head, stop_head, stop_processes
 from dreamvid.errors import UserError
 from dreamvid.temporal import ray_connect
 from dreamvid.temporal.ray_connect import connect, probe
@@ -119,6 +119,32 @@ def test_connects_to_a_cluster_without_auth_whatever_this_machine_holds(plain_he
     (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
     result = run_driver(plain_head.address, home, RAY_AUTH_MODE="token")
     assert result["status"] == 0 and result["length"] == 1_000_000 and result["mode"] == "disabled", result
+
+
+NODES = """
+import ray
+from dreamvid.temporal.ray_connect import connect
+
+connect(__import__("sys").argv[1])
+print(sum(node["Alive"] for node in ray.nodes()))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_node_joins_a_head_with_token_auth_given_ray_auth_mode_token(token_head, tmp_path):
+    """Ray turns token auth on for a head that finds a token, but not for a node joining it: without
+    RAY_AUTH_MODE=token, `ray start --address` fails after 20 s whatever token it has (as the README says)."""
+    home = tmp_path / "node-home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text(token_head.token)
+    node = join_node(token_head, home, {"RAY_AUTH_MODE": "token"})
+    try:
+        run = subprocess.run([sys.executable, "-c", NODES, token_head.address], env=clean_env(home),
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        stop_processes(node)
+    assert run.returncode == 0 and run.stdout.strip() == "2", run.stderr[-2000:]
 
 
 def test_a_refusal_is_one_line_of_the_command_within_seconds(token_head, tmp_path):
