@@ -54,17 +54,19 @@ def connect(address: str, **options) -> None:
     if answer == "unauthenticated":
         token, origin = find_token()
         if token is None:
-            raise UserError(f"the Ray cluster at {address} refused the connection: it requires token "
-                            f"authentication and no token was found: {TOKEN_HELP}")
+            raise UserError(f"{refused(address)}: it requires a token and none was found: {TOKEN_HELP}")
         if probe(address, token) != "ok":
-            raise UserError(f"the Ray cluster at {address} refused the token from {origin}: use the head's "
-                            f"token ({TOKEN_HELP})")
+            raise UserError(f"{refused(address)}: the token from {origin} is not the cluster's: {TOKEN_HELP}")
         _set_auth_mode("token")  # Ray finds the same token, in the same order as find_token
     elif answer == "ok":
         _set_auth_mode("disabled")  # no auth on the cluster: the driver must not demand it either
     elif answer != "unknown":  # "unknown": a Ray without the probe's call, or without grpc; Ray decides
         raise UserError(f"{address} does not answer as a Ray head's GCS port ({answer})")
     _quiet_init(address, options)
+
+
+def refused(address: str) -> str:
+    return f"the Ray cluster at {address} refused the connection for authentication"
 
 
 def find_token() -> tuple[str | None, str]:
@@ -146,8 +148,7 @@ def _quiet_init(address: str, options: dict) -> None:
     except (ConnectionError, RuntimeError) as error:
         said = f"{quiet.text} {error} {error.__cause__}"
         if "InvalidAuthToken" in said or "Unauthenticated" in said or "UNAUTHENTICATED" in said:
-            raise UserError(f"the Ray cluster at {address} refused the connection for authentication: "
-                            f"{TOKEN_HELP}") from None
+            raise UserError(f"{refused(address)}: {TOKEN_HELP}") from None
         last = [line for line in quiet.text.splitlines() if line.strip()][-1:] or [str(error)]
         raise UserError(f"could not connect to the Ray cluster at {address}: {last[0].strip()[-300:]}") from None
 
