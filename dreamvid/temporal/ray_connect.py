@@ -66,6 +66,7 @@ def connect(address: str, **options) -> None:
 
 
 def refused(address: str) -> str:
+    """How every authentication refusal begins, whatever the cause that follows."""
     return f"the Ray cluster at {address} refused the connection for authentication"
 
 
