@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -127,6 +128,43 @@ def display_size(stored: tuple[int, int], sar: Fraction, rotation: int) -> tuple
 
 
 _NO_TIME = -(2 ** 63)  # how ffmpeg prints a missing timestamp
+PACKET_KEY, PACKET_DISCARD = 0x1, 0x4  # AV_PKT_FLAG_KEY, AV_PKT_FLAG_DISCARD
+
+
+@dataclass(frozen=True)
+class PacketRow:
+    """One packet of the video stream, in decode order, as ffmpeg's framecrc muxer lists it (times in `tick`s)."""
+
+    dts: int | None
+    pts: int | None
+    duration: int
+    size: int
+    crc: str  # adler32 of the packet's bytes, as ffmpeg prints it ("0x1a2b3c4d")
+    flags: int
+
+    @property
+    def discard(self) -> bool:
+        """The demuxer marks it to discard (an edit list's cut): no frame."""
+        return bool(self.flags & PACKET_DISCARD)
+
+
+def list_packets(path: Path, seconds: float = 3600) -> tuple[Fraction, list[PacketRow], subprocess.CompletedProcess]:
+    """The video stream's packets (a demux, no decode): the time base, the rows and ffmpeg's run (its stderr
+    tells a damaged file). Reading packets runs at disk speed: an hour allows a film on a slow drive."""
+    result = run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", ffmpeg_path(path),
+                         "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], path, seconds)
+    base = re.search(r"^#tb 0: (\d+)/(\d+)", result.stdout, re.MULTILINE)
+    tick = Fraction(int(base.group(1)), int(base.group(2))) if base else Fraction(1, 1000000)
+    rows = []
+    for line in result.stdout.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = [part.strip() for part in line.split(",")]
+        flags = next((int(part[2:], 16) for part in fields[6:] if part.startswith("F=")), PACKET_KEY)
+        decoded, shown = int(fields[1]), int(fields[2])
+        rows.append(PacketRow(None if decoded == _NO_TIME else decoded, None if shown == _NO_TIME else shown,
+                              int(fields[3]), int(fields[4]), fields[5], flags))
+    return tick, rows, result
 
 
 @dataclass(frozen=True)
@@ -140,27 +178,15 @@ class _Packets:
 def _scan_packets(path: Path, fps: Fraction) -> _Packets:
     """Count the video stream's packets and read their timestamps without decoding (fast: a 5 s HD clip takes
     a few hundredths of a second). Packets the demuxer marks to discard (edit lists) are no frames."""
-    # Reading packets runs at disk speed: an hour allows a film on a slow drive.
-    result = run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", ffmpeg_path(path),
-                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], path, 3600)
+    tick, rows, result = list_packets(path)
     damage = None
     if result.returncode != 0 or re.search(r"partial file|invalid data|corrupt", result.stderr, re.IGNORECASE):
         damage = _reason(result.stderr)
-    base = re.search(r"^#tb 0: (\d+)/(\d+)", result.stdout, re.MULTILINE)
-    tick = Fraction(int(base.group(1)), int(base.group(2))) if base else Fraction(1, 1000000)
-    starts, decodes, ends, keys = [], [], [], []
-    for line in result.stdout.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        fields = [part.strip() for part in line.split(",")]
-        flags = next((int(part[2:], 16) for part in fields[6:] if part.startswith("F=")), 1)
-        if flags & 0x4:  # AV_PKT_FLAG_DISCARD
-            continue
-        decoded, shown, duration = int(fields[1]), int(fields[2]), int(fields[3])
-        starts.append(None if shown == _NO_TIME else shown)
-        decodes.append(None if decoded == _NO_TIME else decoded)
-        ends.append(duration if duration > 0 else None)
-        keys.append(bool(flags & 0x1))  # AV_PKT_FLAG_KEY
+    frames = [row for row in rows if not row.discard]
+    starts = [row.pts for row in frames]
+    decodes = [row.dts for row in frames]
+    ends = [row.duration if row.duration > 0 else None for row in frames]
+    keys = [bool(row.flags & PACKET_KEY) for row in frames]
     stamped = bool(starts) and None not in starts
     if None in starts and None not in decodes and any(s is not None for s in starts):
         # MPEG program streams stamp only some packets: decode times are all there, a constant

@@ -1,8 +1,9 @@
 """The Ray runner: the same plan and assembly as the local runner (`local.drive`), with the segments
 dreamed by long-lived worker actors anywhere in a Ray cluster.
 
-- A worker loads the model once, on the device Ray gave it, and decodes its segments' frames itself
-  from the source's path (which every node must reach). Shipping decoded frames instead would put the
+- A worker loads the model once, on the device Ray gave it, and decodes its segments' frames itself:
+  from the source's path where its node reads the driver's file there, else from the segments' packets
+  that the driver cuts and sends it (ray_pieces.py). Shipping decoded frames instead would put the
   decoding of the whole film on the driver alone (measured: 94 ms per 720p frame decoded here against
   12 ms for its trip through the object store on one node, see benchmarks/ray_overhead.py), and send
   raw frames (2.8 MB at 720p) over the network where the compressed source needs 8 kB a frame (the
@@ -31,11 +32,14 @@ from ..errors import DreamvidError, OutOfMemory, UserError
 from ..job import Job, JobResult
 from ..progress import Reporter
 from ..settings import Settings
+from ..io.pieces import FileStamp, Piece, open_pieces
 from ..io.sources import FrameSource
 from .chain import Chain, ResumePoint
 from .dreaming import Finished, dream_segments
 from .local import drive, open_render
 from .plan import RenderPlan, Segment
+from .ray_connect import connect
+from .ray_pieces import PieceShipper, Shipped, sees_source, source_stamps
 
 # Rounds a worker may have dreamed and not yet handed over: the frames in flight per worker are at
 # most (ROUNDS_IN_FLIGHT + 1) rounds of `batch` frames.
@@ -93,29 +97,37 @@ class DreamWorker:
     def precision(self) -> str:
         return self.dreamer.features.precision
 
-    def dream(self, source: FrameSource, plan: RenderPlan, settings: Settings, work: list, batch: int):
-        """Dream `work` (segments with their resume points), `batch` chains side by side; yields each
-        round's finished frames with this call's timings so far."""
-        if not os.path.exists(source.path):
+    def sees_source(self, stamps: tuple[FileStamp, ...]) -> bool:
+        """Whether this node reads the driver's source at its path (else the driver sends pieces)."""
+        return sees_source(stamps)
+
+    def dream(self, source: FrameSource, plan: RenderPlan, settings: Settings, work: list, batch: int,
+              stamps: tuple[FileStamp, ...], pieces: tuple[Piece, ...] = (), *data: bytes):
+        """Dream `work` (segments with their resume points), `batch` chains side by side, reading the
+        source at its path or, when `pieces` are given, from them (their bytes in `data`: top-level
+        arguments, which Ray resolves); yields each round's finished frames with this call's timings so far."""
+        if not pieces and not sees_source(stamps):
             import socket
 
-            raise UserError(f"{source.path} cannot be read on worker node {socket.gethostname()}: the source "
-                            f"must be at the same path on every node (a shared folder)")
+            raise UserError(f"{source.path} cannot be read on worker node {socket.gethostname()} (not there, or "
+                            f"another file): image sequences must be at the same path on every node")
         timings: dict[str, float] = defaultdict(float)
         values = plan.frame_values(settings)
+        with open_pieces(source, pieces, data) as piece_for:
+            def open_chain(segment, resume):
+                first = resume.index if resume is not None else segment.first  # a resumed chain reads from there
+                frames = piece_for(first, segment.end) if pieces else source
+                return Chain(segment, frames, plan.size, settings, values, timings, None, resume)
 
-        def open_chain(segment, resume):
-            return Chain(segment, source, plan.size, settings, values, timings, None, resume)
-
-        try:
-            for finished in dream_segments(work, open_chain, self.dreamer, settings, values, batch,
-                                           min(batch, len(work)), timings):
-                yield finished, dict(timings)
-        except Exception as error:
-            if not is_out_of_memory(error):
-                raise
-            raise OutOfMemory(f"{source.path}: out of memory on a worker (batch {batch}): try a smaller --tile, "
-                              f"--batch 1 or a smaller --max-side; finished frames are kept") from None
+            try:
+                for finished in dream_segments(work, open_chain, self.dreamer, settings, values, batch,
+                                               min(batch, len(work)), timings):
+                    yield finished, dict(timings)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                raise OutOfMemory(f"{source.path}: out of memory on a worker (batch {batch}): try a smaller "
+                                  f"--tile, --batch 1 or a smaller --max-side; finished frames are kept") from None
 
 
 class WorkerPool:
@@ -126,10 +138,7 @@ class WorkerPool:
         import ray
 
         if not ray.is_initialized():
-            # auto: always a runtime of our own, never a stale or unrelated one found on this machine
-            address = "local" if options.address == "auto" else options.address
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     logging_level="error", configure_logging=True)
+            connect(options.address)
         gpus = ray.cluster_resources().get("GPU", 0)
         self.gpus = options.gpus_per_worker if options.gpus_per_worker is not None else (1 if gpus else 0)
         nodes = [node for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU", 0) > 0]
@@ -149,6 +158,7 @@ class WorkerPool:
         self._make = make
         self.count = count
         self.workers = [self._start() for _ in range(count)]
+        self.shipped = Shipped()  # what the last job sent to workers that could not read its source
 
     def _start(self):
         return self._actor.remote(self._make)
@@ -195,8 +205,11 @@ def render_on_ray(job: Job, source: FrameSource, sink_factory, pool: WorkerPool,
     batch = pool.batch
     render = open_render(job, source, sink_factory, settings, batch, lambda: pool.auto_tile(batch), fresh)
 
+    shipper = PieceShipper(source)
+
     def dream(todo, timings, resume_point):
-        return dream_on_workers(pool, source, render.plan, render.settings, batch, todo, timings, resume_point)
+        return dream_on_workers(pool, source, render.plan, render.settings, batch, todo, timings, resume_point,
+                                shipper)
 
     try:
         return drive(render, dream, reporter, precision=pool.precision(), depth=2 * pool.count * batch,
@@ -204,22 +217,41 @@ def render_on_ray(job: Job, source: FrameSource, sink_factory, pool: WorkerPool,
     except BaseException:
         pool.restart()  # calls still running on the workers must not go on into the next job
         raise
+    finally:
+        pool.shipped = shipper.shipped
+
+
+@dataclass
+class _Call:
+    """A dream call in progress: its worker, its segments, the worker's timings so far, and the refs of the
+    pieces it was sent (dropped when the call ends, so that they leave the object store)."""
+
+    worker: Any
+    segments: list[Segment]
+    timings: dict[str, float]
+    pieces: list
 
 
 def dream_on_workers(pool: WorkerPool, source: FrameSource, plan: RenderPlan, settings: Settings, batch: int,
                      todo: list[tuple[Segment, ResumePoint | None]], timings: dict[str, float],
-                     resume_point: Callable[[Segment], ResumePoint | None]) -> Iterator[list[Finished]]:
-    """Hand the segments, longest remaining first, to idle workers, `batch` at a time; yield the rounds
-    they stream back. A dead worker's segments go back on the list from the last frame on disk."""
+                     resume_point: Callable[[Segment], ResumePoint | None],
+                     shipper: PieceShipper | None = None) -> Iterator[list[Finished]]:
+    """Hand the segments, longest remaining first, to idle workers, `batch` at a time, with their pieces for
+    a worker that cannot read the source; yield the rounds they stream back. A dead worker's segments go
+    back on the list from the last frame on disk."""
     import ray
     from ray.exceptions import RayActorError
 
+    shipper = shipper or PieceShipper(source)
+    stamps = source_stamps(source)
     events: queue.Queue = queue.Queue(maxsize=pool.count)  # bounded: a slow disk holds the workers back
     stop = threading.Event()
     pending = list(todo)
-    idle = list(pool.workers)
-    running: dict[int, tuple[Any, list[Segment], dict[str, float]]] = {}
+    idle: list = []
+    sees: dict[Any, bool] = {}  # worker -> it reads the source at its path
+    running: dict[int, _Call] = {}
     deaths: dict[int, int] = defaultdict(int)
+    lost = 0
 
     def put(event: tuple) -> None:
         while not stop.is_set():
@@ -241,18 +273,23 @@ def dream_on_workers(pool: WorkerPool, source: FrameSource, plan: RenderPlan, se
             put(("failed", call, error))
 
     def ready(worker) -> None:
-        """A replacement joins once its model is loaded (never, if no node has room for it)."""
-        ref = worker.pid.remote()
+        """A worker joins once its model is loaded and it has said whether it reads the source (never, if no
+        node has room for it)."""
+        ref = worker.sees_source.remote(stamps)
         while not stop.is_set():
             done, _ = ray.wait([ref], timeout=0.2)
             if done:
                 try:
-                    ray.get(ref)
-                    put(("ready", worker, None))
-                except RayActorError:
-                    pass  # died while starting: found out if it is given work
+                    put(("ready", worker, ray.get(ref)))
+                except RayActorError as error:
+                    put(("lost", worker, error))
                 return
 
+    def welcome(worker) -> None:
+        threading.Thread(target=ready, args=(worker,), daemon=True, name="ready").start()
+
+    for worker in pool.workers:
+        welcome(worker)
     calls = 0
     try:
         while pending or running:
@@ -260,28 +297,38 @@ def dream_on_workers(pool: WorkerPool, source: FrameSource, plan: RenderPlan, se
             while idle and pending:
                 worker = idle.pop(0)
                 work, pending = pending[:batch], pending[batch:]
+                pieces, refs = ((), []) if sees[worker] or not shipper.can_ship else shipper.pieces_for(work)
                 generator = worker.dream.options(_generator_backpressure_num_objects=ROUNDS_IN_FLIGHT).remote(
-                    source, plan, settings, work, batch)
+                    source, plan, settings, work, batch, stamps, pieces, *refs)
                 calls += 1
-                running[calls] = (worker, [segment for segment, _ in work], {})
+                running[calls] = _Call(worker, [segment for segment, _ in work], {}, refs)
                 threading.Thread(target=follow, args=(calls, generator), daemon=True, name=f"worker-{calls}").start()
             kind, key, value = events.get()
             if kind == "ready":
                 if key in pool.workers:
+                    sees[key] = value
                     idle.append(key)
+            elif kind == "lost":  # died while starting: replaced, a few times at most
+                if key in pool.workers:
+                    lost += 1
+                    if lost > MAX_DEATHS * pool.count:
+                        raise DreamvidError(f"the workers die as they start; last: {value}")
+                    welcome(pool.replace(key))
             elif kind == "round":
                 frames, worker_timings = value
-                seen = running[key][2]
+                seen = running[key].timings
                 for stage, seconds in worker_timings.items():
                     timings[stage] = timings.get(stage, 0.0) + seconds - seen.get(stage, 0.0)
-                running[key] = (*running[key][:2], worker_timings)
+                running[key].timings = worker_timings
                 yield frames
             elif kind == "done":
-                worker, _, _ = running.pop(key)
-                idle.append(worker)
+                call = running.pop(key)
+                shipper.call_ended(call.pieces)
+                idle.append(call.worker)
             elif kind == "died":
-                worker, segments, _ = running.pop(key)
-                for segment in segments:
+                call = running.pop(key)
+                shipper.call_ended(call.pieces)
+                for segment in call.segments:
                     deaths[segment.index] += 1
                     if deaths[segment.index] >= MAX_DEATHS:
                         raise DreamvidError(f"segment {segment.index} (frames {segment.first}-{segment.end - 1}): "
@@ -289,8 +336,7 @@ def dream_on_workers(pool: WorkerPool, source: FrameSource, plan: RenderPlan, se
                     resume = resume_point(segment)
                     if resume is None or resume.index < segment.end - 1:
                         pending.append((segment, resume))
-                fresh = pool.replace(worker)
-                threading.Thread(target=ready, args=(fresh,), daemon=True, name="replacement").start()
+                welcome(pool.replace(call.worker))
             elif kind == "failed":
                 raise _cause(value)
     finally:
