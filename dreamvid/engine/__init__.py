@@ -9,7 +9,8 @@ rest of dreamvid sees NumPy arrays and this small face.
 - device.py: devices, free memory, out-of-memory errors and worker set-up
 - loader.py: one dreamer per model, weights and layers, built once per process
 """
-from .catalog import CATALOG, ModelSpec, check_layers, check_model, check_tile, model_spec, resolve_layers, resolve_weights
+from .catalog import (CATALOG, ModelSpec, check_layers, check_model, check_tile, model_spec, resolve_layers,
+                      resolve_weights)
 from .device import configure_worker, default_batch, is_out_of_memory
 from .loader import load_dreamer, model_file_layers
 

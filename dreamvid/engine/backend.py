@@ -11,7 +11,8 @@ from ..errors import UserError
 from ..settings import BACKENDS
 
 # The package each backend needs, and the extra that installs it.
-_PACKAGES = {"tensorflow": ("tensorflow", "dreamvid"), "jax": ("jax", "dreamvid[jax]"), "torch": ("torch", "dreamvid[torch]")}
+_PACKAGES = {"tensorflow": ("tensorflow", "dreamvid"), "jax": ("jax", "dreamvid[jax]"),
+             "torch": ("torch", "dreamvid[torch]")}
 
 
 def resolve_backend(name: str | None) -> str:

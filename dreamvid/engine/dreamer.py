@@ -91,7 +91,8 @@ class Dreamer:
         weights = self._weights(params, batch)
         shapes = octave_shapes(height, width, params.octaves, params.octave_scale, self.features.min_side)
         first = 0 if top_octaves is None else max(0, len(shapes) - max(1, top_octaves))
-        full_map = None if step_map is None else _tensor(np.asarray(step_map, np.float32).reshape(batch, height, width, 1))
+        full_map = None if step_map is None else _tensor(
+            np.asarray(step_map, np.float32).reshape(batch, height, width, 1))
         ones = _tensor(np.ones((batch, 1, 1, 1), np.float32))
         original = _tensor(_to_model_range(images))
         base = _resize(original, shapes[first])

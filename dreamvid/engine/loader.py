@@ -17,7 +17,8 @@ _DREAMERS: dict[tuple, Any] = {}
 
 def load_dreamer(settings: Settings):
     """The model and its compiled step loop for these settings (built on first use)."""
-    key = (settings.model, resolve_weights(settings.model, settings.weights), resolve_layers(settings.model, settings.layers),
+    key = (settings.model, resolve_weights(settings.model, settings.weights),
+           resolve_layers(settings.model, settings.layers),
            settings.xla, settings.seed if settings.weights == "random" else None, settings.precision, settings.guide,
            resolve_backend(settings.backend), settings.lap_norm)
     if key not in _DREAMERS:

@@ -66,6 +66,7 @@ class Ascent:
         def one_step(index, image):
             shift = shifts[index]
             gradient = tiled_gradient(jnp.roll(image, (shift[0], shift[1]), axis=(1, 2)))
-            return step(image, jnp.roll(gradient, (-shift[0], -shift[1]), axis=(1, 2)), step_size, step_map, self.lap_levels)
+            gradient = jnp.roll(gradient, (-shift[0], -shift[1]), axis=(1, 2))
+            return step(image, gradient, step_size, step_map, self.lap_levels)
 
         return jax.lax.fori_loop(0, count, one_step, image)

@@ -25,7 +25,8 @@ class Ascent:
                 loss = torch.sum(self._objective(part, weights, guides))
                 gradient[:, top:bottom, left:right] = torch.autograd.grad(loss, part)[0]
             with torch.no_grad():
-                image = step(image, torch.roll(gradient, shifts=(-dy, -dx), dims=(1, 2)), step_size, step_map, self.lap_levels)
+                gradient = torch.roll(gradient, shifts=(-dy, -dx), dims=(1, 2))
+                image = step(image, gradient, step_size, step_map, self.lap_levels)
         return image
 
     def compiled(self) -> int:

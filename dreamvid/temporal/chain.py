@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -17,7 +16,7 @@ from ..imageops import feedback_transform, from_float, resize, to_float
 from ..settings import FrameValues, Settings
 from ..io.sources import FrameSource
 from .plan import Segment
-from .threads import Prefetch, ordered
+from .threads import FlowThreads, Prefetch, ordered
 
 
 @dataclass
@@ -87,9 +86,9 @@ class Chain:
 
     def __init__(self, segment: Segment, source: FrameSource, size: tuple[int, int], settings: Settings,
                  values: Callable[[int], FrameValues], timings: dict[str, float], carry: Carry | None = None,
-                 resume: ResumePoint | None = None, flow_pool: Executor | None = None):
-        """`flow_pool`: threads that estimate the flow of the frames ahead at once (DIS is 30-50 ms per
-        720p pair on one core: one thread per chain would hold a fast accelerator back)."""
+                 resume: ResumePoint | None = None, flow_threads: FlowThreads | None = None):
+        """`flow_threads`: threads that estimate the flow of the frames ahead at once (DIS takes 30-250 ms
+        per 720p pair on one core: one thread per chain would hold a fast accelerator back)."""
         self.segment, self.settings, self.timings = segment, settings, timings
         self.values = values  # the scheduled parameters at a source frame
         self._carry = carry or flow_carry(settings, values)
@@ -99,9 +98,9 @@ class Chain:
         # A resumed chain decodes from its last finished frame, which only restores its state.
         self._restore = resume
         first = resume.index if resume is not None else segment.first
-        self._pool = flow_pool
+        self._flow = flow_threads
         self._estimators = threading.local()  # a DIS instance is not thread-safe: one per thread
-        depth = 2 + (2 * getattr(flow_pool, "_max_workers", 0) if flow_pool is not None else 0)
+        depth = 2 + (2 * flow_threads.count if flow_threads is not None else 0)
         self._frames = Prefetch(self._read(source, size, first), depth=depth, name=f"decode-{segment.index}")
 
     def _decoded(self, source: FrameSource, size: tuple[int, int], first: int):
@@ -130,8 +129,8 @@ class Chain:
         return motion
 
     def _read(self, source: FrameSource, size: tuple[int, int], first: int) -> Iterator[Frame]:
-        ahead = 2 * getattr(self._pool, "_max_workers", 1)
-        for (index, small, _, _), motion in ordered(self._decoded(source, size, first), self._motion, self._pool, ahead):
+        pool, ahead = (self._flow.executor, 2 * self._flow.count) if self._flow is not None else (None, 0)
+        for (index, small, _, _), motion in ordered(self._decoded(source, size, first), self._motion, pool, ahead):
             yield Frame(index, small, motion)
 
     def next_start(self) -> Start | None:

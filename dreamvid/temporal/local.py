@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -23,7 +22,7 @@ from .chain import Carry, Chain, ResumePoint
 from .checkpoints import CheckpointStore
 from .dreaming import Finished, dream_segments
 from .plan import RenderPlan, Segment, plan_render
-from .threads import Writers, cpu_threads, pool_closed
+from .threads import FlowThreads, Writers, cpu_threads
 from ..journal.workfolder import WorkFolder, frame_log, log_frames
 
 # (segments with their resume points, the render's timings, the resume point on disk of a segment)
@@ -75,12 +74,12 @@ def render_sequence(job: Job, source: FrameSource, open_sink: SinkFactory, dream
     streams = min(settings.streams or batch, plan.end - plan.start)
 
     def dream(todo, timings, resume_point):
-        pool = ThreadPoolExecutor(max(1, cpu_threads() // streams), thread_name_prefix="flow")
+        flow = FlowThreads.start(max(1, cpu_threads() // streams))
 
         def open_chain(segment, resume):
-            return Chain(segment, source, plan.size, settings, values, timings, carry, resume, pool)
+            return Chain(segment, source, plan.size, settings, values, timings, carry, resume, flow)
 
-        return pool_closed(dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings), pool)
+        return flow.closed_after(dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings))
 
     return drive(render, dream, reporter, precision=dreamer.features.precision, depth=2 * streams,
                  keep_parts=keep_parts)

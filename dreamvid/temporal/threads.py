@@ -6,7 +6,8 @@ import os
 import queue
 import threading
 from collections import deque
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -92,12 +93,23 @@ class Prefetch(Iterator[T]):
         self._thread.join(timeout=5)
 
 
-def pool_closed(items: Iterator[T], pool: Executor) -> Iterator[T]:
-    """`items`, then the pool shut down (also when the consumer stops early)."""
-    try:
-        yield from items
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+@dataclass(frozen=True)
+class FlowThreads:
+    """The threads a render's chains share for the flow of the frames ahead, and how many they are."""
+
+    executor: ThreadPoolExecutor
+    count: int
+
+    @classmethod
+    def start(cls, count: int) -> "FlowThreads":
+        return cls(ThreadPoolExecutor(count, thread_name_prefix="flow"), count)
+
+    def closed_after(self, items: Iterator[T]) -> Iterator[T]:
+        """`items`, then the threads stopped (also when the consumer stops early)."""
+        try:
+            yield from items
+        finally:
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 class Worker:
