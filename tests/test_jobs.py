@@ -33,7 +33,7 @@ def test_a_queue_renders_around_a_file_that_cannot_be_rendered(tmp_path, command
     assert (out / "still_dream.png").is_file() and probe_video(out / "good_dream.mp4").frame_count == 4
     assert not (out / "truncated_dream.mp4").exists() and not (out / "noise_dream.mp4").exists()
     said = " ".join(run.stderr.split())
-    assert f"truncated.mp4: cannot be rendered: video is truncated or corrupt" in said
+    assert "truncated.mp4: cannot be rendered: video is truncated or corrupt" in said
     assert f"{decodable} of 26 frames decode; --frames 0:{decodable} renders them" in said
     assert "noise.mp4: cannot be rendered: not a readable video file" in said
     summary = " ".join(run.stdout.split())
