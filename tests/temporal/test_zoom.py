@@ -1,6 +1,5 @@
 """The feedback zoom, measured on pixels: with no dreaming (steps 0) every frame is the one before moved
-by the requested transform; with dreaming, a resumed zoom equals an uninterrupted one; --flow-zoom
-zooms what a video carries from frame to frame."""
+by the requested transform; with dreaming, a resumed zoom equals an uninterrupted one."""
 from __future__ import annotations
 
 import json
@@ -14,12 +13,12 @@ import pytest
 
 import dreamvid
 from clips import moving_clip
-from dreamvid.errors import UserError
-from dreamvid.imageops import from_float
-from dreamvid.io.decode import read_frames
-from dreamvid.job import ZoomMotion
 from dreamvid.api import render_zoom
+from dreamvid.imageops import from_float
+from dreamvid.errors import UserError
+from dreamvid.io.decode import read_frames
 from helpers import FAST, done_frames, kill_when, power_cut_at_round
+
 
 STILL = dict(model="vgg16-hed", octaves=1, steps=0, flow_steps=0)  # the model runs, the picture is unchanged
 
@@ -111,86 +110,6 @@ def test_a_large_still_is_zoomed_at_max_side(tmp_path, natural):
     render_zoom(photo, frames=2, max_side=100, **STILL)
     info = dreamvid.io.decode.probe_video(tmp_path / "big_zoom.mp4")
     assert (info.width, info.height) == (100, 74)
-
-
-def test_flow_zoom_zooms_the_carried_dream(tmp_path, natural, saved, monkeypatch):
-    """A still shot (every frame the same): the second frame starts from the source plus what the first
-    frame's dream added, which --flow-zoom scales about the centre; no steps then, so it shows as is."""
-    monkeypatch.setattr("dreamvid.temporal.chain.DELTA_LIMIT", float("inf"))  # carried exactly, not held back
-    shot = tmp_path / "shot"
-    shot.mkdir()
-    picture = natural(64, 96, seed=7)
-    for index in range(2):
-        write_png(shot / f"f_{index}.png", picture)
-    source = cv2.imread(str(shot / "f_0.png"))[..., ::-1].astype(np.float32) / 255
-    added = {}
-    for zoom in (1.0, 1.25):
-        output = tmp_path / f"out_{round(zoom * 100)}"
-        dreamvid.render(shot, output, sequence=True, flow_zoom=zoom, blend=1.0, step_size=0.05,
-                        model="vgg16-hed", octaves=1, steps=3, flow_steps=0, keep_parts=True)
-        first, second = checkpoints(saved, output)
-        added[zoom] = (first - source, second - source)
-    plain_first, plain_second = added[1.0]
-    first, second = added[1.25]
-    assert np.array_equal(plain_first, first)  # the first frame has nothing carried
-    assert np.abs(plain_second - plain_first).mean() < 0.1 * np.abs(plain_first).mean()  # carried as it was
-    zoomed = cv2.warpAffine(first, cv2.getRotationMatrix2D((47.5, 31.5), 0, 1.25), (96, 64),
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    inside = (np.clip(source + zoomed, 0, 1) == source + zoomed).all(axis=2)  # where nothing was clipped
-    assert np.abs(second - zoomed)[inside].mean() < 0.1 * np.abs(second - first)[inside].mean()
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--zoom", "0"], "--zoom"),
-    (["--zoom", "0:(1.02), 10:(-1)"], "--zoom"),
-    (["--rotate", "0:(1), 10:(oops"], "--rotate"),
-    (["--translate-x", "nan"], "--translate-x"),
-    (["--frames", "0"], "--frames"),
-])
-def test_bad_zoom_values_fail_before_tensorflow(tmp_path, natural, cli, args, message):
-    write_png(tmp_path / "photo.png", natural(64, 96))
-    run = cli(tmp_path, "zoom", "photo.png", *args)
-    assert run.status == 2, run.stderr
-    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
-    assert run.loaded == []
-    assert not (tmp_path / "photo_zoom.mp4").exists()
-
-
-def test_bad_flow_zoom_fails_before_tensorflow(tmp_path, cli):
-    moving_clip(tmp_path / "clip.mp4", frames=3)
-    run = cli(tmp_path, "clip.mp4", "--flow-zoom", "0")
-    assert run.status == 2 and "--flow-zoom" in run.stderr and run.loaded == []
-
-
-def test_zoom_motion_checks_values():
-    motion = ZoomMotion.parse("0:(1), 10:(2)", "5", "0", "0:(0), 1s:(10)", frames=20, fps=10)
-    assert motion.at(5) == (1.5, 5.0, 0.0, 5.0)
-    with pytest.raises(UserError, match="--zoom"):
-        ZoomMotion.parse("-1")
-
-
-def test_the_zoom_command_end_to_end(tmp_path, natural, cli):
-    write_png(tmp_path / "photo.png", natural(64, 96))
-    run = cli(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "3", "--zoom", "1.05", "--rotate", "0.5",
-              "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--fps", "12", "-q")
-    assert run.status == 0, run.stderr
-    info = dreamvid.io.decode.probe_video(tmp_path / "z.mp4")
-    assert info.frame_count == 3 and float(info.fps) == 12
-    assert not (tmp_path / "z.mp4.parts").exists()
-
-
-def test_dream_parameters_follow_their_schedules_in_a_zoom(tmp_path, natural, cli):
-    import json
-
-    write_png(tmp_path / "photo.png", natural(64, 96))
-    run = cli(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "4", "--zoom", "0:(1.0), 3:(1.06)",
-              "--step-size", "0:(0.01), 3:(0.04)", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
-    assert run.status == 0, run.stderr
-    record = json.loads((tmp_path / "z.mp4.json").read_text())
-    assert record["parameters"]["step_size"] == "0:(0.01), 3:(0.04)"
-    assert record["schedules"]["--step-size"] == pytest.approx([0.01, 0.02, 0.03, 0.04])
-    run = cli(tmp_path, "zoom", "photo.png", "-o", "y.mp4", "--step-size", "audio:0.01..0.02", "--model", "vgg16-hed")
-    assert run.status == 2 and "no soundtrack" in run.stderr and not run.loaded
 
 
 def test_a_queue_of_zooms_and_a_changed_motion_is_refused_on_resume(tmp_path, natural):

@@ -2,25 +2,15 @@
 with real vgg16-hed weights at tiny size."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from dreamvid.engine.dreamer import Dreamer
 from dreamvid.settings import DreamParams
+from helpers import guide_picture
+
 
 PARAMS = DreamParams(octaves=1, steps=10, step_size=0.02, jitter=8, tile=512, seed=0)
-
-
-def guide_picture(size: int = 96) -> np.ndarray:
-    """Bold red and green diagonal stripes with blue dots: features unlike the test picture's."""
-    y, x = np.mgrid[0:size, 0:size]
-    stripes = ((x + y) // 6) % 2 == 0
-    picture = np.where(stripes[..., None], [0.9, 0.1, 0.1], [0.1, 0.8, 0.2]).astype(np.float32)
-    for cy in range(8, size, 24):
-        for cx in range(8, size, 24):
-            cv2.circle(picture, (cx, cy), 5, (0.1, 0.1, 0.9), -1)
-    return picture
 
 
 def similarity(dreamer: Dreamer, images: np.ndarray, guide: np.ndarray) -> np.ndarray:
@@ -61,46 +51,3 @@ def test_the_guided_objective_is_what_the_dream_raises(vgg_hed, natural):
     guided.dream(source, DreamParams(octaves=1, steps=2, step_size=0.03, jitter=4, tile=512))
     assert guided.objective(dreamed)[0] > guided.objective(source)[0]
     assert guided._ascent.experimental_get_tracing_count() == 1
-
-
-@pytest.mark.parametrize("args, words", [
-    (["--guide", "missing.jpg"], ["--guide: picture not found: missing.jpg"]),
-    (["--guide", "notes.jpg"], ["--guide: not a readable image"]),
-])
-def test_a_missing_or_unreadable_guide_is_exit_2_before_tensorflow(tmp_path, cli, args, words):
-    cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
-    (tmp_path / "notes.jpg").write_text("not a picture")
-    run = cli(tmp_path, "photo.png", "--model", "vgg16-hed", *args)
-    assert run.status == 2 and len(run.stderr.strip().splitlines()) == 1
-    for word in words:
-        assert word in run.stderr
-    assert not run.loaded
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.jpg", "photo.png"]
-
-
-def test_a_guided_render_records_its_guide(tmp_path):
-    import json
-
-    import dreamvid
-
-    cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
-    cv2.imwrite(str(tmp_path / "guide.png"), (guide_picture(48)[..., ::-1] * 255).astype(np.uint8))
-    dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", steps=2, octaves=1, guide=tmp_path / "guide.png")
-    record = json.loads((tmp_path / "photo_dream.png.json").read_text())
-    assert record["parameters"]["guide"] == str(tmp_path / "guide.png")
-    assert len(record["parameters"]["guide_sha256"]) == 16
-
-
-def test_a_guide_replaced_under_the_same_name_is_not_resumed_into(tmp_path):
-    import dreamvid
-    from clips import moving_clip
-    from dreamvid.errors import UserError
-
-    moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
-    guide = tmp_path / "guide.png"
-    cv2.imwrite(str(guide), (guide_picture(48)[..., ::-1] * 255).astype(np.uint8))
-    settings = dict(model="vgg16-hed", steps=1, octaves=1, guide=guide)
-    dreamvid.render(tmp_path / "clip.mp4", keep_parts=True, **settings)
-    cv2.imwrite(str(guide), np.zeros((48, 48, 3), np.uint8))  # another picture, the same name
-    with pytest.raises(UserError, match="guide_sha256"):
-        dreamvid.render(tmp_path / "clip.mp4", overwrite=True, **settings)

@@ -1,7 +1,7 @@
-"""The Ray runner on one machine: Ray started once for the file (2 CPUs, no dashboard) and a stub
-dreamer (tests/stub_dreamer.py) where the model is not the point. Ray frames equal local frames; a
-killed worker is replaced without dreaming a finished frame again; a killed driver resumes; a node is
-lost in a simulated two-node cluster; --ray without Ray is one line, exit 2, before TensorFlow."""
+"""The Ray runner on one machine: Ray started once for the session (2 CPUs, no dashboard) and a stub
+dreamer (tests/doubles.py) where the model is not the point. Ray frames equal local frames; a killed
+worker is replaced without dreaming a finished frame again; a killed driver resumes; a node is lost in a
+simulated two-node cluster; --ray without Ray is one line, exit 2, before TensorFlow."""
 from __future__ import annotations
 
 import json
@@ -19,9 +19,7 @@ import numpy as np
 import pytest
 
 from clips import moving_clip
-from conftest import PROBE
-from helpers import kill_when
-from stub_dreamer import StubFactory
+from doubles import StubFactory
 from dreamvid.api import run_queue
 from dreamvid.jobs import plan_jobs
 from dreamvid.progress import Reporter
@@ -30,12 +28,15 @@ from dreamvid.temporal.chain import ResumePoint
 from dreamvid.temporal.cluster import RayOptions, WorkerPool, longest_first
 from dreamvid.temporal.plan import Segment
 from dreamvid.temporal.run import run_temporal
+from helpers import TESTS, kill_when
 
-TESTS = Path(__file__).resolve().parent
+
 # Four segments with a warm-up: segments cross-fade, and two workers each dream two in turn. The
 # schedules must reach each frame on the workers as they do here.
 OPTIONS = dict(model="vgg16-hed", steps="0:(1), 20:(3)", step_size="0:(0.005), 23:(0.03)", octaves=1, streams=4,
                warmup=2)
+
+
 FRAMES = 24
 
 
@@ -155,7 +156,7 @@ def _run(job, settings, pool) -> BaseException | None:
 DRIVER = """
 import sys
 from pathlib import Path
-from stub_dreamer import StubFactory
+from doubles import StubFactory
 from dreamvid.api import run_queue
 from dreamvid.jobs import plan_jobs
 from dreamvid.progress import Reporter
@@ -189,16 +190,9 @@ def test_longest_remaining_segments_go_first():
     assert order == [1, 3, 0, 2]  # 30 left, 25 (with its warm-up), then 10 and 10 after the resume: in frame order
 
 
-@pytest.fixture(scope="module")
-def probe_dir(tmp_path_factory):
-    """The command's import probe, in a Python where Ray is not installed."""
-    folder = tmp_path_factory.mktemp("no-ray")
-    (folder / "sitecustomize.py").write_text(PROBE + "\nimport sys\nsys.modules['ray'] = None  # not installed\n")
-    return folder
-
-
-def test_ray_without_ray_installed_is_one_line_before_tensorflow(cli, clip, tmp_path):
-    run = cli(tmp_path, str(clip), "-o", str(tmp_path / "out.mp4"), "--ray", "auto")
+def test_ray_without_ray_installed_is_one_line_before_tensorflow(command, clip, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: `import ray` fails
+    run = command(tmp_path, str(clip), "-o", str(tmp_path / "out.mp4"), "--ray", "auto")
     assert run.status == 2
     assert run.stderr.strip() == "dreamvid: error: --ray needs Ray: pip install 'dreamvid[ray]'"
     assert run.loaded == []  # no TensorFlow
@@ -214,7 +208,7 @@ def test_cluster_options_need_ray(cli, clip, tmp_path):
 LOCAL = """
 import sys
 from pathlib import Path
-from stub_dreamer import StubFactory
+from doubles import StubFactory
 from dreamvid import cli
 from dreamvid.jobs import plan_jobs
 from dreamvid.progress import Reporter
@@ -242,7 +236,7 @@ import json, sys, threading, time
 from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
-from stub_dreamer import StubFactory
+from doubles import StubFactory
 from dreamvid.api import run_queue
 from dreamvid.jobs import plan_jobs
 from dreamvid.progress import Reporter

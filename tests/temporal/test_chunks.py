@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 
 import cv2
@@ -14,26 +13,20 @@ import numpy as np
 import pytest
 
 import dreamvid
-from clips import moving_clip, translating_frames
+from clips import moving_clip
+from dreamvid.io.decode import probe_video, read_frames
 from dreamvid.io.sinks import VideoSink
-from dreamvid.temporal import chunks
-from dreamvid.temporal.checkpoints import CheckpointStore
 from dreamvid.journal.names import chunk_name, parse_chunk
+from dreamvid.temporal.checkpoints import CheckpointStore
 from dreamvid.temporal.chunks import plan_chunks
 from dreamvid.temporal.plan import Segment
-from dreamvid.journal.resume import _used
-from dreamvid.io.ffmpeg import list_audio
-from dreamvid.io.decode import probe_video, read_frames
 from helpers import done_frames, kill_when, power_cut_at_round
 
+
 QUICK = dict(model="vgg16-hed", steps=1, octaves=1, flow_steps=1, jitter=4)
+
+
 SIDE_BY_SIDE = dict(QUICK, streams=2, batch=2, warmup=2)
-
-
-@pytest.fixture
-def short_chunks(monkeypatch):
-    """Chunks of 3 frames at the test clips' 10 fps, so that tiny clips have several."""
-    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 0.3)
 
 
 def folder(output):
@@ -48,33 +41,6 @@ def test_chunks_lie_inside_segments_and_short_ones_join_a_neighbour():
     covered = [i for a, b in plan_chunks(segments, 4) for i in range(a, b)]
     assert covered == list(range(14))
     assert parse_chunk(chunk_name(12, 345)) == (12, 345) and parse_chunk("frame_000001.png") is None
-
-
-def test_joined_chunks_play_as_one_video_with_the_audio(tmp_path):
-    """Chunks of uneven lengths at an NTSC rate: one stream, every frame once on a regular grid, the
-    pixels of each chunk unchanged (no re-encoding), the audio span and the colour tags kept."""
-    source = tmp_path / "source.mp4"
-    moving_clip(source, frames=15, size=(96, 64), fps="30000/1001", audio=True)
-    info = probe_video(source)
-    frames = translating_frames(15, (96, 64), dx=3, dy=1).astype(np.float32) / 255
-    sink = VideoSink(tmp_path / "out.mp4", (64, 96), info.fps, 18, 2, 15, print, source, info)
-    assert sink.chunked
-    paths = []
-    for a, b in [(2, 5), (5, 9), (9, 12), (12, 15)]:
-        paths.append(tmp_path / chunk_name(a, b))
-        sink.encode_chunk(paths[-1], iter(frames[a:b]))
-    sink.join(paths, {"note": "joined"})
-    out = probe_video(tmp_path / "out.mp4")
-    assert (out.frame_count, out.fps) == (13, info.fps)
-    assert np.allclose(np.diff(out.times), float(1 / info.fps), atol=1e-4)
-    assert abs(out.duration - 13 / float(info.fps)) < 1e-3
-    assert list_audio(tmp_path / "out.mp4") == list_audio(source) and out.colour.matrix == "smpte170m"
-    joined = np.stack(list(read_frames(tmp_path / "out.mp4")))
-    apart = np.concatenate([np.stack(list(read_frames(path))) for path in paths])
-    assert np.array_equal(joined, apart)
-    assert np.abs(joined.astype(float) - frames[2:] * 255).mean() < 3
-    assert json.loads((tmp_path / "out.mp4.json").read_text())["bytes"] == (tmp_path / "out.mp4").stat().st_size
-    assert not list(tmp_path.glob(".*partial*"))
 
 
 def test_a_render_crashed_midway_resumes_to_the_same_frames_without_dreaming_them_again(
@@ -197,17 +163,6 @@ def test_the_resume_dreams_only_what_was_not_on_disk(tmp_path, short_chunks):
     assert probe_video(output).frame_count == 12
 
 
-def test_a_resume_with_another_crf_is_refused_before_any_work(tmp_path, cli, short_chunks):
-    moving_clip(tmp_path / "clip.mp4", frames=4, size=(64, 48))
-    dreamvid.render(tmp_path / "clip.mp4", tmp_path / "out.mp4", keep_parts=True, **QUICK)
-    args = ["clip.mp4", "-o", "out.mp4", "--overwrite", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1",
-            "--flow-steps", "1", "--jitter", "4"]
-    run = cli(tmp_path, *args, "--crf", "30")
-    assert run.status == 2 and run.loaded == []
-    assert run.stderr.strip().endswith("holds frames encoded with --crf 18: run with --crf 18 to resume it, "
-                                       "or add --fresh to start over"), run.stderr
-
-
 def test_before_the_first_chunk_the_crf_may_still_change(tmp_path, short_chunks):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=6, size=(64, 48))
@@ -219,16 +174,6 @@ def test_before_the_first_chunk_the_crf_may_still_change(tmp_path, short_chunks)
     assert result.frames == 4 and json.loads((tmp_path / "out.mp4.json").read_text())["parameters"]["crf"] == 30
 
 
-def test_a_frame_counts_as_used_once_a_chunk_holds_it(tmp_path):
-    names = {f"f{index}.png": [1, 0] for index in range(8)}
-    plan = {"kind": "sequence", "identity": {"files": names},
-            "segments": [{"index": 0, "start": 0, "end": 4, "warmup": 0},
-                         {"index": 1, "start": 4, "end": 8, "warmup": 2}]}
-    (tmp_path / chunk_name(0, 3)).write_bytes(b"")  # frames 0-2, and the second chain's warm-up frame 2
-    (tmp_path / "frame_000005.png").write_bytes(b"")
-    assert _used(tmp_path, plan) == {"f0.png", "f1.png", "f2.png", "f3.png", "f4.png", "f5.png"}
-
-
 def test_a_folder_of_frames_keeps_its_pieces_until_the_end(tmp_path, short_chunks):
     """A folder output is not chunked: each finished frame waits lossless, as before."""
     source = tmp_path / "clip.mp4"
@@ -237,35 +182,3 @@ def test_a_folder_of_frames_keeps_its_pieces_until_the_end(tmp_path, short_chunk
     work = tmp_path / "frames.parts"
     assert len(list(work.glob("frame_*.png"))) == 6 and not list(work.glob("chunk_*"))
     assert len(list((tmp_path / "frames").glob("*.png"))) == 6
-
-
-def test_an_abort_stops_a_chunk_between_frames_and_keeps_its_pieces(tmp_path, short_chunks):
-    from dreamvid.temporal.assemble import open_output
-    from dreamvid.journal.workfolder import WorkFolder
-
-    work = WorkFolder(tmp_path, {})
-    segment = Segment(0, 0, 6)
-    store = CheckpointStore(work, (segment,), {})
-    for index in range(6):
-        store.save(segment, index, np.full((4, 6, 3), index * 40, np.uint8))
-
-    opened = threading.Event()
-
-    class Sink:
-        chunked, fps, frames = True, 10, []
-
-        def encode_chunk(self, path, frames):
-            opened.wait()
-            for frame in frames:
-                self.frames.append(frame)
-                output._stop.wait(10)  # the abort arrives while the chunk is being encoded
-
-        def abort(self):
-            pass
-
-    output = open_output(Sink(), store, 0, 6, {"encode": 0.0})
-    opened.set()
-    output.abort()
-    output.raise_if_failed()
-    assert len(Sink.frames) <= 1 and not store.has_chunk(0, 3)
-    assert sorted(path.name for path in tmp_path.glob("*.png")) == [f"frame_{k:06d}.png" for k in range(6)]
