@@ -10,6 +10,7 @@ import pytest
 
 import dreamvid
 from clips import moving_clip
+from doubles import StubDreamer
 from dreamvid.errors import OutOfMemory
 from dreamvid.io.decode import FrameDecodeError, probe_video
 from helpers import FAST, Warnings, write_picture
@@ -65,7 +66,7 @@ def test_failed_job_is_reported_and_the_queue_goes_on_then_resumes(tmp_path, mon
 
     monkeypatch.setattr(video, "read_frames", broken_breaks_at_3)
     reporter = Warnings()
-    results = dreamvid.render([broken, good, photo], reporter=reporter, **FAST)
+    results = dreamvid.render([broken, good, photo], reporter=reporter, dreamer=StubDreamer(), **FAST)
     assert [r.status for r in results] == ["failed", "done", "done"]
     assert "could not decode frame 3" in results[0].error and "broken.mp4" in results[0].error
     assert any("broken.mp4" in m and "failed" in m and "frame 3" in m for m in reporter.messages)
@@ -77,7 +78,7 @@ def test_failed_job_is_reported_and_the_queue_goes_on_then_resumes(tmp_path, mon
 
     monkeypatch.setattr(video, "read_frames", real)  # the file is readable again: a rerun finishes the queue
     finished = mtimes(tmp_path / "good_dream.mov", tmp_path / "photo_dream.png")
-    results = dreamvid.render([broken, good, photo], reporter=reporter, **FAST)
+    results = dreamvid.render([broken, good, photo], reporter=reporter, dreamer=StubDreamer(), **FAST)
     assert [r.status for r in results] == ["done", "skipped", "skipped"]
     assert results[0].frames == 5  # frames 3..7 only: 0..2 came from the checkpoints
     assert probe_video(failed_output).frame_count == 8 and checkpoints(failed_output) == []
@@ -97,7 +98,7 @@ def test_single_job_failure_raises(tmp_path, monkeypatch):
 
     monkeypatch.setattr(video, "read_frames", breaks_at_once)
     with pytest.raises(FrameDecodeError):
-        dreamvid.render(clip, **FAST)
+        dreamvid.render(clip, dreamer=StubDreamer(), **FAST)
 
 
 def test_queue_output_folder_must_exist(tmp_path):
@@ -132,11 +133,11 @@ def test_out_of_memory_is_a_clear_message_and_the_queue_goes_on(tmp_path, monkey
     moving_clip(first, frames=2, size=(64, 48))
     moving_clip(second, frames=2, size=(64, 48))
     _oom_on("a.mp4", monkeypatch, numpy)
-    results = dreamvid.render([first, second], **FAST)
+    results = dreamvid.render([first, second], dreamer=StubDreamer(), **FAST)
     assert [r.status for r in results] == ["failed", "done"]
     assert "out of memory" in results[0].error and "--tile" in results[0].error and "--max-side" in results[0].error
     with pytest.raises(OutOfMemory, match="--batch"):
-        dreamvid.render(first, tmp_path / "alone.mp4", **FAST)
+        dreamvid.render(first, tmp_path / "alone.mp4", dreamer=StubDreamer(), **FAST)
 
 
 def test_any_error_in_one_job_leaves_the_queue_going(tmp_path, monkeypatch):
@@ -153,7 +154,7 @@ def test_any_error_in_one_job_leaves_the_queue_going(tmp_path, monkeypatch):
         return real(job, *args, **kwargs)
 
     monkeypatch.setattr(api, "_run_job", run)
-    results = dreamvid.render([first, second], **FAST)
+    results = dreamvid.render([first, second], dreamer=StubDreamer(), **FAST)
     assert [r.status for r in results] == ["failed", "done"]
     assert results[0].error == "ValueError: something nobody planned for"
     assert probe_video(tmp_path / "b_dream.mp4").frame_count == 2

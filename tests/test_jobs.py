@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 import dreamvid
-from clips import CONTAINER_CODECS, container_clip, encode, moving_clip, translating_frames, truncated_clip, write_frames
+from clips import (CONTAINER_CODECS, container_clip, encode, moving_clip, translating_frames, truncated_clip,
+                   write_frames)
+from doubles import StubDreamer
 from dreamvid.errors import UserError
 from dreamvid.io.decode import probe_video
 from dreamvid.jobs import plan_jobs
@@ -88,23 +90,23 @@ def test_two_inputs_of_one_output_stop_the_queue(tmp_path, command):
     assert run.status == 2 and "two inputs would write the same output" in run.stderr
 
 
-def test_cli_queue_stops_on_a_missing_input_before_any_work(tmp_path, cli):
+def test_cli_queue_stops_on_a_missing_input_before_any_work(tmp_path, command):
     moving_clip(tmp_path / "a.mp4", frames=3, size=(64, 48))
     write_picture(tmp_path / "photo.jpg")
     before = snapshot(tmp_path)
-    run = cli(tmp_path, "a.mp4", "photo.jpg", "missing.mov", *RENDER)
+    run = command(tmp_path, "a.mp4", "photo.jpg", "missing.mov", *RENDER)
     assert run.status == 2
     assert run.stderr.splitlines() == ["dreamvid: error: input not found: missing.mov"]
     assert run.loaded == [] and snapshot(tmp_path) == before
 
 
-def test_two_inputs_with_the_same_output_name_are_refused_before_any_work(tmp_path, cli):
+def test_two_inputs_with_the_same_output_name_are_refused_before_any_work(tmp_path, command):
     container_clip(tmp_path / "a.webm", frames=4)
     container_clip(tmp_path / "a.mp4", frames=4)
     (tmp_path / "out").mkdir()
     with pytest.raises(UserError, match="same output"):
         plan_jobs([tmp_path / "a.webm", tmp_path / "a.mp4"], build_settings(FAST), tmp_path / "out")
-    run = cli(tmp_path, "a.webm", "a.mp4", "-o", "out", "--model", "vgg16-hed", "--steps", "1")
+    run = command(tmp_path, "a.webm", "a.mp4", "-o", "out", "--model", "vgg16-hed", "--steps", "1")
     assert run.status == 2 and "same output" in run.stderr
     assert not run.loaded and list((tmp_path / "out").iterdir()) == []
 
@@ -131,14 +133,14 @@ def test_a_tiff_is_dreamed_into_a_tiff_by_default(tmp_path):
 
 def test_folder_without_sequence_stays_stills(tmp_path):
     write_frames(tmp_path / "shot", translating_frames(2, (64, 48), dx=2, dy=1))
-    results = dreamvid.render(tmp_path / "shot", **FAST)
+    results = dreamvid.render(tmp_path / "shot", dreamer=StubDreamer(), **FAST)
     assert results[0].job.kind == "stills" and (tmp_path / "shot_dream" / "frame_0001.png").is_file()
 
 
 def test_pattern_in_the_current_folder_writes_beside_it(tmp_path, monkeypatch):
     names = write_frames(tmp_path / "shot", translating_frames(2, (64, 48), dx=2, dy=1))
     monkeypatch.chdir(tmp_path / "shot")
-    dreamvid.render("frame_%04d.png", **FAST)
+    dreamvid.render("frame_%04d.png", dreamer=StubDreamer(), **FAST)
     assert sorted(p.name for p in (tmp_path / "shot_dream").glob("*.png")) == names
 
 
@@ -155,11 +157,11 @@ def test_an_animation_given_as_a_still_says_that_only_its_first_frame_is_dreamed
 
 # ---- refused before any work -------------------------------------------------------------------------
 
-def test_a_video_too_small_for_the_flow_is_refused_before_tensorflow(tmp_path, cli):
+def test_a_video_too_small_for_the_flow_is_refused_before_tensorflow(tmp_path, command):
     """A 64x8 strip crashed in OpenCV's flow at the first frame, with a traceback and a work folder left
     behind; now one line names the fix, before TensorFlow loads. Without flow it is dreamed."""
     encode(tmp_path / "strip.mp4", translating_frames(3, (64, 8), 1, 0))
-    run = cli(tmp_path, "strip.mp4", "--model", "vgg16-hed")
+    run = command(tmp_path, "strip.mp4", "--model", "vgg16-hed")
     assert run.status == 2, run.stderr
     assert run.stderr.strip().splitlines() == [
         "dreamvid: error: strip.mp4: frames of 64x8 are too small for the optical flow (16 pixels a side at "

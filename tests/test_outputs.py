@@ -21,6 +21,7 @@ from PIL import Image
 
 import dreamvid
 from clips import moving_clip, translating_frames
+from doubles import StubDreamer
 from dreamvid.errors import UserError
 from dreamvid.jobs import plan_jobs
 from dreamvid.outputs import OutputLock
@@ -45,12 +46,12 @@ def plan_one(command: str, photo, output):
     return plan_jobs([photo], settings, output)[0]
 
 
-@pytest.mark.parametrize("command, name, refusal", [
+@pytest.mark.parametrize("kind, name, refusal", [
     ("render", "photo_dream.png", "output out must end in an image suffix (.bmp, .jpeg, .jpg, .png, .tif, .tiff, "
                                   ".webp), or be a folder: out/"),
     ("zoom", "photo_zoom.mp4", "output out: a zoom is a video: give .mp4, .mov, .mkv or .m4v, or a folder: out/"),
 ])
-def test_a_still_or_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, cli, command, name, refusal):
+def test_a_still_or_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, command, kind, name, refusal):
     """`photo.png -o outdir/` was refused ("must end in an image suffix"), and so was `dreamvid zoom photo.png
     -o outdir/` ("a zoom is a video"): a folder output holds the default name, as in a queue, decided by the
     same code for both: an existing folder, or one typed with a slash, made when the output is written.
@@ -58,67 +59,66 @@ def test_a_still_or_a_zoom_goes_into_a_folder_given_as_its_output(tmp_path, cli,
     Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
     (tmp_path / "outdir").mkdir()
     for output in (tmp_path / "outdir", f"{tmp_path / 'outdir'}/", str(tmp_path / "outdir")):
-        assert plan_one(command, tmp_path / "photo.png", output).output == tmp_path / "outdir" / name
+        assert plan_one(kind, tmp_path / "photo.png", output).output == tmp_path / "outdir" / name
     for output, message in (("missing/sub/", f"cannot write missing/sub/{name}: folder missing does not exist"),
                             ("photo.png/", "output photo.png/ is a file, not a folder"),
                             ("out", refusal)):
-        run = cli(tmp_path, *(["zoom"] if command == "zoom" else []), "photo.png", "-o", output, "--model",
-                  "vgg16-hed")
+        run = command(tmp_path, *(["zoom"] if kind == "zoom" else []), "photo.png", "-o", output, "--model",
+                      "vgg16-hed")
         assert run.status == 2 and run.loaded == [], run.stderr
         assert run.stderr.strip().splitlines() == [f"dreamvid: error: {message}"]
 
 
 @pytest.mark.parametrize("target", [".", "f_%05d.png"])
-def test_folder_output_must_not_be_the_current_folder(target, tmp_path, cli):
+def test_folder_output_must_not_be_the_current_folder(target, tmp_path, command):
     """A finished folder is swapped in whole, so it cannot be the folder the command runs in."""
     moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
     before = snapshot(tmp_path)
-    run = cli(tmp_path, "clip.mp4", "-o", target, *QUICK)
+    run = command(tmp_path, "clip.mp4", "-o", target, *QUICK)
     assert run.status == 2 and "holds the current folder" in run.stderr and run.loaded == [], run.stderr
     assert snapshot(tmp_path) == before
 
 
-def test_a_linked_output_folder_is_refused_before_any_work(tmp_path, cli):
+def test_a_linked_output_folder_is_refused_before_any_work(tmp_path, command):
     """Swapping a finished folder in would replace the link itself (and fail on a mount point)."""
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "a.png"), np.full((32, 40, 3), 90, np.uint8))
     (tmp_path / "real").mkdir()
     (tmp_path / "out").symlink_to(tmp_path / "real")
-    run = cli(tmp_path, "frames", "-o", "out", "--model", "vgg16-hed")
+    run = command(tmp_path, "frames", "-o", "out", "--model", "vgg16-hed")
     assert run.status == 2 and "is a link" in run.stderr and not run.loaded
     assert (tmp_path / "out").is_symlink() and not list((tmp_path / "real").iterdir())
 
 
 # ---- only dreamvid's own files are replaced --------------------------------------------------------
 
-def test_overwrite_refuses_a_file_dreamvid_did_not_write(tmp_path, cli):
+def test_overwrite_refuses_a_file_dreamvid_did_not_write(tmp_path, command):
     write_picture(tmp_path / "photo.png")
     (tmp_path / "photo_dream.png").write_bytes(b"the user's own picture")
     (tmp_path / "other.png.json").write_text('{"mine": true}')
     before = snapshot(tmp_path)
-    run = cli(tmp_path, "photo.png", "--overwrite", *QUICK)
+    run = command(tmp_path, "photo.png", "--overwrite", *QUICK)
     assert run.status == 2 and "photo_dream.png exists and dreamvid did not write it" in run.stderr, run.stderr
-    run = cli(tmp_path, "photo.png", "-o", "other.png", *QUICK)  # its record would replace a user's file
+    run = command(tmp_path, "photo.png", "-o", "other.png", *QUICK)  # its record would replace a user's file
     assert run.status == 2 and "other.png.json exists and dreamvid did not write it" in run.stderr, run.stderr
     assert len(run.stderr.splitlines()) == 1 and run.loaded == []
     assert snapshot(tmp_path) == before
 
 
-def test_frames_folder_refuses_to_replace_a_user_file_of_the_same_name(tmp_path, cli):
+def test_frames_folder_refuses_to_replace_a_user_file_of_the_same_name(tmp_path, command):
     moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "clip_00001.png").write_bytes(b"the user's")
     before = snapshot(tmp_path)
     for extra in ([], ["--overwrite"]):
-        run = cli(tmp_path, "clip.mp4", "-o", "out", *QUICK, *extra)
+        run = command(tmp_path, "clip.mp4", "-o", "out", *QUICK, *extra)
         assert run.status == 2, run.stderr
         assert "clip_00001.png exists and dreamvid did not write it" in run.stderr and run.loaded == []
     assert snapshot(tmp_path) == before
 
 
 # ---- what is done already ------------------------------------------------------------------------------
-
 
 def test_a_folder_with_every_frame_but_no_record_is_not_done(tmp_path):
     """Before, a frames folder counted as done when every frame name existed, as after a half-finished move."""
@@ -132,7 +132,7 @@ def test_a_folder_with_every_frame_but_no_record_is_not_done(tmp_path):
 
 def test_video_record_is_written_before_the_video_and_names_its_size(tmp_path):
     moving_clip(tmp_path / "clip.mp4", frames=3, size=(64, 48))
-    dreamvid.render(tmp_path / "clip.mp4", **FAST)
+    dreamvid.render(tmp_path / "clip.mp4", dreamer=StubDreamer(), **FAST)
     video, record = tmp_path / "clip_dream.mp4", tmp_path / "clip_dream.mp4.json"
     assert json.loads(record.read_text())["bytes"] == video.stat().st_size
     settings = build_settings(FAST)
@@ -152,13 +152,13 @@ def test_a_finished_video_edited_afterwards_is_kept_not_rendered_again(tmp_path)
     from helpers import FAST
 
     moving_clip(tmp_path / "clip.mp4", frames=2, size=(64, 48))
-    dreamvid.render(tmp_path / "clip.mp4", **FAST)
+    dreamvid.render(tmp_path / "clip.mp4", dreamer=StubDreamer(), **FAST)
     output = tmp_path / "clip_dream.mp4"
     with open(output, "ab") as edited:  # the user changes the finished file in place, after its record
         edited.write(b"\0" * 16)
     later = output.with_name(output.name + ".json").stat().st_mtime_ns + 10**9
     os.utime(output, ns=(later, later))
-    [result] = dreamvid.render(tmp_path / "clip.mp4", **FAST)
+    [result] = dreamvid.render(tmp_path / "clip.mp4", dreamer=StubDreamer(), **FAST)
     assert result.status == "skipped" and output.stat().st_mtime_ns == later
 
 

@@ -116,8 +116,8 @@ def test_score_gives_per_frame_errors_and_cuts(rendered_cut):
         assert scores[name] == pytest.approx(np.mean([e for e in errors if e is not None]))
 
 
-def test_the_plot_has_an_error_panel_and_a_time_panel(rendered_cut, cli):
-    run = cli(rendered_cut, "score", "clip.mp4", "clip_dream.mp4", "--plot", "score.png")
+def test_the_plot_has_an_error_panel_and_a_time_panel(rendered_cut, command):
+    run = command(rendered_cut, "score", "clip.mp4", "clip_dream.mp4", "--plot", "score.png")
     assert run.status == 0, run.stderr
     assert json.loads(run.stdout)["cuts"] == [6] and "per_frame" not in run.stdout
     assert cv2.imread(str(rendered_cut / "score.png")).shape == (700, 1000, 3)

@@ -271,10 +271,10 @@ def test_coherence_out_of_bounds_is_a_user_error():
     (["--guide", "missing.jpg"], ["--guide: picture not found: missing.jpg"]),
     (["--guide", "notes.jpg"], ["--guide: not a readable image"]),
 ])
-def test_a_missing_or_unreadable_guide_is_exit_2_before_tensorflow(tmp_path, cli, args, words):
+def test_a_missing_or_unreadable_guide_is_exit_2_before_tensorflow(tmp_path, command, args, words):
     cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
     (tmp_path / "notes.jpg").write_text("not a picture")
-    run = cli(tmp_path, "photo.png", "--model", "vgg16-hed", *args)
+    run = command(tmp_path, "photo.png", "--model", "vgg16-hed", *args)
     assert run.status == 2 and len(run.stderr.strip().splitlines()) == 1
     for word in words:
         assert word in run.stderr

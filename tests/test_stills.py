@@ -17,7 +17,8 @@ import dreamvid
 from clips import translating_frames
 from doubles import Brighten, RecordingDreamer
 from dreamvid.settings import build_settings
-from helpers import FAST, ORIENTATION, blocks, installed_command, interrupted_folder_render, save_oriented, snapshot, write_picture
+from helpers import (FAST, ORIENTATION, blocks, installed_command, interrupted_folder_render, save_oriented, snapshot,
+                     write_picture)
 
 
 QUICK = ["--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "-q"]
@@ -120,9 +121,9 @@ def test_a_still_that_cannot_be_written_leaves_no_record(tmp_path, monkeypatch):
 RENDER = ["--model", "vgg16-hed", "--steps", "2", "--octaves", "1", "--jitter", "4", "--quiet"]
 
 
-def test_folder_render_resumes_a_partial_run(tmp_path, cli):
+def test_folder_render_resumes_a_partial_run(tmp_path, command):
     frames, work = interrupted_folder_render(tmp_path, steps=2)
-    run = cli(tmp_path, "render", "frames", "-o", "out", *RENDER, "--batch", "1")
+    run = command(tmp_path, "render", "frames", "-o", "out", *RENDER, "--batch", "1")
     assert run.status == 0, run.stderr
     output = tmp_path / "out"
     assert not work.exists() and not (output / "plan.json").exists()

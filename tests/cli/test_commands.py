@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -67,10 +65,21 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_fails_fast_with_one_line(case, workspace, cli):
+def test_bad_input_fails_fast_with_one_line(case, workspace, command):
+    _fails_fast_with_one_line(command, workspace, case)
+
+
+@pytest.mark.parametrize("case", ["text named .mp4", "unknown layer", "output is the input", "not a number"])
+def test_bad_input_fails_before_tensorflow_loads_in_a_real_process(case, workspace, cli):
+    """The same refusals from the installed command in a fresh Python, whose import probe shows that no
+    TensorFlow module was ever loaded (in a test process it is loaded already)."""
+    _fails_fast_with_one_line(cli, workspace, case)
+
+
+def _fails_fast_with_one_line(run_command, workspace, case) -> None:
     args, words = BAD_INPUTS[case]
     before = snapshot(workspace)
-    run = cli(workspace, *args)
+    run = run_command(workspace, *args)
     assert run.status == 2, run.stderr
     lines = run.stderr.splitlines()
     assert len(lines) == 1, run.stderr
@@ -81,10 +90,10 @@ def test_bad_input_fails_fast_with_one_line(case, workspace, cli):
     assert run.loaded == [], f"TensorFlow was imported before the input was checked: {run.loaded[:3]}"
 
 
-def test_existing_output_is_skipped_without_loading_tensorflow(workspace, cli):
+def test_existing_output_is_skipped_without_loading_tensorflow(workspace, command):
     (workspace / "photo_dream.png").write_bytes(b"an earlier render")
     before = snapshot(workspace)
-    run = cli(workspace, "photo.png")
+    run = command(workspace, "photo.png")
     assert run.status == 0, run.stderr
     assert "skipped" in run.stderr and "--overwrite" in run.stderr
     assert snapshot(workspace) == before
@@ -102,10 +111,10 @@ def test_existing_output_is_skipped_without_loading_tensorflow(workspace, cli):
     (["--no-flow", "--flow-zoom", "1.02"], "needs --flow"),
     (["--guide", "clip.mp4", "--layer", "mixed4:3"], "without a channel"),
 ])
-def test_out_of_range_values_are_refused_up_front(tmp_path, cli, args, words):
+def test_out_of_range_values_are_refused_up_front(tmp_path, command, args, words):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=2, size=(64, 48))
-    run = cli(tmp_path, "clip.mp4", *args)
+    run = command(tmp_path, "clip.mp4", *args)
     assert run.status == 2 and words in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not run.loaded, "refused before TensorFlow loads"
     assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
@@ -121,11 +130,11 @@ def test_out_of_range_values_are_refused_up_front(tmp_path, cli, args, words):
     (["--layer", "block4_conv3=0:(1), 10:(0"], ["the weight of block4_conv3"]),
     (["--step-size", "audio:0.01..0.03"], ["photo.png has no soundtrack for --step-size"]),
 ])
-def test_a_bad_schedule_is_one_line_and_exit_2_before_tensorflow(tmp_path, cli, args, words):
+def test_a_bad_schedule_is_one_line_and_exit_2_before_tensorflow(tmp_path, command, args, words):
     import cv2
 
     cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
-    run = cli(tmp_path, "photo.png", "--model", "vgg16-hed", *args)
+    run = command(tmp_path, "photo.png", "--model", "vgg16-hed", *args)
     assert run.status == 2, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith("dreamvid: error:")
     for word in words:
@@ -225,8 +234,8 @@ def test_cli_queue_into_a_folder_with_a_broken_file(tmp_path, cli):
     assert snapshot(tmp_path) == before
 
 
-def test_layers_prints_the_table(tmp_path, cli):
-    run = cli(tmp_path, "layers", "--model", "vgg16-hed")
+def test_layers_prints_the_table(tmp_path, command):
+    run = command(tmp_path, "layers", "--model", "vgg16-hed")
     assert run.status == 0, run.stderr
     rows = {line.split("│")[1].strip(): line for line in run.stdout.splitlines() if line.count("│") >= 3}
     from dreamvid.engine.catalog import CATALOG
@@ -237,14 +246,12 @@ def test_layers_prints_the_table(tmp_path, cli):
     assert run.loaded == []  # the catalog needs no TensorFlow
 
 
-def test_score_command_prints_both_warping_errors_as_json(tmp_path):
-    import json
-
+def test_score_command_prints_both_warping_errors_as_json(tmp_path, command):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=6, size=(96, 64))
     dreamvid.render(source, frames="1:6", **FAST)
-    run = subprocess.run([sys.executable, "-m", "dreamvid", "score", str(source), str(tmp_path / "clip_dream.mp4")],
-                         capture_output=True, text=True, check=True)
+    run = command(tmp_path, "score", str(source), str(tmp_path / "clip_dream.mp4"))
+    assert run.status == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["frames"] == 5 and report["start"] == 1  # the range comes from the render's sidecar
     assert report["dreamed"] > report["source"] >= 0
@@ -264,42 +271,42 @@ def write_png(path: Path, rgb: np.ndarray) -> Path:
     (["--translate-x", "nan"], "--translate-x"),
     (["--frames", "0"], "--frames"),
 ])
-def test_bad_zoom_values_fail_before_tensorflow(tmp_path, natural, cli, args, message):
+def test_bad_zoom_values_fail_before_tensorflow(tmp_path, natural, command, args, message):
     write_png(tmp_path / "photo.png", natural(64, 96))
-    run = cli(tmp_path, "zoom", "photo.png", *args)
+    run = command(tmp_path, "zoom", "photo.png", *args)
     assert run.status == 2, run.stderr
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert run.loaded == []
     assert not (tmp_path / "photo_zoom.mp4").exists()
 
 
-def test_bad_flow_zoom_fails_before_tensorflow(tmp_path, cli):
+def test_bad_flow_zoom_fails_before_tensorflow(tmp_path, command):
     moving_clip(tmp_path / "clip.mp4", frames=3)
-    run = cli(tmp_path, "clip.mp4", "--flow-zoom", "0")
+    run = command(tmp_path, "clip.mp4", "--flow-zoom", "0")
     assert run.status == 2 and "--flow-zoom" in run.stderr and run.loaded == []
 
 
-def test_the_zoom_command_end_to_end(tmp_path, natural, cli):
+def test_the_zoom_command_end_to_end(tmp_path, natural, command):
     write_png(tmp_path / "photo.png", natural(64, 96))
-    run = cli(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "3", "--zoom", "1.05", "--rotate", "0.5",
-              "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--fps", "12", "-q")
+    run = command(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "3", "--zoom", "1.05", "--rotate", "0.5",
+                  "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--fps", "12", "-q")
     assert run.status == 0, run.stderr
     info = dreamvid.io.decode.probe_video(tmp_path / "z.mp4")
     assert info.frame_count == 3 and float(info.fps) == 12
     assert not (tmp_path / "z.mp4.parts").exists()
 
 
-def test_dream_parameters_follow_their_schedules_in_a_zoom(tmp_path, natural, cli):
+def test_dream_parameters_follow_their_schedules_in_a_zoom(tmp_path, natural, command):
     import json
 
     write_png(tmp_path / "photo.png", natural(64, 96))
-    run = cli(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "4", "--zoom", "0:(1.0), 3:(1.06)",
-              "--step-size", "0:(0.01), 3:(0.04)", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    run = command(tmp_path, "zoom", "photo.png", "-o", "z.mp4", "--frames", "4", "--zoom", "0:(1.0), 3:(1.06)",
+                  "--step-size", "0:(0.01), 3:(0.04)", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
     assert run.status == 0, run.stderr
     record = json.loads((tmp_path / "z.mp4.json").read_text())
     assert record["parameters"]["step_size"] == "0:(0.01), 3:(0.04)"
     assert record["schedules"]["--step-size"] == pytest.approx([0.01, 0.02, 0.03, 0.04])
-    run = cli(tmp_path, "zoom", "photo.png", "-o", "y.mp4", "--step-size", "audio:0.01..0.02", "--model", "vgg16-hed")
+    run = command(tmp_path, "zoom", "photo.png", "-o", "y.mp4", "--step-size", "audio:0.01..0.02", "--model", "vgg16-hed")
     assert run.status == 2 and "no soundtrack" in run.stderr and not run.loaded
 
 
@@ -308,10 +315,10 @@ def test_dream_parameters_follow_their_schedules_in_a_zoom(tmp_path, natural, cl
 TINY = ["--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--jitter", "4", "--max-side", "64", "-q"]
 
 
-def test_preview_of_a_video_end_to_end(tmp_path, cli):
+def test_preview_of_a_video_end_to_end(tmp_path, command):
     encode(tmp_path / "clip.mp4", translating_frames(6, (96, 64), 2, 1))
-    run = cli(tmp_path, "preview", "clip.mp4", "--at", "2", "--layer", "block3_conv3", "--layer", "block4_conv3",
-              "--step-size", "0.01,0.03", *TINY)
+    run = command(tmp_path, "preview", "clip.mp4", "--at", "2", "--layer", "block3_conv3", "--layer", "block4_conv3",
+                  "--step-size", "0.01,0.03", *TINY)
     assert run.status == 0, run.stderr
     sheet = Image.open(tmp_path / "clip_preview.png")
     assert sheet.size[0] == 2 * 64 + 3 * GAP  # 2 columns of 64x43 cells
@@ -328,9 +335,9 @@ def test_preview_of_a_video_end_to_end(tmp_path, cli):
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_layer_sheet_of_channels_end_to_end(tmp_path, cli):
-    run = cli(tmp_path, "layers", "--sheet", "--model", "vgg16-hed", "--layer", "block4_conv3", "--channels", "0:3",
-              "--steps", "2", "--octaves", "1", "--max-side", "64", "-o", "channels.png", "-q")
+def test_layer_sheet_of_channels_end_to_end(tmp_path, command):
+    run = command(tmp_path, "layers", "--sheet", "--model", "vgg16-hed", "--layer", "block4_conv3", "--channels", "0:3",
+                  "--steps", "2", "--octaves", "1", "--max-side", "64", "-o", "channels.png", "-q")
     assert run.status == 0, run.stderr
     assert Image.open(tmp_path / "channels.png").size[0] == 3 * 64 + 4 * GAP  # one row of 3 cells
     data = json.loads((tmp_path / "channels.png.json").read_text())
@@ -355,13 +362,13 @@ BAD_CALLS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CALLS))
-def test_bad_preview_calls_fail_fast_with_one_line(case, tmp_path, cli):
+def test_bad_preview_calls_fail_fast_with_one_line(case, tmp_path, command):
     write_picture(tmp_path / "photo.png", 40, 48)
     write_picture(tmp_path / "theirs.png", 8, 8)
     args, words = BAD_CALLS[case]
     model = ["--model", "inception_v3"] if "mixed3" in args else ["--model", "vgg16-hed"]
     before = snapshot(tmp_path)
-    run = cli(tmp_path, *args, *model)
+    run = command(tmp_path, *args, *model)
     assert run.status == 2, run.stderr
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and words in lines[0], run.stderr

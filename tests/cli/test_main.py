@@ -16,55 +16,53 @@ from clips import moving_clip, translating_frames
 from helpers import full_disk_at
 
 
-def test_a_still_on_a_full_disk_fails_as_a_video_does(tmp_path, cli):
+def test_a_still_on_a_full_disk_fails_as_a_video_does(tmp_path, command):
     """A still that could not be written exited 2 (bad input, before any work) with libpng's "Write
     Error" line above dreamvid's, while a video on a full disk exits 1 (a job failed while rendering).
     Now both exit 1 with one line naming the output, and nothing is left behind."""
     Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
     full_disk_at(tmp_path / "photo_dream.png")
-    run = cli(tmp_path, "photo.png", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    run = command(tmp_path, "photo.png", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
     assert run.status == 1
     assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: photo_dream.png"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
 
 
-FULL = """
-import sys
-from dreamvid.io import encode as video, sinks
-from dreamvid.atomic import partial_name
+def full_disk_in(monkeypatch, where: str) -> None:
+    """The next render's first write `where` hits a full disk (a link to /dev/full, where every write fails
+    with ENOSPC), as it would on a real one: the write itself fails, not a check before it."""
+    from dreamvid import stills
+    from dreamvid.atomic import partial_name
+    from dreamvid.io import encode, sinks
 
-where = sys.argv.pop(1)
-if where == "still":  # the picture's temporary is full once its folder is made and its record written
-    from dreamvid import stills as stillsjob
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    if where == "still":  # the picture's temporary is full once its folder is made and its record written
+        real_sidecar = stills.write_sidecar
 
-    real_sidecar = stillsjob.write_sidecar
+        def sidecar(path, *args, **kwargs):
+            partial_name(path.with_suffix("")).symlink_to("/dev/full")
+            return real_sidecar(path, *args, **kwargs)
 
-    def sidecar(path, *args, **kwargs):
-        partial_name(path.with_suffix("")).symlink_to("/dev/full")
-        return real_sidecar(path, *args, **kwargs)
+        monkeypatch.setattr(stills, "write_sidecar", sidecar)
+    elif where in ("frames", "record"):  # a folder of frames is built in a hidden staging folder: frame 1's
+        real_staging = sinks.new_staging  # temporary is full, or its record's
 
-    stillsjob.write_sidecar = sidecar
-elif where in ("frames", "record"):  # a folder of frames is built in a hidden staging folder: frame 1's
-    real_staging = sinks.new_staging  # temporary is full, or its record's
+        def staging(target):
+            folder = real_staging(target)
+            partial_name(folder / ("clip_00001.png" if where == "frames" else "dreamvid.json")).symlink_to("/dev/full")
+            return folder
 
-    def staging(target):
-        folder = real_staging(target)
-        partial_name(folder / ("clip_00001.png" if where == "frames" else "dreamvid.json")).symlink_to("/dev/full")
-        return folder
+        monkeypatch.setattr(sinks, "new_staging", staging)
+    else:  # a variable-rate video keeps its frames as images until it is muxed: frame 1's is full, or the list
+        real_init = encode.VideoWriter.__init__  # of them given to ffmpeg
 
-    sinks.new_staging = staging
-else:  # a variable-rate video keeps its frames as images until it is muxed: frame 1's is full, or the list
-    real_init = video.VideoWriter.__init__  # of them given to ffmpeg
+        def init(self, *args, **kwargs):
+            real_init(self, *args, **kwargs)
+            if self._folder is not None:
+                (self._folder / ("0000001.png" if where == "timed" else "frames.ffconcat")).symlink_to("/dev/full")
 
-    def init(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        if self._folder is not None:
-            (self._folder / ("0000001.png" if where == "timed" else "frames.ffconcat")).symlink_to("/dev/full")
-
-    video.VideoWriter.__init__ = init
-from dreamvid.cli import main
-main(sys.argv[1:])
-"""
+        monkeypatch.setattr(encode.VideoWriter, "__init__", init)
 
 
 @pytest.mark.parametrize("where, args, named, parts", [
@@ -73,37 +71,28 @@ main(sys.argv[1:])
     ("record", ["-o", "frames/"], "frames/dreamvid.json", "frames.parts"),
     ("listing", [], "clip_dream.mp4", "clip_dream.mp4.parts"),
 ])
-def test_the_frames_of_a_video_on_a_full_disk_are_one_error_naming_the_output(tmp_path, where, args, named, parts):
+def test_the_frames_of_a_video_on_a_full_disk_are_one_error_naming_the_output(tmp_path, command, monkeypatch, where,
+                                                                             args, named, parts):
     """A variable-rate video's frames went through cv2.imwrite: libpng printed "Write Error" above
     dreamvid's own "cannot write frame ..(disk full?)" naming a hidden folder; a folder of frames named
     its hidden staging folder. Now one line naming what the user asked for; the checkpoints stay."""
-    import subprocess
-    import sys
-
     from clips import vfr_clip
 
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full here")
+    full_disk_in(monkeypatch, where)
     vfr_clip(tmp_path / "clip.mp4", [0.0, 0.1, 0.3, 0.35])
-    run = subprocess.run([sys.executable, "-c", FULL, where, "clip.mp4", *args, "--model", "vgg16-hed", "--steps", "1",
-                          "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1, run.stderr
+    run = command(tmp_path, "clip.mp4", *args, "--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "-q")
+    assert run.status == 1, run.stderr
     assert run.stderr.strip().splitlines() == [f"dreamvid: error: No space left on device: {named}"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", parts]
 
 
-def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path):
+def test_a_still_that_cannot_be_written_leaves_no_folder_made_for_it(tmp_path, command, monkeypatch):
     """`photo.png -o newdir/` on a full disk left the empty `newdir` that dreamvid had made."""
-    import subprocess
-    import sys
-
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full here")
+    full_disk_in(monkeypatch, "still")
     Image.fromarray(translating_frames(1, (96, 64), 0, 0)[0]).save(tmp_path / "photo.png")
-    run = subprocess.run([sys.executable, "-c", FULL, "still", "photo.png", "-o", "newdir/", "--model", "vgg16-hed",
-                          "--steps", "1", "--octaves", "1", "-q"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 1, run.stderr
+    run = command(tmp_path, "photo.png", "-o", "newdir/", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1",
+                  "-q")
+    assert run.status == 1, run.stderr
     assert run.stderr.strip().splitlines() == ["dreamvid: error: No space left on device: newdir/photo_dream.png"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
 

@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from doubles import StubDreamer
 from dreamvid.engine.catalog import CATALOG, model_spec, resolve_layers, resolve_weights
 from dreamvid.engine.models import load_feature_model
 from dreamvid.errors import UserError
@@ -97,7 +98,8 @@ def test_a_guided_render_records_its_guide(tmp_path):
 
     cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
     cv2.imwrite(str(tmp_path / "guide.png"), (guide_picture(48)[..., ::-1] * 255).astype(np.uint8))
-    dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", steps=2, octaves=1, guide=tmp_path / "guide.png")
+    dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", steps=2, octaves=1, guide=tmp_path / "guide.png",
+                    dreamer=StubDreamer())
     record = json.loads((tmp_path / "photo_dream.png.json").read_text())
     assert record["parameters"]["guide"] == str(tmp_path / "guide.png")
     assert len(record["parameters"]["guide_sha256"]) == 16

@@ -9,6 +9,7 @@ from PIL import Image
 
 import dreamvid
 from clips import translating_frames, write_frames
+from doubles import StubDreamer
 from dreamvid.errors import UserError
 from dreamvid.io.listing import list_images, natural_key
 from dreamvid.settings import build_settings
@@ -57,7 +58,7 @@ def test_pattern_picks_matching_frames_in_numeric_order(tmp_path):
     write_frames(shot, source[:1], ["other_0001.png"])
     write_frames(shot, source[:1], ["frame_0001.jpg"])
     (shot / "frame_0002.png.txt").write_text("not a frame")
-    results = dreamvid.render(shot / "frame_%04d.png", **FAST)
+    results = dreamvid.render(shot / "frame_%04d.png", dreamer=StubDreamer(), **FAST)
     job = results[0].job
     assert job.kind == "sequence"
     assert [frame.name for frame in job.frames] == names  # 10000 after 9999, not before it
@@ -71,7 +72,7 @@ def test_numbering_gap_warns_naming_the_missing_frames(tmp_path):
     source = translating_frames(4, (64, 48), dx=2, dy=1)
     names = write_frames(tmp_path / "shot", source, [f"frame_{n:04d}.png" for n in (1, 2, 5, 7)])
     reporter = Warnings()
-    dreamvid.render(tmp_path / "shot", sequence=True, reporter=reporter, **FAST)
+    dreamvid.render(tmp_path / "shot", sequence=True, reporter=reporter, dreamer=StubDreamer(), **FAST)
     gaps = [message for message in reporter.messages if "missing" in message]
     assert len(gaps) == 1 and "3-4, 6" in gaps[0], reporter.messages
     assert sorted(p.name for p in (tmp_path / "shot_dream").glob("*.png")) == sorted(names)
@@ -80,13 +81,13 @@ def test_numbering_gap_warns_naming_the_missing_frames(tmp_path):
 def test_no_warning_without_a_gap(tmp_path):
     write_frames(tmp_path / "shot", translating_frames(3, (64, 48), dx=2, dy=1))
     reporter = Warnings()
-    dreamvid.render(tmp_path / "shot", sequence=True, reporter=reporter, **FAST)
+    dreamvid.render(tmp_path / "shot", sequence=True, reporter=reporter, dreamer=StubDreamer(), **FAST)
     assert reporter.messages == []
 
 
 @pytest.mark.parametrize("broken", ["size", "unreadable"])
 @pytest.mark.parametrize("given_as", ["folder", "pattern"])
-def test_bad_frame_fails_fast_naming_it(broken, given_as, tmp_path, cli):
+def test_bad_frame_fails_fast_naming_it(broken, given_as, tmp_path, command):
     write_frames(tmp_path / "shot", translating_frames(5, (64, 48), dx=2, dy=1))
     bad = tmp_path / "shot" / "frame_0003.png"
     if broken == "size":
@@ -95,7 +96,7 @@ def test_bad_frame_fails_fast_naming_it(broken, given_as, tmp_path, cli):
         bad.write_text("not a PNG")
     before = snapshot(tmp_path)
     args = ["shot", "--sequence"] if given_as == "folder" else ["shot/frame_%04d.png"]
-    run = cli(tmp_path, *args, "--model", "vgg16-hed", "-q")
+    run = command(tmp_path, *args, "--model", "vgg16-hed", "-q")
     assert run.status == 2, run.stderr
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("dreamvid: error: ") and "frame_0003.png" in lines[0], run.stderr

@@ -16,6 +16,7 @@ import pytest
 import dreamvid
 from clips import (VFR_TIMES, audio_onset, decoded_seconds, frame_times, moving_clip, read_rgb, timed_tone_clip,
                    translating_frames, vfr_clip, write_frames)
+from doubles import StubDreamer
 from dreamvid import atomic
 from dreamvid.io.decode import probe_video, read_frames
 from dreamvid.io.ffmpeg import list_audio
@@ -92,7 +93,7 @@ def test_frame_range_audio_starts_at_its_first_frame(tmp_path):
 def test_sequence_keeps_names_and_jpeg_format(tmp_path):
     source = translating_frames(4, (64, 48), dx=2, dy=1)
     names = write_frames(tmp_path / "shot", source, [f"take2_{n}.jpg" for n in (7, 8, 9, 10)])
-    results = dreamvid.render(tmp_path / "shot", sequence=True, **FAST)
+    results = dreamvid.render(tmp_path / "shot", sequence=True, dreamer=StubDreamer(), **FAST)
     output = tmp_path / "shot_dream"
     assert results[0].job.kind == "sequence" and results[0].job.output == output
     assert sorted(p.name for p in output.iterdir()) == sorted(names + ["dreamvid.json"])
@@ -109,7 +110,7 @@ def test_sequence_keeps_names_and_jpeg_format(tmp_path):
 def test_sixteen_bit_sequence_stays_sixteen_bit(tmp_path):
     source = translating_frames(3, (64, 48), dx=2, dy=1).astype(np.uint16) * 257 + 100
     names = write_frames(tmp_path / "shot", source)
-    dreamvid.render(tmp_path / "shot", sequence=True, **FAST)
+    dreamvid.render(tmp_path / "shot", sequence=True, dreamer=StubDreamer(), **FAST)
     for name, frame in zip(names, source):
         dreamed = cv2.imread(str(tmp_path / "shot_dream" / name), cv2.IMREAD_UNCHANGED)
         assert dreamed.dtype == np.uint16 and dreamed.shape == frame.shape
@@ -124,7 +125,7 @@ def test_float_tiff_sequence_is_dreamed_not_blacked_out(tmp_path):
     shot.mkdir()
     for index, frame in enumerate(source):
         assert cv2.imwrite(str(shot / f"f{index:03d}.tif"), np.ascontiguousarray(frame[..., ::-1]))
-    dreamvid.render(shot, sequence=True, **FAST)
+    dreamvid.render(shot, sequence=True, dreamer=StubDreamer(), **FAST)
     for index, frame in enumerate(source):
         dreamed = cv2.imread(str(tmp_path / "shot_dream" / f"f{index:03d}.tif"), cv2.IMREAD_UNCHANGED)
         assert dreamed.dtype == np.uint16 and dreamed.shape == frame.shape
@@ -139,7 +140,7 @@ def test_alpha_is_kept(tmp_path):
     alpha[10:20, 10:30] = 0
     source = np.concatenate([rgb, np.broadcast_to(alpha[..., None], (3, 48, 64, 1))], axis=3)
     names = write_frames(tmp_path / "shot", source)
-    dreamvid.render(tmp_path / "shot", sequence=True, **FAST)
+    dreamvid.render(tmp_path / "shot", sequence=True, dreamer=StubDreamer(), **FAST)
     for name, frame in zip(names, source):
         dreamed = cv2.imread(str(tmp_path / "shot_dream" / name), cv2.IMREAD_UNCHANGED)
         assert dreamed.shape == (48, 64, 4)
@@ -162,14 +163,14 @@ def test_video_to_a_folder_of_frames(tmp_path):
     moving_clip(clip, frames=5, size=(64, 48), dx=4, dy=2)
     source = list(read_frames(clip))
     new = tmp_path / "new"
-    dreamvid.render(clip, new, **FAST)
+    dreamvid.render(clip, new, dreamer=StubDreamer(), **FAST)
     _check_dreamed_frames(new, [f"clip_{index:05d}.png" for index in range(5)], source)
     assert (new / "dreamvid.json").is_file() and not (tmp_path / "new.parts").exists()
 
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "notes.txt").write_text("keep me")
-    dreamvid.render(clip, existing, **FAST)
+    dreamvid.render(clip, existing, dreamer=StubDreamer(), **FAST)
     _check_dreamed_frames(existing, [f"clip_{index:05d}.png" for index in range(5)], source)
     assert (existing / "notes.txt").read_text() == "keep me"
 
@@ -179,16 +180,16 @@ def test_video_to_a_frame_pattern(tmp_path):
     moving_clip(clip, frames=5, size=(64, 48), dx=4, dy=2)
     source = list(read_frames(clip))
     (tmp_path / "out").mkdir()
-    dreamvid.render(clip, tmp_path / "out" / "f_%05d.png", **FAST)
+    dreamvid.render(clip, tmp_path / "out" / "f_%05d.png", dreamer=StubDreamer(), **FAST)
     _check_dreamed_frames(tmp_path / "out", [f"f_{index:05d}.png" for index in range(5)], source)
 
 
 def test_video_frame_range_to_frames_is_numbered_by_source_frame(tmp_path):
     clip = tmp_path / "clip.mp4"
     moving_clip(clip, frames=6, size=(64, 48))
-    dreamvid.render(clip, tmp_path / "out", frames="2:5", **FAST)
+    dreamvid.render(clip, tmp_path / "out", frames="2:5", dreamer=StubDreamer(), **FAST)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [f"clip_{i:05d}.png" for i in (2, 3, 4)]
-    results = dreamvid.render(clip, tmp_path / "out", frames="2:5", **FAST)
+    results = dreamvid.render(clip, tmp_path / "out", frames="2:5", dreamer=StubDreamer(), **FAST)
     assert results[0].status == "skipped"  # the frames of that range are all there
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import dreamvid
 from clips import moving_clip, translating_frames, write_frames
+from doubles import StubDreamer
 from dreamvid.engine.catalog import resolved_parameters
 from dreamvid.errors import UserError
 from dreamvid.jobs import plan_jobs
@@ -30,43 +31,45 @@ def test_changed_parameter_is_refused_unless_fresh(tmp_path):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=4)
     output = tmp_path / "out.mp4"
-    dreamvid.render(source, output, keep_parts=True, **FAST)
+    dreamvid.render(source, output, keep_parts=True, dreamer=StubDreamer(), **FAST)
     with pytest.raises(UserError, match="steps"):
-        dreamvid.render(source, output, overwrite=True, **{**FAST, "steps": 4})
+        dreamvid.render(source, output, overwrite=True, dreamer=StubDreamer(), **{**FAST, "steps": 4})
     # the chunks were encoded with the crf the render started with: another one is refused too
     with pytest.raises(UserError, match="encoded with --crf 18: run with --crf 18 to resume it, or add --fresh"):
-        dreamvid.render(source, output, overwrite=True, crf=30, **FAST)
+        dreamvid.render(source, output, overwrite=True, crf=30, dreamer=StubDreamer(), **FAST)
     # audio only: the checkpoints still fit, and not one frame is dreamed again
-    [result] = dreamvid.render(source, output, overwrite=True, keep_parts=True, audio=False, **FAST)
+    [result] = dreamvid.render(source, output, overwrite=True, keep_parts=True, audio=False, dreamer=StubDreamer(),
+                               **FAST)
     assert result.status == "done" and result.frames == 0
-    [result] = dreamvid.render(source, output, overwrite=True, fresh=True, **{**FAST, "steps": 4})
+    [result] = dreamvid.render(source, output, overwrite=True, fresh=True, dreamer=StubDreamer(),
+                               **{**FAST, "steps": 4})
     assert result.frames == 4  # --fresh dreams every frame again
 
 RENDER = ["--model", "vgg16-hed", "--steps", "2", "--octaves", "1", "--jitter", "4", "--quiet"]
 
 
-def test_changed_parameter_refuses_to_resume_unless_fresh(tmp_path, cli):
+def test_changed_parameter_refuses_to_resume_unless_fresh(tmp_path, command):
     _, work = interrupted_folder_render(tmp_path, steps=3)
     before = snapshot(tmp_path)
-    run = cli(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1")
+    run = command(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1")
     assert run.status == 2
     assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr
     assert "steps: 3 -> 2" in run.stderr and "--fresh" in run.stderr
     assert snapshot(tmp_path) == before and not (tmp_path / "out").exists()
 
-    run = cli(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1", "--fresh")
+    run = command(tmp_path, "frames", "-o", "out", *RENDER, "--batch", "1", "--fresh")
     assert run.status == 0, run.stderr
     redone = cv2.imread(str(tmp_path / "out" / "frame1.png"))
     assert not (redone[..., 1] == 0).all()  # the stale magenta frame was dreamed again
     assert json.loads((tmp_path / "out" / "dreamvid.json").read_text())["parameters"]["steps"] == 2
 
 
-def test_a_resume_with_another_crf_is_refused_before_any_work(tmp_path, cli, short_chunks):
+def test_a_resume_with_another_crf_is_refused_before_any_work(tmp_path, command, short_chunks):
     moving_clip(tmp_path / "clip.mp4", frames=4, size=(64, 48))
-    dreamvid.render(tmp_path / "clip.mp4", tmp_path / "out.mp4", keep_parts=True, **ONE_STEP)
+    dreamvid.render(tmp_path / "clip.mp4", tmp_path / "out.mp4", keep_parts=True, dreamer=StubDreamer(), **ONE_STEP)
     args = ["clip.mp4", "-o", "out.mp4", "--overwrite", "--model", "vgg16-hed", "--steps", "1", "--octaves", "1",
             "--flow-steps", "1", "--jitter", "4"]
-    run = cli(tmp_path, *args, "--crf", "30")
+    run = command(tmp_path, *args, "--crf", "30")
     assert run.status == 2 and run.loaded == []
     assert run.stderr.strip().endswith("holds frames encoded with --crf 18: run with --crf 18 to resume it, "
                                        "or add --fresh to start over"), run.stderr
@@ -81,10 +84,10 @@ def test_a_guide_replaced_under_the_same_name_is_not_resumed_into(tmp_path):
     guide = tmp_path / "guide.png"
     cv2.imwrite(str(guide), (guide_picture(48)[..., ::-1] * 255).astype(np.uint8))
     settings = dict(model="vgg16-hed", steps=1, octaves=1, guide=guide)
-    dreamvid.render(tmp_path / "clip.mp4", keep_parts=True, **settings)
+    dreamvid.render(tmp_path / "clip.mp4", keep_parts=True, dreamer=StubDreamer(), **settings)
     cv2.imwrite(str(guide), np.zeros((48, 48, 3), np.uint8))  # another picture, the same name
     with pytest.raises(UserError, match="guide_sha256"):
-        dreamvid.render(tmp_path / "clip.mp4", overwrite=True, **settings)
+        dreamvid.render(tmp_path / "clip.mp4", overwrite=True, dreamer=StubDreamer(), **settings)
 
 
 def test_fps_joins_the_fingerprint_only_when_a_schedule_counts_seconds(tmp_path):
@@ -119,7 +122,7 @@ def _partial(source: Path, output: Path, pieces: list[str]) -> Path:
     return job.work_folder
 
 
-def test_changed_video_is_refused_unless_fresh(tmp_path, cli):
+def test_changed_video_is_refused_unless_fresh(tmp_path, command):
     clip = tmp_path / "clip.mp4"
     moving_clip(clip, frames=4, size=(64, 48))
     _partial(clip, tmp_path / "out.mp4", ["frame_000000.png"])
@@ -127,50 +130,50 @@ def test_changed_video_is_refused_unless_fresh(tmp_path, cli):
     before = snapshot(tmp_path)
     args = ["clip.mp4", "-o", "out.mp4", "--model", "vgg16-hed", "--steps", "3", "--octaves", "1",
             "--flow-steps", "1", "--jitter", "8", "-q"]
-    run = cli(tmp_path, *args)
+    run = command(tmp_path, *args)
     assert run.status == 2 and run.loaded == []
     assert run.stderr.splitlines() == [
         "dreamvid: error: clip.mp4 changed since its partial render (4 -> 3 frames): add --fresh to start over"]
     assert snapshot(tmp_path) == before
 
-    run = cli(tmp_path, *args, "--fresh")
+    run = command(tmp_path, *args, "--fresh")
     assert run.status == 0, run.stderr
     from dreamvid.io.decode import probe_video
 
     assert probe_video(tmp_path / "out.mp4").frame_count == 3 and not (tmp_path / "out.mp4.parts").exists()
 
 
-def test_same_length_video_with_other_content_is_refused(tmp_path, cli):
+def test_same_length_video_with_other_content_is_refused(tmp_path, command):
     clip = tmp_path / "clip.mp4"
     moving_clip(clip, frames=4, size=(64, 48))
     _partial(clip, tmp_path / "out.mp4", ["frame_000000.png"])
     moving_clip(clip, frames=4, size=(64, 48), dx=-3)
-    run = cli(tmp_path, "clip.mp4", "-o", "out.mp4", "--model", "vgg16-hed", "--steps", "3", "--octaves", "1",
-              "--flow-steps", "1", "--jitter", "8")
+    run = command(tmp_path, "clip.mp4", "-o", "out.mp4", "--model", "vgg16-hed", "--steps", "3", "--octaves", "1",
+                  "--flow-steps", "1", "--jitter", "8")
     assert run.status == 2 and "clip.mp4 changed since its partial render (size" in run.stderr, run.stderr
 
 
-def test_replaced_frame_of_a_sequence_is_refused(tmp_path, cli):
+def test_replaced_frame_of_a_sequence_is_refused(tmp_path, command):
     """A frame already dreamed was replaced (a frame not dreamed yet may change: tests/cli/test_commands.py)."""
     paths = [tmp_path / "shot" / name
              for name in write_frames(tmp_path / "shot", translating_frames(4, (64, 48), dx=2, dy=1))]
     _partial(tmp_path / "shot" / "frame_%04d.png", tmp_path / "out", ["frame_000000.png", "frame_000001.png"])
     paths[1].write_bytes(paths[2].read_bytes())
     before = snapshot(tmp_path)
-    run = cli(tmp_path, "shot/frame_%04d.png", "-o", "out", *QUICK)
+    run = command(tmp_path, "shot/frame_%04d.png", "-o", "out", *QUICK)
     assert run.status == 2 and run.loaded == []
     assert "frame_%04d.png changed since its partial render (frame_0001.png changed: " in run.stderr, run.stderr
     assert snapshot(tmp_path) == before
 
 
-def test_plan_of_another_dreamvid_version_is_refused(tmp_path, cli):
+def test_plan_of_another_dreamvid_version_is_refused(tmp_path, command):
     clip = tmp_path / "clip.mp4"
     moving_clip(clip, frames=3, size=(64, 48))
     work = _partial(clip, tmp_path / "out.mp4", [])
     plan = json.loads((work / "plan.json").read_text())
     write_json(work / "plan.json", {**plan, "dreamvid": "0.0.1"})
-    run = cli(tmp_path, "clip.mp4", "-o", "out.mp4", "--model", "vgg16-hed", "--steps", "3", "--octaves", "1",
-              "--flow-steps", "1", "--jitter", "8")
+    run = command(tmp_path, "clip.mp4", "-o", "out.mp4", "--model", "vgg16-hed", "--steps", "3", "--octaves", "1",
+                  "--flow-steps", "1", "--jitter", "8")
     assert run.status == 2 and run.loaded == []
     assert "made by dreamvid 0.0.1 (this is dreamvid " in run.stderr and "--fresh" in run.stderr, run.stderr
 

@@ -11,6 +11,7 @@ import pytest
 
 import dreamvid
 from clips import cut_clip, moving_clip, read_rgb, translating_frames, write_frames
+from doubles import StubDreamer
 from dreamvid.imageops import from_float
 from dreamvid.score import frame_errors, score_videos, warping_error
 from helpers import FAST, high_frequency
@@ -24,8 +25,8 @@ def kept(pieces: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
 def test_cut_restarts_the_dream(tmp_path, saved):
     source = tmp_path / "cut.mp4"
     cut_clip(source, frames=8, cut_at=4)
-    dreamvid.render(source, tmp_path / "flow.mp4", **FAST)
-    dreamvid.render(source, tmp_path / "still.mp4", flow=False, **FAST)
+    dreamvid.render(source, tmp_path / "flow.mp4", dreamer=StubDreamer(), **FAST)
+    dreamvid.render(source, tmp_path / "still.mp4", flow=False, dreamer=StubDreamer(), **FAST)
     flow, still = kept(saved["flow.mp4"]), kept(saved["still.mp4"])
     assert np.array_equal(flow[4], still[4])  # fresh start at the cut: as if dreamed alone
     assert np.array_equal(flow[0], still[0])

@@ -4,6 +4,7 @@ and dreams none of the finished ones again."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,13 +15,14 @@ import pytest
 
 import dreamvid
 from clips import moving_clip
+from doubles import StubDreamer
 from dreamvid.io.decode import probe_video, read_frames
 from dreamvid.io.sinks import VideoSink
 from dreamvid.journal.names import chunk_name, parse_chunk
 from dreamvid.temporal.checkpoints import CheckpointStore
 from dreamvid.temporal.chunks import plan_chunks
 from dreamvid.temporal.plan import Segment
-from helpers import done_frames, kill_when, power_cut_at_round
+from helpers import TESTS, done_frames, kill_when, power_cut_at_round
 
 
 QUICK = dict(model="vgg16-hed", steps=1, octaves=1, flow_steps=1, jitter=4)
@@ -47,18 +49,18 @@ def test_a_render_crashed_midway_resumes_to_the_same_frames_without_dreaming_the
         tmp_path, short_chunks):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=16, size=(96, 64), audio=True)
-    dreamvid.render(source, tmp_path / "whole.mp4", **SIDE_BY_SIDE)
+    dreamvid.render(source, tmp_path / "whole.mp4", dreamer=StubDreamer(), **SIDE_BY_SIDE)
 
     output = tmp_path / "resumed.mp4"
     with power_cut_at_round(7):
-        dreamvid.render(source, output, **SIDE_BY_SIDE)
+        dreamvid.render(source, output, dreamer=StubDreamer(), **SIDE_BY_SIDE)
     assert not output.exists()
     chunked = [name for path in folder(output).iterdir() if (name := parse_chunk(path.name))]
     done = done_frames(output)
     assert chunked and len(done) >= 8  # two chains, 6 rounds: 12 frames less the second one's warm-up
     pieces = sorted(path.name for path in folder(output).glob("*.png"))
     assert len(pieces) <= 2 * 4, pieces  # per chain: the frames of the chunk it fills and its last frame
-    [result] = dreamvid.render(source, output, **SIDE_BY_SIDE)
+    [result] = dreamvid.render(source, output, dreamer=StubDreamer(), **SIDE_BY_SIDE)
     assert result.frames == 16 - len(done)  # no finished frame is dreamed again
     assert np.array_equal(np.stack(list(read_frames(output))), np.stack(list(read_frames(tmp_path / "whole.mp4"))))
     info = probe_video(output)
@@ -104,7 +106,7 @@ def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatc
 
     monkeypatch.setattr(CheckpointStore, "save", measured_save)
     output = tmp_path / "out.mp4"
-    dreamvid.render(source, output, keep_parts=True, **SIDE_BY_SIDE)
+    dreamvid.render(source, output, keep_parts=True, dreamer=StubDreamer(), **SIDE_BY_SIDE)
     most_pieces, most_bytes = max(count for count, _ in samples), max(size for _, size in samples)
     # The chunk being encoded and one more waiting (then the driver waits for the encoder), a chunk being
     # filled per chain, the second chain's 2 warm-up frames, and the frames on their way to the disk (a
@@ -118,29 +120,36 @@ def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatc
     assert probe_video(output).frame_count == 60
 
 
+# A render in a process of its own, to be killed: the stub dreamer takes a tenth of a second a frame.
 KILLABLE = """
-import sys
+import json, sys
+import dreamvid
+from doubles import StubDreamer
 from dreamvid.temporal import chunks
 chunks.CHUNK_SECONDS = 0.3
-from dreamvid.cli import main
-main(sys.argv[1:])
+source, output, options = sys.argv[1:]
+dreamvid.render(source, output, dreamer=StubDreamer(delay=0.1), **json.loads(options))
 """
+
+
+def killable(source, output, **options) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a KILLABLE render (its folder of doubles on the PYTHONPATH)."""
+    return ([sys.executable, "-c", KILLABLE, str(source), str(output), json.dumps(options)],
+            {**os.environ, "PYTHONPATH": str(TESTS)})
 
 
 def test_a_render_killed_with_sigkill_resumes_to_the_same_frames(tmp_path, short_chunks):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=18, size=(96, 64))
     reference = tmp_path / "reference.mp4"
-    dreamvid.render(source, reference, **SIDE_BY_SIDE)
+    dreamvid.render(source, reference, dreamer=StubDreamer(), **SIDE_BY_SIDE)
     output = tmp_path / "killed.mp4"
-    command = [sys.executable, "-c", KILLABLE, str(source), "-o", str(output), "-q", "--model", "vgg16-hed",
-               "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "--streams", "2",
-               "--batch", "2", "--warmup", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    command, env = killable(source, output, **SIDE_BY_SIDE)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     kill_when(process, lambda: len(done_frames(output)) >= 8 and bool(list(folder(output).glob("chunk_*"))), 240)
     assert len(done_frames(output)) < 18 and not output.exists()
     assert len(list(folder(output).glob("*.png"))) <= 2 * 4 + 2  # the rest is in chunks
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240)
     assert np.array_equal(np.stack(list(read_frames(output))), np.stack(list(read_frames(reference))))
     assert probe_video(output).frame_count == 18
 
@@ -150,14 +159,13 @@ def test_the_resume_dreams_only_what_was_not_on_disk(tmp_path, short_chunks):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=12, size=(96, 64))
     output = tmp_path / "out.mp4"
-    command = [sys.executable, "-c", KILLABLE, str(source), "-o", str(output), "-q", "--model", "vgg16-hed",
-               "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "--keep-parts"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command, env = killable(source, output, **QUICK, batch=1, keep_parts=True)  # batch: a CPU's, not asked of TF
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_when(process, lambda: bool(list(folder(output).glob("chunk_*"))) and len(done_frames(output)) >= 5, 240)
     done = set(done_frames(output))
     log = folder(output) / "frames.jsonl"
     before = len(log.read_text().splitlines())
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=240)
     dreamed_again = {json.loads(line)["frame"] for line in log.read_text().splitlines()[before:]}
     assert dreamed_again == set(range(12)) - done
     assert probe_video(output).frame_count == 12
@@ -168,9 +176,9 @@ def test_before_the_first_chunk_the_crf_may_still_change(tmp_path, short_chunks)
     moving_clip(source, frames=6, size=(64, 48))
     output = tmp_path / "out.mp4"
     with power_cut_at_round(3):
-        dreamvid.render(source, output, **QUICK)
+        dreamvid.render(source, output, dreamer=StubDreamer(), **QUICK)
     assert done_frames(output) == [0, 1] and not list(folder(output).glob("chunk_*"))
-    [result] = dreamvid.render(source, output, crf=30, **QUICK)
+    [result] = dreamvid.render(source, output, crf=30, dreamer=StubDreamer(), **QUICK)
     assert result.frames == 4 and json.loads((tmp_path / "out.mp4.json").read_text())["parameters"]["crf"] == 30
 
 
@@ -178,7 +186,7 @@ def test_a_folder_of_frames_keeps_its_pieces_until_the_end(tmp_path, short_chunk
     """A folder output is not chunked: each finished frame waits lossless, as before."""
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=6, size=(64, 48))
-    dreamvid.render(source, tmp_path / "frames", keep_parts=True, **QUICK)
+    dreamvid.render(source, tmp_path / "frames", keep_parts=True, dreamer=StubDreamer(), **QUICK)
     work = tmp_path / "frames.parts"
     assert len(list(work.glob("frame_*.png"))) == 6 and not list(work.glob("chunk_*"))
     assert len(list((tmp_path / "frames").glob("*.png"))) == 6

@@ -199,8 +199,8 @@ def test_ray_without_ray_installed_is_one_line_before_tensorflow(command, clip, 
     assert not (tmp_path / "out.mp4.parts").exists()
 
 
-def test_cluster_options_need_ray(cli, clip, tmp_path):
-    run = cli(tmp_path, str(clip), "--workers", "2")
+def test_cluster_options_need_ray(command, clip, tmp_path):
+    run = command(tmp_path, str(clip), "--workers", "2")
     assert run.status == 2 and run.loaded == []
     assert run.stderr.strip() == "dreamvid: error: --workers needs --ray (auto, or a cluster's HOST:PORT)"
 

@@ -14,7 +14,7 @@ import pytest
 import dreamvid
 from clips import (VFR_TIMES, container_clip, frame_times, moving_clip, rotated_clip, translating_frames, vfr_clip,
                    video_line, write_frames)
-from doubles import RecordingDreamer
+from doubles import RecordingDreamer, StubDreamer
 from dreamvid.io.audio import sound_envelope
 from dreamvid.io.decode import FrameDecodeError, probe_video, read_frames
 from dreamvid.io.encode import EncodeError
@@ -30,7 +30,7 @@ def parts_folder(output: Path) -> Path:
 def test_output_keeps_frame_count_rate_size_duration_and_audio(tmp_path):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=10, size=(96, 64), fps=10, audio=True)
-    dreamvid.render(source, **FAST)
+    dreamvid.render(source, dreamer=StubDreamer(), **FAST)
     output = tmp_path / "clip_dream.mp4"
     info, original = probe_video(output), probe_video(source)
     assert (info.frame_count, info.fps, info.width, info.height) == (10, original.fps, 96, 64)
@@ -46,13 +46,13 @@ def test_output_keeps_frame_count_rate_size_duration_and_audio(tmp_path):
 def test_silent_source_and_no_audio_option(tmp_path):
     source = tmp_path / "clip.mp4"
     moving_clip(source, frames=4, audio=True)
-    dreamvid.render(source, tmp_path / "mute.mov", audio=False, **FAST)
+    dreamvid.render(source, tmp_path / "mute.mov", audio=False, dreamer=StubDreamer(), **FAST)
     assert not probe_video(tmp_path / "mute.mov").has_audio
 
 
 def test_bundled_clip_cut_short_keeps_rate_and_surround_audio(tmp_path):
     output = tmp_path / "bunny.mp4"
-    dreamvid.render(BIG_BUCK_BUNNY, output, frames="10:16", max_side=128, **FAST)
+    dreamvid.render(BIG_BUCK_BUNNY, output, frames="10:16", max_side=128, dreamer=StubDreamer(), **FAST)
     info = probe_video(output)
     assert (info.frame_count, info.fps, info.width, info.height) == (6, 25, 128, 72)
     assert abs(info.duration - 6 / 25) < 1e-6
@@ -69,7 +69,7 @@ def test_odd_size_is_padded_and_said(tmp_path):
                    input=frames.tobytes(), check=True)
     assert (probe_video(source).width, probe_video(source).height) == (95, 63)
     reporter = Warnings()
-    dreamvid.render(source, reporter=reporter, **FAST)
+    dreamvid.render(source, reporter=reporter, dreamer=StubDreamer(), **FAST)
     out = probe_video(tmp_path / "odd_dream.mkv")
     assert (out.width, out.height, out.frame_count) == (96, 64, 3)
     assert any("padded" in message for message in reporter.messages)
@@ -78,7 +78,8 @@ def test_odd_size_is_padded_and_said(tmp_path):
 def test_rotation_is_honoured(tmp_path):
     source = tmp_path / "phone.mp4"
     displayed = rotated_clip(source, frames=3, size=(96, 64))
-    dreamvid.render(source, **{**FAST, "steps": 0, "flow_steps": 0})  # no dreaming: the pixels pass through
+    # no dreaming: the pixels pass through
+    dreamvid.render(source, dreamer=StubDreamer(), **{**FAST, "steps": 0, "flow_steps": 0})
     out = probe_video(tmp_path / "phone_dream.mp4")
     assert (out.width, out.height) == (64, 96)
     written = np.stack(list(dreamvid.io.decode.read_frames(out.path))).astype(float)
@@ -114,7 +115,7 @@ def test_variable_rate_render_keeps_timestamps(tmp_path):
 def test_sequence_to_video_keeps_count_and_sets_rate(tmp_path):
     write_frames(tmp_path / "shot", translating_frames(6, (64, 48), dx=2, dy=1))
     output = tmp_path / "shot.mp4"
-    dreamvid.render(tmp_path / "shot", output, sequence=True, fps=12, **FAST)
+    dreamvid.render(tmp_path / "shot", output, sequence=True, fps=12, dreamer=StubDreamer(), **FAST)
     info = probe_video(output)
     assert (info.frame_count, info.fps, info.width, info.height, info.has_audio) == (6, 12, 64, 48, False)
     assert json.loads((tmp_path / "shot.mp4.json").read_text())["fps"] == "12"
@@ -122,7 +123,7 @@ def test_sequence_to_video_keeps_count_and_sets_rate(tmp_path):
 
 def test_sequence_to_video_defaults_to_25_fps(tmp_path):
     write_frames(tmp_path / "shot", translating_frames(3, (64, 48), dx=2, dy=1))
-    dreamvid.render(tmp_path / "shot", tmp_path / "shot.mov", sequence=True, **FAST)
+    dreamvid.render(tmp_path / "shot", tmp_path / "shot.mov", sequence=True, dreamer=StubDreamer(), **FAST)
     assert probe_video(tmp_path / "shot.mov").fps == 25
     assert json.loads((tmp_path / "shot.mov.json").read_text())["fps"] == "25"
 
@@ -154,7 +155,7 @@ def test_a_variable_rate_render_keys_seconds_on_its_timestamps(tmp_path):
 
     times = [0.0, 0.1, 0.2, 0.5, 1.0, 1.5]
     vfr_clip(tmp_path / "phone.mp4", times, size=(64, 48))
-    dreamvid.render(tmp_path / "phone.mp4", step_size="0:(0.01), 1s:(0.03)", **FAST)
+    dreamvid.render(tmp_path / "phone.mp4", step_size="0:(0.01), 1s:(0.03)", dreamer=StubDreamer(), **FAST)
     record = json.loads((tmp_path / "phone_dream.mp4.json").read_text())
     # 1 s is frame 4 (its timestamp), not frame 10 of the nominal rate
     assert record["schedules"]["--step-size"] == pytest.approx([0.01, 0.015, 0.02, 0.025, 0.03, 0.03], abs=1e-6)
@@ -237,7 +238,7 @@ def test_a_dead_encoder_stops_the_render_at_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(video.VideoWriter, "write", dies_at_third_frame)
     with pytest.raises(EncodeError, match="ffmpeg"):
-        dreamvid.render(source, output, **{**FAST, "steps": 1})
+        dreamvid.render(source, output, dreamer=StubDreamer(), **{**FAST, "steps": 1})
     checkpoints = list(output.with_name(output.name + ".parts").glob("frame_*.png"))
     assert 3 <= len(checkpoints) < 10, "the render must stop when the encoder dies, not dream on"
     assert not output.exists()
@@ -259,11 +260,11 @@ def test_decode_failure_stops_cleanly_and_keeps_checkpoints(tmp_path, monkeypatc
     monkeypatch.setattr(video, "read_frames", breaks_at_5)
     output = tmp_path / "out.mp4"
     with pytest.raises(FrameDecodeError, match="frame 5"):
-        dreamvid.render(source, output, **FAST)
+        dreamvid.render(source, output, dreamer=StubDreamer(), **FAST)
     assert not output.exists()
     assert done_frames(output) == [0, 1, 2, 3, 4]
     monkeypatch.setattr(video, "read_frames", real)
-    dreamvid.render(source, output, **FAST)  # resumes at frame 5
+    dreamvid.render(source, output, dreamer=StubDreamer(), **FAST)  # resumes at frame 5
     assert probe_video(output).frame_count == 8
 
 
@@ -275,7 +276,7 @@ def test_short_disk_is_a_warning_naming_both_figures(tmp_path, monkeypatch):
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=1000))
     reporter = Warnings()
-    dreamvid.render(source, reporter=reporter, **FAST)
+    dreamvid.render(source, reporter=reporter, dreamer=StubDreamer(), **FAST)
     [message] = [m for m in reporter.messages if "checkpoints" in m]
     assert "0.00 GB" in message and "0.03 GB" not in message and "need about" in message
 

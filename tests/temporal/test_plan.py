@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dreamvid
 from clips import cut_clip, moving_clip
+from doubles import StubDreamer
 from dreamvid.temporal.plan import Segment, crossfade_weights, plan_segments
 
 
@@ -27,7 +28,7 @@ def test_segments_start_at_cuts_without_warmup(tmp_path):
     source = tmp_path / "cut.mp4"
     cut_clip(source, frames=12, cut_at=6)
     output = tmp_path / "out.mp4"
-    dreamvid.render(source, output, streams=2, batch=2, warmup=3, **SETTINGS)
+    dreamvid.render(source, output, streams=2, batch=2, warmup=3, dreamer=StubDreamer(), **SETTINGS)
     import json
 
     record = json.loads(Path(str(output) + ".json").read_text())
