@@ -77,8 +77,11 @@ else:
 """
 
 
-@pytest.mark.parametrize("when", ["atexit", "teardown"])
-@pytest.mark.parametrize("number", ["SIGINT", "SIGTERM"])
+# Each case is a render in a real process that loads TensorFlow (seconds): one in the fast run, three slow.
+@pytest.mark.parametrize("number, when", [("SIGINT", "atexit"),
+                                          pytest.param("SIGTERM", "teardown", marks=pytest.mark.slow),
+                                          pytest.param("SIGTERM", "atexit", marks=pytest.mark.slow),
+                                          pytest.param("SIGINT", "teardown", marks=pytest.mark.slow)])
 def test_a_signal_while_the_finished_command_exits_changes_nothing(tmp_path, number, when):
     """The interpreter and TensorFlow took about a second to exit after the summary (1.4 s on a busy
     machine, found by benchmarks/kill_fuzz.py): a signal then killed the finished command without a word

@@ -120,10 +120,12 @@ main(sys.argv[1:])
 """
 
 
-@pytest.mark.parametrize("source, stage, number", [("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM"),
-                                                   ("clip.mp4", "removal", "SIGTERM"),
-                                                   ("shot", "removal-start", "SIGTERM"),
-                                                   ("clip.mp4", "removal-start", "SIGINT")])
+# Each case is a real process that loads TensorFlow (seconds): two in the fast run, the rest with the slow tests.
+@pytest.mark.parametrize("source, stage, number", [
+    ("shot", "removal", "SIGINT"), ("clip.mp4", "summary", "SIGTERM"),
+    pytest.param("clip.mp4", "removal", "SIGTERM", marks=pytest.mark.slow),
+    pytest.param("shot", "removal-start", "SIGTERM", marks=pytest.mark.slow),
+    pytest.param("clip.mp4", "removal-start", "SIGINT", marks=pytest.mark.slow)])
 def test_a_signal_after_the_render_finished_says_there_is_nothing_to_resume(tmp_path, source, stage, number):
     """A signal that came once the output was complete (a folder's work folder already removed, or the
     summary being printed) said "finished frames are kept; run the same command again to resume". One

@@ -169,6 +169,7 @@ def dreamed_frames(saved, output) -> np.ndarray:
     return np.stack([pieces[name] for name in sorted(pieces) if name.startswith("frame_")])
 
 
+@pytest.mark.slow
 def test_revealed_pixels_reach_the_strength_of_carried_ones_within_three_frames(tmp_path, vgg_hed, saved):
     """Strength relative to a per-frame dream of the same clip (--no-flow), so that content does not
     count: pixels an object uncovers, two frames later (the third frame they are seen), against the

@@ -79,7 +79,7 @@ def _files(work) -> list[tuple[str, int]]:
     return [(suffix, size) for suffix, size in found if suffix in (".png", ".mp4")]
 
 
-@pytest.mark.parametrize("encoder", ["fast", "slow", "stalling"])
+@pytest.mark.parametrize("encoder", ["fast", pytest.param("slow", marks=pytest.mark.slow), "stalling"])  # slow: 10 s
 def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatch, short_chunks, encoder):
     """Sampled at every saved frame: a few pieces per chain and the chunks, not a piece per frame; with
     an encoder slower than the dreaming too, and one that stalls for seconds on its first chunk (the
