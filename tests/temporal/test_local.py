@@ -90,7 +90,6 @@ def test_rotation_is_honoured(tmp_path):
 ONE_STEP = {**FAST, "steps": 1}
 
 
-@pytest.mark.slow
 def test_foreign_container_renders_to_mp4_at_its_display_shape(tmp_path):
     """An anamorphic WebM (pixels twice as wide as tall) comes out as clip_dream.mp4 with square pixels."""
     path = tmp_path / "clip.webm"
@@ -102,7 +101,6 @@ def test_foreign_container_renders_to_mp4_at_its_display_shape(tmp_path):
     assert "SAR 1:1" in video_line(output)
 
 
-@pytest.mark.slow
 def test_variable_rate_render_keeps_timestamps(tmp_path):
     path = tmp_path / "phone.mp4"
     vfr_clip(path, VFR_TIMES[:6], audio=True)
