@@ -1,4 +1,5 @@
-"""Tiny synthetic clips whose content and motion are known exactly, so tests can check pixels and flow.
+"""Tiny synthetic clips whose content and motion are known exactly, so tests can check pixels and flow, and
+what ffmpeg measures of a file.
 
 Each generator writes a file with the bundled ffmpeg and returns the frames as displayed (N, H, W, 3 RGB uint8),
 i.e. what a perfect decoder would give back (H.264 at low crf comes within a few levels).
@@ -6,6 +7,7 @@ i.e. what a perfect decoder would give back (H.264 at low crf comes within a few
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -24,6 +26,21 @@ def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
     colour = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 8.0)
     image = 0.6 * _stretch(detail)[..., None] + 0.4 * _stretch(colour)
     return (image * 255).round().astype(np.uint8)
+
+
+def blurred_noise(seed: int, height: int = 64, width: int = 96, sigma: float = 2.5) -> np.ndarray:
+    """Blurred colour noise: trackable everywhere, different for every seed."""
+    noise = np.random.default_rng(seed).random((height, width, 3)).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), sigma)
+    noise = (noise - noise.min()) / (noise.max() - noise.min())
+    return (noise * 255).round().astype(np.uint8)
+
+
+def shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """The image moved by (dx, dy) pixels: shift(image)(x + d) = image(x)."""
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    size = (image.shape[1], image.shape[0])
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
@@ -198,3 +215,110 @@ def truncated_clip(path: Path, frames: int = 26, keep: float = 0.45) -> int:
     decoded = subprocess.run([FFMPEG, "-v", "quiet", "-i", str(path), "-map", "0:v:0", "-f", "framecrc", "-"],
                              capture_output=True, text=True).stdout
     return sum(1 for line in decoded.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def write_frames(folder: Path, frames: np.ndarray, names: list[str] | None = None) -> list[str]:
+    """RGB(A) frames (uint8 or uint16) as images named frame_0000.png... unless names are given: an image
+    sequence."""
+    folder.mkdir(exist_ok=True)
+    names = names or [f"frame_{index:04d}.png" for index in range(len(frames))]
+    for name, frame in zip(names, frames):
+        planes = frame[..., [2, 1, 0, 3]] if frame.shape[2] == 4 else frame[..., ::-1]
+        assert cv2.imwrite(str(folder / name), np.ascontiguousarray(planes))
+    return names
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert data is not None, path
+    return data[..., 2::-1] if data.ndim == 3 else data
+
+
+# Frame k of the variable-rate clip is shown from VFR_TIMES[k] s: 10 fps, then 20 fps, then 30 fps.
+VFR_TIMES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.633, 0.667, 0.7]
+
+GOP = 6
+
+
+def short_gop_clip(path: Path, frames: int = 24, *, gop: int = GOP, rate: str = "25", before: tuple = (),
+                   filters: tuple = (), after: tuple = ()) -> Path:
+    """A moving H.264 clip with a keyframe every `gop` frames and two B-frames between references; `before`
+    goes before the input, `filters` and `after` after it."""
+    width, height = 96, 64
+    source = translating_frames(frames, (width, height), 2, 1, seed=7)
+    args = [FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *before, "-f", "rawvideo", "-pix_fmt", "rgb24",
+            "-s", f"{width}x{height}", "-framerate", rate, "-i", "pipe:0"]
+    args += ["-vf", ",".join(filters)] if filters else []
+    args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "20", "-g", str(gop), "-keyint_min", str(gop),
+             "-sc_threshold", "0", "-bf", "2", *after, str(path)]
+    subprocess.run(args, input=source.tobytes(), check=True, capture_output=True)
+    return path
+
+
+def rotate(path: Path) -> Path:
+    """The same stream with display-matrix rotation (90 degrees clockwise to display), pixels untouched."""
+    turned = path.with_name("turned-" + path.name)
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-display_rotation", "-90", "-i", str(path),
+                    "-c", "copy", str(turned)], check=True, capture_output=True)
+    return turned
+
+
+def sound_clip(path: Path, loudness: list[float], seconds: float = 1.0, fps: int = 10) -> None:
+    """A moving 96x64 clip at `fps` whose soundtrack is a 440 Hz tone of each amplitude in `loudness` in
+    turn, `seconds` each (0: silence)."""
+    frames = translating_frames(round(len(loudness) * seconds * fps), (96, 64), 2, 1)
+    level = "0"
+    for index, amplitude in reversed(list(enumerate(loudness))):
+        level = f"if(lt(t\\,{(index + 1) * seconds})\\,{amplitude}\\,{level})"
+    tone = f"aevalsrc=exprs={level}*sin(2*PI*440*t):s=48000:d={len(loudness) * seconds}"
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                    "-s", "96x64", "-framerate", str(fps), "-i", "pipe:0", "-f", "lavfi", "-i", tone,
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "10", "-c:a", "aac", "-ac", "1", str(path)],
+                   input=frames.tobytes(), check=True, capture_output=True)
+
+
+# ---- what ffmpeg measures ---------------------------------------------------------------------------------
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def describe(path: Path) -> str:
+    return subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+
+
+def video_line(path: Path) -> str:
+    return next(line for line in describe(path).splitlines() if ": Video:" in line)
+
+
+def decoded_seconds(path: Path, kind: str) -> float:
+    """How long a file's video or audio lasts, as ffmpeg measures it by decoding."""
+    out = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(path), "-an" if kind == "video" else "-vn",
+                          "-f", "null", "-"], capture_output=True, text=True).stderr
+    h, m, s = re.findall(r"time=(\d+):(\d+):([\d.]+)", out)[-1]
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def stream_durations(path: Path) -> dict[str, float]:
+    """Seconds of each stream kind, as ffmpeg measures them by decoding."""
+    stderr = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(path), "-f", "null", "-"],
+                            capture_output=True, text=True).stderr
+    durations = {}
+    for kind, flag in (("video", "-an"), ("audio", "-vn")):
+        out = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(path), flag, "-f", "null", "-"],
+                             capture_output=True, text=True).stderr
+        times = re.findall(r"time=(\d+):(\d+):([\d.]+)", out)
+        if times and f": {kind.capitalize()}:" in stderr:
+            h, m, s = times[-1]
+            durations[kind] = int(h) * 3600 + int(m) * 60 + float(s)
+    return durations
+
+
+def encode_options(path: Path, options: list[str], frames: int, size: tuple[int, int] = (96, 64)) -> None:
+    """A translating texture of `frames` frames encoded with the given ffmpeg output options (a codec, a GOP,
+    B-frames, a container), yuv420p."""
+    width, height = size
+    pictures = translating_frames(frames, size, 2, 1, seed=7)
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+                    "-framerate", "10", "-i", "pipe:0", *options, "-pix_fmt", "yuv420p", str(path)],
+                   input=pictures.tobytes(), check=True)

@@ -1,31 +1,21 @@
-"""Shared fixtures: each model is built once per session, pictures are small synthetic ones, and the
-installed command runs with a probe that records whether it loaded TensorFlow."""
+"""Shared fixtures: each model is built once per session, pictures are small synthetic ones, the command runs
+in this process (`command`, for the many cases that end before any work) or as the installed command with
+a probe that records whether it loaded TensorFlow (`cli`, for what only a real process shows), and
+`saved` keeps the pixels of every piece a render saves."""
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
+from helpers import PROBE, framework_imports, installed_command, natural_picture, snapshot  # noqa: F401 (shared)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def natural_picture(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A float RGB picture in [0, 1] with what photos have: smooth gradients, edges and soft texture."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    picture = np.dstack([0.3 + 0.4 * x, 0.2 + 0.5 * y, 0.6 - 0.3 * x * y]).astype(np.float32)
-    texture = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 3)
-    picture = 0.6 * picture + 0.4 * texture
-    cv2.circle(picture, (width // 3 + seed % 7, height // 2), max(2, height // 6), (0.9, 0.8, 0.1), -1)
-    cv2.rectangle(picture, (width // 2, height // 5), (width * 4 // 5, height // 2), (0.1, 0.3, 0.8), -1)
-    return np.clip(picture, 0.0, 1.0)
+_command = installed_command  # the name older test files import
 
 
 @pytest.fixture(scope="session")
@@ -52,26 +42,32 @@ def vgg_hed():
     return load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block4_conv3"], "precision": "float32"}))
 
 
-# Imported by every Python the tests start: records at exit which heavy modules were loaded.
-PROBE = """\
-import atexit, os, sys
+@pytest.fixture(scope="session")
+def moving(tmp_path_factory):
+    """A 12-frame clip at 10 fps with a stereo soundtrack, and its frames."""
+    from clips import moving_clip
 
-def _record(path=os.environ.get("DREAMVID_IMPORT_PROBE")):
-    if path:
-        with open(path, "w") as file:
-            file.write("\\n".join(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
-
-atexit.register(_record)
-"""
+    path = tmp_path_factory.mktemp("clips") / "moving.mp4"
+    return path, moving_clip(path, frames=12, size=(96, 64), fps=10, audio=True)
 
 
-def _command() -> list[str]:
-    installed = Path(sys.executable).with_name("dreamvid")
-    if installed.exists():
-        return [str(installed)]
-    found = shutil.which("dreamvid")
-    assert found, "the dreamvid command is not installed (pip install -e .)"
-    return [found]
+@pytest.fixture(scope="session")
+def rotated(tmp_path_factory):
+    """A clip stored sideways with rotation metadata, and its frames as displayed."""
+    from clips import rotated_clip
+
+    path = tmp_path_factory.mktemp("clips") / "rotated.mp4"
+    return path, rotated_clip(path, frames=6, size=(96, 64))
+
+
+@pytest.fixture(scope="session")
+def silence_loud_quiet(tmp_path_factory):
+    """A clip whose soundtrack is a second of silence, a loud second and a quiet one (30 frames)."""
+    from clips import sound_clip
+
+    path = tmp_path_factory.mktemp("sound") / "music.mp4"
+    sound_clip(path, [0.0, 0.5, 0.05])  # 1 s each: 30 frames
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -82,20 +78,23 @@ def probe_dir(tmp_path_factory):
 
 
 class Run:
+    """A command's exit status, its output and error output, and the numerics frameworks it loaded."""
+
     def __init__(self, result: subprocess.CompletedProcess, loaded: list[str]):
         self.status, self.stdout, self.stderr, self.loaded = result.returncode, result.stdout, result.stderr, loaded
 
 
 @pytest.fixture
 def cli(probe_dir, tmp_path_factory):
-    """Run the installed command in a folder; returns the status, output and the heavy modules it loaded."""
+    """Run the installed command in a folder, in a fresh Python: its status, output and the heavy modules it
+    loaded. For what only a real process shows: the import probe, signals, the exit."""
 
     def run(folder: Path, *args: str) -> Run:
         record = tmp_path_factory.mktemp("loaded") / "modules.txt"
         env = {**os.environ, "PYTHONPATH": str(probe_dir), "DREAMVID_IMPORT_PROBE": str(record),
                "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "250"}
-        result = subprocess.run(_command() + list(args), cwd=folder, env=env, capture_output=True, text=True,
-                                timeout=300)
+        result = subprocess.run(installed_command() + list(args), cwd=folder, env=env, capture_output=True,
+                                text=True, timeout=300)
         loaded = record.read_text().split() if record.exists() else None
         assert loaded is not None, f"the import probe did not run: {result.stderr}"
         return Run(result, loaded)
@@ -103,14 +102,41 @@ def cli(probe_dir, tmp_path_factory):
     return run
 
 
-def snapshot(folder: Path) -> dict[str, tuple]:
-    """Every file and folder under `folder` with its bytes' hash and modification time."""
-    state = {}
-    for path in sorted(folder.rglob("*")):
-        stat = path.stat()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-        state[str(path.relative_to(folder))] = (digest, stat.st_mtime_ns)
-    return state
+@pytest.fixture
+def command(capfd, monkeypatch):
+    """Run the `dreamvid` command in this process (for the many cases that fail before any work, where a
+    fresh interpreter would cost half a second each): its status, its output and error output as the
+    file descriptors got them (what C libraries print too), and every numerics framework it imported
+    (see helpers.framework_imports: noted even when an earlier test loaded it)."""
+    import signal
+
+    from dreamvid.cli import main
+
+    def run(folder: Path, *args: str) -> Run:
+        monkeypatch.chdir(folder)
+        monkeypatch.setenv("COLUMNS", "250")
+        capfd.readouterr()  # what came before is not the command's
+        handler = signal.getsignal(signal.SIGTERM)
+        with framework_imports() as loaded:
+            try:
+                main(list(args))
+                status = 0
+            except SystemExit as done:
+                status = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            finally:
+                signal.signal(signal.SIGTERM, handler)
+        said = capfd.readouterr()
+        return Run(subprocess.CompletedProcess(args, status, said.out, said.err), list(loaded))
+
+    return run
+
+
+@pytest.fixture
+def short_chunks(monkeypatch):
+    """Chunks of 3 frames at the test clips' 10 fps, so that tiny clips have several."""
+    from dreamvid.temporal import chunks
+
+    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 0.3)
 
 
 @pytest.fixture
@@ -130,29 +156,3 @@ def saved(monkeypatch):
 
     monkeypatch.setattr(CheckpointStore, "save", save)
     return pieces
-
-
-@pytest.fixture
-def command(capsys, monkeypatch):
-    """Run the `dreamvid` command in this process (for the many cases that fail before any work, where a
-    fresh interpreter would cost seconds each): its status, output and error output. The subprocess
-    `cli` fixture stays for what only a real process shows (the import probe, signals, exit)."""
-    import signal
-
-    from dreamvid.cli import main
-
-    def run(folder: Path, *args: str) -> Run:
-        monkeypatch.chdir(folder)
-        monkeypatch.setenv("COLUMNS", "250")
-        handler = signal.getsignal(signal.SIGTERM)
-        try:
-            main(list(args))
-            status = 0
-        except SystemExit as done:
-            status = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
-        finally:
-            signal.signal(signal.SIGTERM, handler)
-        said = capsys.readouterr()
-        return Run(subprocess.CompletedProcess(args, status, said.out, said.err), [])
-
-    return run

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
+from PIL import Image, ImageOps
 
-from dreamvid.imageops import apply_delta, from_float, octave_shapes, processing_size, resize, to_float
+from dreamvid.imageops import (apply_delta, cmyk_to_rgb, from_float, octave_shapes, processing_size, resize,
+                               rgb_to_cmyk, to_float, upright)
+from helpers import ORIENTATION, blocks
 
 
 def test_octave_shapes_go_from_small_to_the_image_size():
@@ -100,3 +103,22 @@ def test_from_float_rounds_and_clips():
 def test_to_float_leaves_floats_as_float32():
     values = np.array([0.25, 0.5], np.float64)
     assert to_float(values).dtype == np.float32 and to_float(values).tolist() == [0.25, 0.5]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_upright_turns_as_pillow_exif_transpose(orientation):
+    data = blocks(3, 5, 1)
+    image = Image.fromarray(data)
+    exif = image.getexif()
+    exif[ORIENTATION] = orientation
+    image.info["exif"] = exif.tobytes()
+    expected = np.asarray(ImageOps.exif_transpose(image))
+    assert np.array_equal(upright(data, orientation), expected)
+
+
+def test_cmyk_conversions_are_inverse():
+    rgb = np.random.default_rng(3).random((20, 3)).astype(np.float32)
+    cmyk = rgb_to_cmyk(rgb)
+    assert cmyk.min() >= 0 and cmyk.max() <= 1
+    assert np.allclose(cmyk_to_rgb(cmyk), rgb, atol=1e-6)
+    assert np.allclose(rgb_to_cmyk(np.zeros((1, 3), np.float32)), [[0, 0, 0, 1]])  # black is black ink

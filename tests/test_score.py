@@ -1,22 +1,21 @@
-"""Temporal warping error on tiny synthetic clips with known motion, flicker and cuts."""
-
+"""Temporal warping error on tiny synthetic clips with known motion, flicker and cuts; the score command's
+plot."""
 import json
 
 import cv2
 import numpy as np
 import pytest
 
-from clips import cut_clip
+from clips import blurred_noise, cut_clip, encode, shift, translating_frames
 from dreamvid.errors import UserError
 from dreamvid.score import (check_plotting, frame_errors, frame_scores, plot_scores, read_timing, score_videos,
                             warping_error)
 from helpers import FAST, power_cut_at_round
-from test_flow import shift, texture
 
 
 def moving_clip(seed: int, frames: int = 5, sigma: float = 2.5, size: tuple[int, int] = (64, 96)) -> list:
     """A texture panning 2 px right and 1 px down per frame."""
-    base = texture(seed, height=size[0], width=size[1], sigma=sigma)
+    base = blurred_noise(seed, height=size[0], width=size[1], sigma=sigma)
     return [shift(base, 2.0 * t, 1.0 * t) for t in range(frames)]
 
 
@@ -27,7 +26,7 @@ def flicker(frames: list, amount: float = 12.0) -> list:
 
 
 def test_identical_static_frames_score_zero():
-    frame = texture(20)
+    frame = blurred_noise(20)
     assert warping_error([frame] * 4, [frame] * 4) < 1e-6
 
 
@@ -51,7 +50,7 @@ def test_a_pair_across_a_cut_is_excluded():
 
 
 def test_no_pair_scores_zero():
-    assert warping_error([texture(24)], [texture(24)]) == 0.0
+    assert warping_error([blurred_noise(24)], [blurred_noise(24)]) == 0.0
     assert frame_errors([], []) == []
 
 
@@ -73,6 +72,19 @@ def test_frame_scores_also_give_the_cuts():
     errors, cuts = frame_scores(clip, clip)
     assert len(errors) == 5 and errors[2] is None
     assert cuts == [3]
+
+
+def test_scoring_a_video_too_small_for_the_flow_is_one_line(tmp_path):
+    from dreamvid.errors import UserError
+    from dreamvid.score import score_videos
+
+    encode(tmp_path / "strip.mp4", translating_frames(3, (64, 8), 1, 0))
+    try:
+        score_videos(tmp_path / "strip.mp4", tmp_path / "strip.mp4")
+    except UserError as error:
+        assert "frames of 64x8 are too small for the optical flow" in str(error)
+    else:
+        raise AssertionError("a 64x8 video was scored")
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +116,8 @@ def test_score_gives_per_frame_errors_and_cuts(rendered_cut):
         assert scores[name] == pytest.approx(np.mean([e for e in errors if e is not None]))
 
 
-def test_the_plot_has_an_error_panel_and_a_time_panel(rendered_cut, cli):
-    run = cli(rendered_cut, "score", "clip.mp4", "clip_dream.mp4", "--plot", "score.png")
+def test_the_plot_has_an_error_panel_and_a_time_panel(rendered_cut, command):
+    run = command(rendered_cut, "score", "clip.mp4", "clip_dream.mp4", "--plot", "score.png")
     assert run.status == 0, run.stderr
     assert json.loads(run.stdout)["cuts"] == [6] and "per_frame" not in run.stdout
     assert cv2.imread(str(rendered_cut / "score.png")).shape == (700, 1000, 3)

@@ -1,143 +1,169 @@
+"""The stills runner: an image, or a folder of independent images, dreamed and written in its own mode and
+upright; float values outside [0, 1] kept; nothing left behind when a picture cannot be written; a
+folder render killed or interrupted resumes, keeping the old output until the new one is whole."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
-from dreamvid.errors import UserError
-from dreamvid.io.images import Picture, inspect_image, read_image, write_image
-from dreamvid.io.listing import list_images, natural_key
-
-
-def test_natural_sort_puts_frame2_before_frame10(tmp_path):
-    names = ["frame10.png", "frame2.png", "Frame3.PNG", "frame1.jpg", "frame002b.png"]
-    for name in names + ["notes.txt", "frame4.mp4"]:
-        (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "frame5.png").mkdir()  # folders are not frames
-    assert [p.name for p in list_images(tmp_path)] == [
-        "frame1.jpg", "frame2.png", "frame002b.png", "Frame3.PNG", "frame10.png"]
-    assert sorted(["a10", "a9", "a100"], key=natural_key) == ["a9", "a10", "a100"]
+import dreamvid
+from clips import translating_frames
+from doubles import Brighten, RecordingDreamer
+from dreamvid.settings import build_settings
+from helpers import (FAST, ORIENTATION, blocks, installed_command, interrupted_folder_render, save_oriented, snapshot,
+                     write_picture)
 
 
-def test_list_images_of_an_empty_folder_is_a_user_error(tmp_path):
-    (tmp_path / "readme.txt").write_text("no frames here")
-    with pytest.raises(UserError, match="no images in folder"):
-        list_images(tmp_path)
-    with pytest.raises(UserError, match="not a folder"):
-        list_images(tmp_path / "readme.txt")
+QUICK = ["--model", "vgg16-hed", "--steps", "1", "--octaves", "1", "--flow-steps", "1", "--jitter", "4", "-q"]
 
 
-def test_inspect_image_reads_the_size(tmp_path):
-    path = tmp_path / "wide.png"
-    cv2.imwrite(str(path), np.zeros((12, 34, 3), np.uint8))
-    info = inspect_image(path)
-    assert (info.width, info.height) == (34, 12)
+@pytest.fixture
+def recorder():
+    return RecordingDreamer()
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "input not found"), (b"", "empty file"), (b"hello, I am text\n", "not a readable image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "not a readable image")])
-def test_inspect_image_rejects_bad_files(tmp_path, content, message):
-    path = tmp_path / "photo.png"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(UserError, match=message):
-        inspect_image(path)
+def _run_still(source, output):
+    from dreamvid.job import Job
+    from dreamvid.progress import Reporter
+    from dreamvid.stills import run_stills
+
+    from dreamvid.engine.catalog import resolved_parameters
+
+    settings = build_settings({"model": "vgg16-hed", "octaves": 1, "steps": 1})
+    job = Job("image", source, output, (source,), params=resolved_parameters(settings))
+    run_stills(job, Brighten(), settings, Reporter(), 1)
 
 
-def test_read_image_of_text_is_a_decode_error(tmp_path):
-    """Mid-render, a frame that fails to decode stops its job (exit 1), it is not a validation error."""
-    from dreamvid.io.images import ImageDecodeError
-
-    path = tmp_path / "photo.png"
-    path.write_text("not an image")
-    with pytest.raises(ImageDecodeError, match="cannot decode"):
-        read_image(path)
-
-
-def _gradient(height, width, top):
-    ramp = np.linspace(0, top, height * width * 3).reshape(height, width, 3)
-    return np.rint(ramp).astype(np.uint16 if top > 255 else np.uint8)
+def test_float_still_keeps_values_outside_the_unit_range(tmp_path):
+    values = np.array([[-1.0, 0.25, 0.95, 3.0]] * 4, np.float32)
+    Image.fromarray(values, "F").save(tmp_path / "hdr.tif")
+    _run_still(tmp_path / "hdr.tif", tmp_path / "out.tif")
+    with Image.open(tmp_path / "out.tif") as written:
+        assert written.mode == "F"
+        result = np.asarray(written)
+    # the change dreamed on the clipped values, added to the original ones
+    assert np.allclose(result[0], [-0.9, 0.35, 1.0, 3.0], atol=1e-6)
 
 
-def test_sixteen_bit_png_round_trips_exactly(tmp_path):
-    data = _gradient(17, 23, 65535)  # values that are not multiples of 257: real 16-bit content
-    cv2.imwrite(str(tmp_path / "in.png"), data)
-    picture = read_image(tmp_path / "in.png")
-    assert picture.dtype == np.uint16 and picture.alpha is None and picture.rgb.shape == (17, 23, 3)
-    assert np.allclose(picture.rgb, data[..., ::-1] / 65535.0)  # BGR on disk, RGB in memory
-    write_image(tmp_path / "out.png", picture)
-    assert np.array_equal(cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED), data)
+def test_missing_values_of_a_float_still_stay_missing_and_do_not_spread(tmp_path):
+    values = np.array([[np.nan, 0.25, 0.5, 2.0]] * 4, np.float32)
+    Image.fromarray(values, "F").save(tmp_path / "gaps.tif")
+    _run_still(tmp_path / "gaps.tif", tmp_path / "out.tif")
+    with Image.open(tmp_path / "out.tif") as written:
+        result = np.asarray(written)
+    assert np.isnan(result[:, 0]).all() and np.allclose(result[:, 1:], [0.35, 0.6, 2.0], atol=1e-6)
 
 
-def test_rgba_keeps_its_alpha(tmp_path):
-    data = np.dstack([_gradient(10, 12, 255), np.tile(np.arange(12, dtype=np.uint8) * 20, (10, 1))])
-    cv2.imwrite(str(tmp_path / "in.png"), data)
-    picture = read_image(tmp_path / "in.png")
-    assert picture.rgb.shape == (10, 12, 3) and picture.alpha.shape == (10, 12)
-    assert np.allclose(picture.alpha, data[..., 3] / 255.0)
-    write_image(tmp_path / "out.png", picture)
-    assert np.array_equal(cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED), data)
+@pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("CMYK", ".jpg"), ("RGB", ".webp")])
+def test_dreamed_still_keeps_its_mode_and_displayed_size(tmp_path, mode, suffix):
+    save_oriented(tmp_path / f"in{suffix}", blocks(), 6, mode)
+    _run_still(tmp_path / f"in{suffix}", tmp_path / f"out{suffix}")
+    with Image.open(tmp_path / f"out{suffix}") as written:
+        assert written.mode == mode and written.size == (32, 48)
+        assert written.getexif().get(ORIENTATION, 1) == 1
 
 
-def test_grayscale_becomes_rgb(tmp_path):
-    gray = np.tile(np.arange(0, 240, 20, dtype=np.uint8), (6, 1))
-    cv2.imwrite(str(tmp_path / "gray.png"), gray)
-    picture = read_image(tmp_path / "gray.png")
-    assert picture.rgb.shape == (6, 12, 3) and picture.alpha is None
-    for channel in range(3):
-        assert np.allclose(picture.rgb[..., channel], gray / 255.0)
-
-
-def test_gray_with_alpha_keeps_the_alpha(tmp_path):
-    from PIL import Image
-
-    data = np.dstack([np.full((5, 7), 100, np.uint8), np.full((5, 7), 30, np.uint8)])
-    Image.fromarray(data, "LA").save(tmp_path / "la.png")
-    picture = read_image(tmp_path / "la.png")
-    assert picture.rgb.shape == (5, 7, 3) and np.allclose(picture.rgb, 100 / 255)
-    assert picture.alpha is not None and np.allclose(picture.alpha, 30 / 255)
-
-
-def test_jpeg_output_drops_alpha_and_sixteen_bits(tmp_path):
-    picture = Picture(np.full((8, 8, 3), 0.5, np.float32), np.ones((8, 8), np.float32), np.dtype(np.uint16))
-    write_image(tmp_path / "out.jpg", picture)
-    data = cv2.imread(str(tmp_path / "out.jpg"), cv2.IMREAD_UNCHANGED)
-    assert data.dtype == np.uint8 and data.shape == (8, 8, 3)
-    assert abs(int(data.mean()) - 128) <= 2
-
-
-def test_write_is_atomic_and_leaves_no_temporary(tmp_path):
-    picture = Picture(np.random.default_rng(0).random((9, 9, 3)).astype(np.float32), None, np.dtype(np.uint8))
-    write_image(tmp_path / "out.png", picture)
-    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
-
-
-def test_unwritable_output_is_a_user_error(tmp_path):
-    picture = Picture(np.zeros((4, 4, 3), np.float32), None, np.dtype(np.uint8))
-    (tmp_path / "file").write_text("a file, not a folder")
-    with pytest.raises(UserError, match="cannot write"):
-        write_image(tmp_path / "file" / "out.png", picture)
-    assert [p.name for p in tmp_path.iterdir()] == ["file"]
-
-
-def test_tiny_image_is_dreamed_at_its_own_size(inception_random):
-    """20 x 20 is under InceptionV3's 75 px: it is dreamed upscaled and returned at 20 x 20, same type."""
+def test_phone_photo_is_dreamed_upright(tmp_path, vgg_hed):
+    """The real engine: a photo held upright (stored sideways, orientation 6) comes out upright."""
     import dreamvid
 
-    image = np.rint(np.random.default_rng(1).random((20, 20, 3)) * 255).astype(np.uint8)
-    dreamed = dreamvid.dream(image, model="inception_v3", weights="random", layers=["mixed3"],
-                             octaves=1, steps=2, jitter=4)
-    assert dreamed.shape == image.shape and dreamed.dtype == np.uint8
-    assert np.abs(dreamed.astype(int) - image).mean() > 1
+    source = blocks(8, 12, 8)  # 96 x 64 stored
+    save_oriented(tmp_path / "phone.jpg", source, 6)
+    results = dreamvid.render(tmp_path / "phone.jpg", layers=["block4_conv3"], precision="float32", **FAST)
+    assert results[0].status == "done"
+    with Image.open(tmp_path / "phone_dream.png") as written:
+        assert written.size == (64, 96) and written.getexif().get(ORIENTATION, 1) == 1
+        dreamed = np.asarray(written.convert("RGB")).astype(float)
+    turned = np.rot90(source, -1).astype(float)
+    assert np.abs(dreamed - turned).mean() < np.abs(dreamed - np.rot90(source, 1)).mean() / 2
 
 
-def test_max_side_dreams_small_and_keeps_the_full_size(vgg_hed, natural):
-    import dreamvid
+def test_a_still_uses_the_values_at_frame_zero(tmp_path, recorder):
+    import cv2
 
-    image = natural(120, 160, seed=3)
-    dreamed = dreamvid.dream(image, model="vgg16-hed", layers=["block4_conv3"], octaves=1, steps=3,
-                             step_size=0.02, jitter=4, max_side=64)
-    assert dreamed.shape == image.shape and dreamed.dtype == np.float32
-    change = dreamed - image
-    assert np.abs(change).mean() > 2 / 255
-    # only the (upscaled, so smooth) change is added: pixel-to-pixel detail of the change is small
-    assert np.abs(np.diff(change, axis=1)).mean() < np.abs(change).mean()
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
+    dreamvid.render(tmp_path / "photo.png", model="vgg16-hed", step_size="0:(0.03), 10:(0.01)", steps="0:(4), 9:(1)", dreamer=recorder)
+    (_, params, steps), = recorder.batches
+    assert params.step_size == 0.03 and params.steps == 4 and steps is None
+
+
+def test_a_still_that_cannot_be_written_leaves_no_record(tmp_path, monkeypatch):
+    """On a full disk the picture's record was written and the picture was not: `photo_dream.png.json`
+    stood alone beside the photo."""
+    import pytest
+
+    from dreamvid import stills as stillsjob
+    from dreamvid.errors import UserError
+    from dreamvid.jobs import plan_jobs
+    from helpers import Warnings
+    from doubles import StubDreamer
+
+    Image.fromarray(translating_frames(1, (32, 24), 0, 0)[0]).save(tmp_path / "photo.png")
+    settings = build_settings({"model": "vgg16-hed", "steps": 1, "octaves": 1})
+    [job] = plan_jobs([tmp_path / "photo.png"], settings)
+
+    def full_disk(path, picture):
+        raise UserError(f"cannot write image {path}")
+
+    monkeypatch.setattr(stillsjob, "write_image", full_disk)
+    with pytest.raises(UserError):
+        stillsjob.run_stills(job, StubDreamer(), settings, Warnings(), 1)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photo.png"]
+
+
+RENDER = ["--model", "vgg16-hed", "--steps", "2", "--octaves", "1", "--jitter", "4", "--quiet"]
+
+
+def test_folder_render_resumes_a_partial_run(tmp_path, command):
+    frames, work = interrupted_folder_render(tmp_path, steps=2)
+    run = command(tmp_path, "render", "frames", "-o", "out", *RENDER, "--batch", "1")
+    assert run.status == 0, run.stderr
+    output = tmp_path / "out"
+    assert not work.exists() and not (output / "plan.json").exists()
+    assert sorted(p.name for p in output.iterdir()) == ["dreamvid.json", "frame1.png", "frame10.png", "frame2.png"]
+    resumed = cv2.imread(str(output / "frame1.png"))
+    assert (resumed[..., 0] == 255).all() and (resumed[..., 1] == 0).all()  # kept, not dreamed again
+    for name in ("frame2.png", "frame10.png"):
+        dreamed, source = cv2.imread(str(output / name)), cv2.imread(str(frames / name))
+        assert dreamed.shape == source.shape and np.abs(dreamed.astype(int) - source).mean() > 1
+
+
+@pytest.mark.slow
+def test_cli_killed_while_rendering_keeps_the_old_folder_and_resumes(tmp_path, cli):
+    """A real render over an earlier one, killed as soon as it has dreamed a picture: the old output
+    and the user's file are untouched; the rerun resumes and replaces only dreamvid's pictures."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(4):
+        write_picture(frames / f"p{index}.png", seed=index)
+    run = cli(tmp_path, "frames", "-o", "out", *QUICK, "--batch", "1")
+    assert run.status == 0, run.stderr
+    out = tmp_path / "out"
+    (out / "notes.txt").write_text("the user's")
+    before = snapshot(out)
+
+    command = installed_command() + ["frames", "-o", "out", *QUICK, "--batch", "1", "--steps", "2", "--overwrite"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        work = tmp_path / "out.partial"
+        while process.poll() is None and not any(work.glob("p*.png")):
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, "the render finished before it could be killed"
+    assert snapshot(out) == before
+
+    run = cli(tmp_path, "frames", "-o", "out", *QUICK, "--batch", "1", "--steps", "2", "--overwrite")
+    assert run.status == 0, run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["dreamvid.json", "notes.txt", "p0.png", "p1.png", "p2.png", "p3.png"]
+    assert (out / "notes.txt").read_text() == "the user's"
+    assert json.loads((out / "dreamvid.json").read_text())["parameters"]["steps"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "out"]
