@@ -208,7 +208,7 @@ class Settings:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
-        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0)):
+        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None)):
             if data[key] == default:
                 del data[key]
         return data

@@ -23,7 +23,7 @@ def test_inspect_image_reads_the_size(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (None, "input not found"), (b"", "empty file"), (b"hello, I am text\n", "not a readable image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "not a readable image")])
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "is a PNG file but cannot be decoded")])
 def test_inspect_image_rejects_bad_files(tmp_path, content, message):
     path = tmp_path / "photo.png"
     if content is not None:

@@ -27,7 +27,7 @@ from dreamvid.temporal.plan import Segment
 from dreamvid.temporal.ray_pieces import PieceShipper
 from dreamvid.temporal.run import run_temporal
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # where stub_dreamer is, for the workers
 # Four segments with a warm-up, two workers each dreaming two in turn (as in test_cluster.py).
 OPTIONS = dict(model="vgg16-hed", steps="0:(1), 20:(3)", step_size="0:(0.005), 23:(0.03)", octaves=1, streams=4,
                warmup=2)
