@@ -133,8 +133,8 @@ class Settings:
                                         "a slightly different dream.")  # image and gradients stay float32
     lap_norm: int = _option(0, "Normalise the gradient band by band over this many levels of a Laplacian "
                                "pyramid, as the original DeepDream notebook did: smoother, larger patterns; 0: off.")
-    guide: str | None = _option(None, "A picture to dream towards: each position takes on the guide's most similar "
-                                      "features, instead of amplifying its own.", "none")
+    guide: str | None = _option(None, "A picture to dream towards: the dream takes on the guide's mix of features "
+                                      "(each layer's channel profile), instead of amplifying its own.", "none")
     # video
     flow: bool = _option(True, "Carry the dream along the optical flow.", "on")
     coherence: float = _option(0.9, "0 dreams every frame afresh, 1 carries the dream along the flow as much as it "

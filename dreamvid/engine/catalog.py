@@ -111,5 +111,7 @@ def resolved_parameters(settings: Settings) -> dict:
     # A guide is known by its content, so that a picture replaced under the same name is not resumed into.
     guide = hashlib.sha256(Path(settings.guide).read_bytes()).hexdigest()[:16] if settings.guide else None
     resolved = {"layers": [str(layer) for layer in layers], "weights": resolve_weights(settings.model, settings.weights),
-                "backend": resolve_backend(settings.backend), "guide_sha256": guide}
+                "backend": resolve_backend(settings.backend), "guide_sha256": guide,
+                # what the guide does (objective.guided): a guided render of the earlier objective is not resumed into
+                "guide_objective": "profile" if settings.guide else None}
     return {**settings.to_dict(), **{key: value for key, value in resolved.items() if value is not None}}

@@ -13,15 +13,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..imageops import octave_shapes
+from ..imageops import octave_shapes, resize
 from ..settings import DreamParams, LayerSpec
 from .device import free_memory
 from .models import FeatureModel
-from .steps import MAX_CHUNK, ascent_for, roll_shifts
+from .steps import MAX_CHUNK, ascent_for, roll_shifts, tile_grid
 
 MIN_TILE, MAX_TILE = 256, 2048
-# A guide picture is matched at most this large: its feature vectors times the frame's are the guide's cost.
-GUIDE_SIDE = 256
+# Guide profiles kept per dreamer (one per picture size dreamed: the octaves of each frame size).
+GUIDE_CACHE = 64
 # A compiled call runs this long at most (roughly): how late an interrupt can be noticed.
 CALL_SECONDS = 0.5
 
@@ -31,15 +31,17 @@ class Dreamer:
 
     def __init__(self, features: FeatureModel, layers: Sequence[LayerSpec], xla: bool = False,
                  guide: np.ndarray | None = None, lap_norm: int = 0):
-        """`guide`: a picture (HxWx3 in [0, 1]) to dream towards (see objective.guided); its features are
-        computed once here, and enter the compiled step loop as tensors. `lap_norm`: the levels of the
-        Laplacian-pyramid normalisation of the gradient (steps.lap_normalize; 0: none)."""
+        """`guide`: a picture (HxWx3 in [0, 1]) to dream towards (see objective.guided); its channel
+        profiles are computed once per size dreamed (guide_profiles), and enter the compiled step loop as
+        tensors. `lap_norm`: the levels of the Laplacian-pyramid normalisation of the gradient
+        (steps.lap_normalize; 0: none)."""
         self.features = features
         self.layers = tuple(layers)
-        self.xla, self.guide, self.lap_norm = xla, guide, lap_norm
+        self.xla, self.lap_norm = xla, lap_norm
+        self.guide = None if guide is None else np.nan_to_num(np.clip(np.asarray(guide, np.float32), 0.0, 1.0))
         self.backend = keras.backend.backend()
-        self.guides = None if guide is None else self._guide_features(guide)
-        self._ascent = ascent_for(self.backend)(features, self.layers, xla, self.guides, lap_norm)
+        self._guide_profiles: dict[tuple[int, int], tuple] = {}
+        self._ascent = ascent_for(self.backend)(features, self.layers, xla, guide is not None, lap_norm)
         self._tiles: dict[int, int] = {}
         self._chunk = 1  # steps per compiled call, adapted to keep each call near CALL_SECONDS
         self._activation_bytes: float | None = None
@@ -49,17 +51,43 @@ class Dreamer:
         """A dreamer of other layers on the same network (which must hold them), e.g. one per sheet cell."""
         return Dreamer(self.features, layers, xla=self.xla, guide=self.guide, lap_norm=self.lap_norm)
 
-    def _guide_features(self, guide: np.ndarray) -> tuple:
-        """Each chosen layer's feature vectors of the guide picture, [positions, channels], with the guide
-        shrunk to at most GUIDE_SIDE (the match costs positions x guide positions per layer)."""
-        picture = _tensor(_to_model_range(np.nan_to_num(np.clip(guide, 0.0, 1.0))[None]))
-        height, width = picture.shape[1:3]
-        scale = min(1.0, GUIDE_SIDE / max(height, width))
-        picture = _resize(picture, (max(self.features.min_side, round(height * scale)),
-                                    max(self.features.min_side, round(width * scale))))
-        maps = self.features.model(self.features.preprocess(picture), training=False)
-        return tuple(ops.reshape(ops.cast(maps[layer.name], "float32"), (-1, maps[layer.name].shape[-1]))
-                     for layer in self.layers)
+    def guide_profiles(self, shape: tuple[int, int], tile: int | None = None) -> tuple | None:
+        """The guide's unit channel profile at each chosen layer (objective.guided), with the guide seen at
+        the size of a picture of `shape` (height, width): scaled, its aspect kept, to the same area, so at
+        every octave its patterns are as large against the picture as the picture's own. (A guide shrunk to
+        256 px once, as before, is seen at another scale than the octaves see the picture: its stripes pulled
+        the dream's block4_conv3 profile to 0.76 of the guide's, and at block5_conv3 to 0.59, below the plain
+        dream's 0.89; at each octave's size to 0.94 and 0.95, benchmarks/guide.py.) Computed without
+        gradient, in tiles no larger than `tile` (default: untiled), once per shape; None without a guide."""
+        if self.guide is None:
+            return None
+        shape = (int(shape[0]), int(shape[1]))
+        if shape not in self._guide_profiles:
+            if len(self._guide_profiles) >= GUIDE_CACHE:
+                self._guide_profiles.pop(next(iter(self._guide_profiles)))
+            self._guide_profiles[shape] = self._profiles_at(shape, tile or max(shape))
+        return self._guide_profiles[shape]
+
+    def _profiles_at(self, shape: tuple[int, int], tile: int) -> tuple:
+        height, width = self.guide.shape[:2]
+        scale = (shape[0] * shape[1] / (height * width)) ** 0.5
+        side = self.features.min_side
+        picture = resize(self.guide, max(side, round(height * scale)), max(side, round(width * scale)))
+        sums = [np.zeros(1)] * len(self.layers)
+        counts = [0] * len(self.layers)
+        full_height, full_width = picture.shape[:2]
+        for top, bottom, left, right in tile_grid(full_height, full_width, max(tile, side)):
+            # a tile never smaller than the network sees (a sliver at the edge overlaps its neighbour)
+            bottom, right = max(bottom, min(full_height, top + side)), max(right, min(full_width, left + side))
+            top, left = max(0, min(top, bottom - side)), max(0, min(left, right - side))
+            part = _tensor(_to_model_range(picture[None, top:bottom, left:right]))
+            maps = self.features.model(self.features.preprocess(part), training=False)
+            for index, layer in enumerate(self.layers):
+                act = ops.convert_to_numpy(ops.cast(maps[layer.name], "float32")).astype(np.float64)
+                sums[index] = sums[index] + act.reshape(-1, act.shape[-1]).sum(axis=0)
+                counts[index] += act.shape[1] * act.shape[2]
+        profiles = [total / count for total, count in zip(sums, counts)]
+        return tuple(_tensor(profile / max(np.linalg.norm(profile), 1e-12)) for profile in profiles)
 
     def _weights(self, params: DreamParams | None, batch: int):
         """The per-image layer weights [batch, layers], as the compiled functions take them."""
@@ -74,7 +102,7 @@ class Dreamer:
     def objective(self, images: np.ndarray, params: DreamParams | None = None) -> np.ndarray:
         """The objective of each image (untiled), e.g. to check that dreaming raises it."""
         return self._ascent.objective(_tensor(_to_model_range(images)), self._weights(params, len(images)),
-                                      self.guides)
+                                      self.guide_profiles(images.shape[1:3]))
 
     def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None,
               step_map: np.ndarray | None = None, top_octaves: int | None = None) -> np.ndarray:
@@ -112,11 +140,12 @@ class Dreamer:
         (which Python handles only between calls) stops a render within seconds. Each step's roll depends
         on its index alone (steps.roll_shifts), so the result does not depend on how the steps are split."""
         done, chunk = 0, self._chunk
+        guides = self.guide_profiles(tuple(image.shape[1:3]), tile)
         while done < steps:
             count = min(chunk, steps - done)
             tick = time.monotonic()
             shifts = roll_shifts(params.seed, octave, done, count, params.jitter)
-            image = self._ascent.ascend(image, shifts, count, step_sizes, step_map, tile, weights, self.guides)
+            image = self._ascent.ascend(image, shifts, count, step_sizes, step_map, tile, weights, guides)
             _finished(image)
             done += count
             self.steps_run += count

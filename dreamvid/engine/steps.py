@@ -4,9 +4,10 @@ A step rolls the batch by a shift drawn on the host (so every backend takes the 
 tiled gradient of the objective, normalises it per image by its standard deviation, and moves each pixel
 by its image's step size times the per-pixel step map, clipped to the working range [-1, 1]. Only the
 gradient and how the loop of steps is compiled differ by backend (steps_tensorflow.py, steps_jax.py,
-steps_torch.py): each has a class `Ascent(features, layers, xla)` with
+steps_torch.py): each has a class `Ascent(features, layers, xla, guided, lap_levels)` with
 
     ascend(image, shifts, count, step_size, step_map, tile, weights, guides) -> image   # `count` steps
+    (`guides`: with a guide, its unit channel profile per layer at the image's size; else None)
     objective(image, weights, guides) -> np.ndarray                                   # untiled
     compiled() -> int                                         # programs compiled (traced) so far
 """

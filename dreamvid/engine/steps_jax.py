@@ -13,7 +13,7 @@ from .steps import padded, step, tile_grid
 
 
 class Ascent:
-    def __init__(self, features, layers, xla: bool = True, guides: tuple | None = None, lap_levels: int = 0):
+    def __init__(self, features, layers, xla: bool = True, guided: bool = False, lap_levels: int = 0):
         self.features, self.layers, self.lap_levels = features, tuple(layers), lap_levels
         model = features.model
         self._variables = ([v.value for v in model.trainable_variables],

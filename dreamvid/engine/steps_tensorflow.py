@@ -11,7 +11,7 @@ from .steps import MAX_CHUNK, padded, step
 
 
 class Ascent:
-    def __init__(self, features, layers, xla: bool = False, guides: tuple | None = None, lap_levels: int = 0):
+    def __init__(self, features, layers, xla: bool = False, guided: bool = False, lap_levels: int = 0):
         self.features, self.layers, self.lap_levels = features, tuple(layers), lap_levels
         image = tf.TensorSpec([None, None, None, 3], tf.float32)
         scalar_i = tf.TensorSpec([], tf.int32)
@@ -19,7 +19,8 @@ class Ascent:
         weights = tf.TensorSpec([None, len(self.layers)], tf.float32)
         per_pixel = tf.TensorSpec([None, None, None, 1], tf.float32)
         shifts = tf.TensorSpec([MAX_CHUNK, 2], tf.int32)
-        extra = [] if guides is None else [tuple(tf.TensorSpec([None, g.shape[1]], tf.float32) for g in guides)]
+        # with a guide, one unit channel profile per layer (objective.guided)
+        extra = [tuple(tf.TensorSpec([None], tf.float32) for _ in self.layers)] if guided else []
         self._loop = tf.function(self._loop_graph, jit_compile=xla,
                                  input_signature=[image, shifts, scalar_i, per_image, per_pixel, scalar_i, weights,
                                                   *extra])

@@ -10,7 +10,7 @@ from .steps import step, tile_grid
 
 
 class Ascent:
-    def __init__(self, features, layers, xla: bool = False, guides: tuple | None = None, lap_levels: int = 0):
+    def __init__(self, features, layers, xla: bool = False, guided: bool = False, lap_levels: int = 0):
         self.features, self.layers, self.lap_levels = features, tuple(layers), lap_levels
         features.model.trainable = False  # its variables need no gradient: only the picture's is taken
 

@@ -103,3 +103,4 @@ def test_a_guided_render_records_its_guide(tmp_path):
     record = json.loads((tmp_path / "photo_dream.png.json").read_text())
     assert record["parameters"]["guide"] == str(tmp_path / "guide.png")
     assert len(record["parameters"]["guide_sha256"]) == 16
+    assert record["parameters"]["guide_objective"] == "profile"  # a render of the earlier objective is not resumed
