@@ -74,7 +74,8 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
     output = Path(output) if output is not None else None
     check_model(settings)
     if settings.audio_driven:  # a zoom's frames come from a picture: there is no soundtrack to follow
-        raise UserError("a zoom has no soundtrack: use keyframes, not audio:LOW..HIGH")
+        raise UserError("a zoom has no soundtrack: use keyframes, not audio:LOW..HIGH or expressions of a")
+    settings.for_zoom().check_frames(range(motion.frames), settings.fps)
     queue = len(inputs) > 1
     if queue and output is not None and (output.suffix or not output.is_dir()):
         raise UserError(f"with several inputs, -o names an existing folder to write into (got {output})")
@@ -193,8 +194,10 @@ def _read(source: Path, kind: Kind, settings: Settings, output: Path, explicit: 
         span = frame_range(settings.frames, count)
         _check_flow_size(source, size, settings)
     if settings.audio_driven and not (kind is Kind.VIDEO and info.has_audio):
-        driven = ", ".join(name for name, plan in settings.schedules().items() if plan.audio)
-        raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
+        driven = ", ".join(name for name, plan in settings.schedules().items() if plan.sound)
+        raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules and expressions of a "
+                        f"need a video with audio)")
+    _check_expressions(settings, kind, span, info)
     new_folder = False
     if kind is Kind.IMAGE and explicit is not None:
         output, new_folder = into_folder(explicit, default.name, into)
@@ -205,6 +208,18 @@ def _read(source: Path, kind: Kind, settings: Settings, output: Path, explicit: 
         tuple(frame.name for frame in frames) if kind is Kind.STILLS else None)
     identity = None if kind is Kind.IMAGE else source_identity(source, frames, count, size)
     return Job(kind, source, output, frames, frame_names, identity=identity, info=info), (names, new_folder)
+
+
+def _check_expressions(settings: Settings, kind: Kind, span: tuple[int, int], info) -> None:
+    """Every expression of a schedule evaluated at every frame the job renders, at the times the render
+    will use (a variable-rate clip's own), and checked against the bounds: a still uses frame 0."""
+    if not kind.from_source_frames:
+        settings.check_frames(range(1))
+        return
+    times = None
+    if info is not None and info.variable_rate:
+        times = [time - info.times[0] for time in info.times]
+    settings.check_frames(range(*span), float(info.fps) if info is not None else settings.fps, times)
 
 
 def _default_output(source: Path, kind: Kind) -> Path:

@@ -194,7 +194,25 @@ class Settings:
     @property
     def audio_driven(self) -> bool:
         """Whether a schedule follows the input's soundtrack."""
-        return any(plan.audio for plan in self.schedules().values())
+        return any(plan.sound for plan in self.schedules().values())
+    def check_frames(self, frames: range, fps: float = 25.0, times=None, envelope=None) -> None:
+        """Evaluate every schedule with an expression at each of `frames` (all of a render's, before any work)
+        and check its value against BOUNDS: an expression's values are known only at the frames it is used
+        at. Without the `envelope` (known once a render decodes its sound), an expression reading the
+        loudness `a` is evaluated at silence and at the loudest, 0 and 1."""
+        plans = {key: schedule(getattr(self, key), option_name(key)) for key in SCHEDULED
+                 if isinstance(getattr(self, key), str)}
+        plans.update({f"layer {layer.name}": layer.schedule for layer in self.layers if isinstance(layer.weight, str)})
+        for key, plan in plans.items():
+            if not plan.expressions:
+                continue
+            for loudness in [envelope] if envelope is not None or not plan.sound else [(0.0,), (1.0,)]:
+                for frame in frames:
+                    value = plan.at(frame, fps, loudness, times)
+                    if key in BOUNDS:
+                        heard = f", loudness a = {loudness[0]:g}" if envelope is None and plan.sound else ""
+                        _check_bounds(key, value, f" at frame {frame}{heard} of '{plan.text}'")
+
 
     def for_zoom(self) -> "Settings":
         """A zoom is one chain with no optical flow: its carry-over is the transform."""
@@ -245,21 +263,22 @@ def option_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def _check_bounds(key: str, value: Any) -> None:
-    if isinstance(value, str) and key in SCHEDULED:  # every value a schedule names
+def _check_bounds(key: str, value: Any, where: str = "") -> None:
+    """A UserError for a value outside BOUNDS; `where` says at which frame of which expression."""
+    if isinstance(value, str) and key in SCHEDULED:  # every number a schedule names (expressions: check_frames)
         for number in schedule(value, option_name(key)).values():
             _check_bounds(key, number)
         return
     if key not in BOUNDS or value is None:
         return
     if isinstance(value, float) and not math.isfinite(value):  # nan slips past every comparison
-        raise UserError(f"{option_name(key)} must be a finite number (got {value})")
+        raise UserError(f"{option_name(key)} must be a finite number (got {value}){where}")
     low, high, strict = BOUNDS[key]
     if low is not None and (value <= low if strict else value < low):
         relation = ">" if strict else ">="
-        raise UserError(f"{option_name(key)} must be {relation} {_number(low)} (got {_number(value)})")
+        raise UserError(f"{option_name(key)} must be {relation} {_number(low)} (got {_number(value)}){where}")
     if high is not None and value > high:
-        raise UserError(f"{option_name(key)} must be <= {_number(high)} (got {_number(value)})")
+        raise UserError(f"{option_name(key)} must be <= {_number(high)} (got {_number(value)}){where}")
 
 
 def _number(value: float) -> str:

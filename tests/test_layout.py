@@ -21,7 +21,7 @@ LAYERS = (
     ("score", "memory"),
     ("settings",),
     ("io",),
-    ("job", "sidecar", "schedule"),
+    ("job", "sidecar", "schedule", "expressions"),
     ("flow", "imageops", "atomic", "interrupts", "errors", "progress", "coherence"),
 )
 FRAMEWORKS = {"tensorflow", "keras", "jax", "jaxlib", "torch"}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+from ..schedule import Schedule
+from ..settings import SCHEDULED, parse_layer_spec, schedule
 from ..sidecar import fingerprint, version
 from .names import parse_chunk
 
@@ -148,15 +149,18 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def job_fingerprint(job: "Job", params: dict) -> str:
     """What a resumed job must share with the run that made its checkpoints. --fps changes no frame,
-    unless a schedule has keys in seconds, which a sequence counts at --fps."""
-    texts = [v for value in params.values() for v in (value if isinstance(value, list) else [value])
-             if isinstance(v, str)]
-    timed = any(_SECONDS_KEY.search(text) for text in texts)
+    unless a schedule counts seconds (a key in seconds, an expression of `s`), which a sequence counts at --fps."""
+    timed = any(plan.timed for plan in _schedules(params))
     ignore = tuple(key for key in NOT_IN_FRAMES if not (key == "fps" and timed))
     return fingerprint({**params, "source": str(job.source.resolve())}, ignore=ignore)
 
 
-_SECONDS_KEY = re.compile(r"\d(?:\.\d+)?s\s*:\s*\(")
+def _schedules(params: dict) -> list[Schedule]:
+    """The schedules among a render's recorded parameters (text values of the schedulable ones, and layer
+    weights), parsed as the render parsed them."""
+    texts = [params[key] for key in SCHEDULED if isinstance(params.get(key), str)]
+    layers = [parse_layer_spec(text) for text in params.get("layers") or () if isinstance(text, str)]
+    return [schedule(text) for text in texts] + [layer.schedule for layer in layers if isinstance(layer.weight, str)]
 
 
 def job_plan(job: "Job", params: dict) -> dict:
