@@ -23,7 +23,7 @@ class FrameSource(Protocol):
     height: int
     frame_count: int
     fps: Fraction
-    dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences)
+    dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences and deep videos)
     has_audio: bool
     info: "VideoInfo | None"  # a video's probe (timing, colour, keyframes); None for other sources
     # float16 or float32 for a sequence of float frames (EXR, float TIFF), written back so with their own
@@ -47,7 +47,9 @@ def _decode_count() -> DecodeCount:
 @dataclass(frozen=True)
 class VideoSource:
     info: "VideoInfo"
-    dtype: np.dtype = np.dtype(np.uint8)
+    """A video file, decoded in 8 bits, or in 16 (and checkpointed so) when it stores more than 8 bits per
+    sample: a 10-bit source reaches a 10-bit master without passing through 8 bits."""
+
     # Frames the decoder produced for this source's reads: each read seeks near its start, so this grows with
     # the frames read, not with how far into the clip they lie.
     decoded: "DecodeCount" = field(default_factory=_decode_count, compare=False, repr=False)
@@ -63,10 +65,10 @@ class VideoSource:
     frame_count = property(lambda self: self.info.frame_count)
     fps = property(lambda self: self.info.fps)
     has_audio = property(lambda self: self.info.has_audio)
+    dtype = property(lambda self: video_dtype(self.info))
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
-
-        for frame in read_frames(self.info.path, start, end, info=self.info, count=self.decoded):
+        for frame in read_frames(self.info.path, start, end, info=self.info, count=self.decoded, **deep(self.dtype)):
             yield to_float(frame)
 
     def alpha(self, index: int) -> None:
@@ -81,6 +83,17 @@ class VideoSource:
 @dataclass(frozen=True)
 class SequenceSource:
     """Numbered stills in natural order, read as the frames of a clip."""
+def video_dtype(info: "VideoInfo") -> np.dtype:
+    """The samples a video's frames are decoded and checkpointed in: uint16 for more than 8 bits."""
+    return np.dtype(np.uint16 if info.colour.bits > 8 else np.uint8)
+
+
+def deep(dtype: np.dtype) -> dict:
+    """read_frames' option for frames of `dtype`: none for 8 bits, so an 8-bit video is read exactly as
+    before 16-bit decoding existed."""
+    return {} if dtype == np.uint8 else {"dtype": dtype}
+
+
 
     path: Path  # the folder
     frames: tuple[Path, ...]
