@@ -13,6 +13,7 @@ from typing import Any
 
 from .coherence import FADE, FLOW_OCTAVES, coherence_values  # noqa: F401 (FADE, FLOW_OCTAVES: their home was here)
 from .errors import UserError
+from .io.codecs import CODECS
 from .schedule import Schedule
 
 
@@ -149,7 +150,10 @@ class Settings:
                              "before.")
     cut_threshold: float = _option(27.0, "Scene-cut threshold, 0..255, lower cuts more.")  # PySceneDetect's, after motion compensation
     frames: str | None = _option(None, "Frame range START:END (half-open).", "all")
-    crf: int = _option(18, "H.264 quality, 0..51, lower is better.")
+    crf: int = _option(18, "Quality of H.264 and H.265, 0..51, lower is better (ProRes and FFV1 have none to set).")
+    codec: str = _option("h264", "Video codec: h264; h265 (10-bit from a deeper source, tagged hvc1 for Apple); "
+                                 "prores (422 HQ, 10-bit; 4444 keeps a sequence's alpha; in .mov); ffv1 (lossless, "
+                                 "the source's depth, alpha kept; in .mkv or .mov).")
     audio: bool = _option(True, "Keep the source's audio.", "on")
     fps: float = _option(25.0, "Frame rate of a sequence written as a video.")  # for image sequences
 
@@ -191,10 +195,6 @@ class Settings:
                       for k, layer in enumerate(self.layers)})
         return {name: [round(v, 8) for v in found[name]] for name in changing}
 
-    @property
-    def audio_driven(self) -> bool:
-        """Whether a schedule follows the input's soundtrack."""
-        return any(plan.sound for plan in self.schedules().values())
     def check_frames(self, frames: range, fps: float = 25.0, times=None, envelope=None) -> None:
         """Evaluate every schedule with an expression at each of `frames` (all of a render's, before any work)
         and check its value against BOUNDS: an expression's values are known only at the frames it is used
@@ -213,6 +213,10 @@ class Settings:
                         heard = f", loudness a = {loudness[0]:g}" if envelope is None and plan.sound else ""
                         _check_bounds(key, value, f" at frame {frame}{heard} of '{plan.text}'")
 
+    @property
+    def audio_driven(self) -> bool:
+        """Whether a schedule follows the input's soundtrack."""
+        return any(plan.sound for plan in self.schedules().values())
 
     def for_zoom(self) -> "Settings":
         """A zoom is one chain with no optical flow: its carry-over is the transform."""
@@ -223,7 +227,8 @@ class Settings:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
-        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0)):
+        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0),
+                             ("codec", "h264")):
             if data[key] == default:
                 del data[key]
         return data
@@ -297,7 +302,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return _coerce_scheduled(key, value, source)
     if key == "guide" and isinstance(value, Path):
         value = str(value)
-    expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str, "backend": str}.get(key) or type(default)
+    expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str, "backend": str,
+                "codec": str}.get(key) or type(default)
     if isinstance(default, bool) or expected is bool:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
@@ -378,7 +384,19 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         raise UserError(f"--backend must be one of {', '.join(BACKENDS)} (got {values['backend']!r})")
     if values.get("precision", "float32") not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
+    _check_codec(values)
     return Settings(**values)
+
+
+def _check_codec(values: dict[str, Any]) -> None:
+    """A known codec, and --crf only where it sets a quality (ProRes and FFV1 have no such knob: a --crf given
+    with them would be silently ignored)."""
+    name = values.get("codec", "h264")
+    if name not in CODECS:
+        raise UserError(f"--codec must be one of {', '.join(CODECS)} (got {name!r})")
+    if "crf" in values and not CODECS[name].crf:
+        raise UserError(f"--crf sets the quality of H.264 and H.265: --codec {name} has none to set "
+                        f"({'always 422 HQ, or 4444 with alpha' if name == 'prores' else 'always lossless'})")
 
 
 def check_guide(path: Path) -> None:

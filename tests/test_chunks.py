@@ -119,10 +119,10 @@ def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatc
     if encoder != "fast":
         real_encode, calls = VideoSink.encode_chunk, []
 
-        def slow_encode(self, path, frames):
+        def slow_encode(self, path, frames, first=None):
             calls.append(path)
             time.sleep(0.5 if encoder == "slow" else 4.0 if len(calls) == 1 else 0.0)
-            real_encode(self, path, frames)
+            real_encode(self, path, frames, first)
 
         monkeypatch.setattr(VideoSink, "encode_chunk", slow_encode)
     source = tmp_path / "clip.mp4"
@@ -252,9 +252,9 @@ def test_an_abort_stops_a_chunk_between_frames_and_keeps_its_pieces(tmp_path, sh
     opened = threading.Event()
 
     class Sink:
-        chunked, fps, frames = True, 10, []
+        chunked, fps, frames, chunk_suffix = True, 10, [], ".mp4"
 
-        def encode_chunk(self, path, frames):
+        def encode_chunk(self, path, frames, first):
             opened.wait()
             for frame in frames:
                 self.frames.append(frame)

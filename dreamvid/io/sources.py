@@ -25,6 +25,7 @@ class FrameSource(Protocol):
     fps: Fraction
     dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences and deep videos)
     has_audio: bool
+    has_alpha: bool  # frames have an alpha plane (`alpha`), which a sink may keep
     info: "VideoInfo | None"  # a video's probe (timing, colour, keyframes); None for other sources
     # float16 or float32 for a sequence of float frames (EXR, float TIFF), written back so with their own
     # range (see `original`); None where the frames are integers
@@ -46,10 +47,10 @@ def _decode_count() -> DecodeCount:
 
 @dataclass(frozen=True)
 class VideoSource:
-    info: "VideoInfo"
     """A video file, decoded in 8 bits, or in 16 (and checkpointed so) when it stores more than 8 bits per
     sample: a 10-bit source reaches a 10-bit master without passing through 8 bits."""
 
+    info: "VideoInfo"
     # Frames the decoder produced for this source's reads: each read seeks near its start, so this grows with
     # the frames read, not with how far into the clip they lie.
     decoded: "DecodeCount" = field(default_factory=_decode_count, compare=False, repr=False)
@@ -65,6 +66,7 @@ class VideoSource:
     frame_count = property(lambda self: self.info.frame_count)
     fps = property(lambda self: self.info.fps)
     has_audio = property(lambda self: self.info.has_audio)
+    has_alpha = False
     dtype = property(lambda self: video_dtype(self.info))
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
@@ -80,9 +82,6 @@ class VideoSource:
         return next(self.read(index, index + 1))
 
 
-@dataclass(frozen=True)
-class SequenceSource:
-    """Numbered stills in natural order, read as the frames of a clip."""
 def video_dtype(info: "VideoInfo") -> np.dtype:
     """The samples a video's frames are decoded and checkpointed in: uint16 for more than 8 bits."""
     return np.dtype(np.uint16 if info.colour.bits > 8 else np.uint8)
@@ -94,6 +93,9 @@ def deep(dtype: np.dtype) -> dict:
     return {} if dtype == np.uint8 else {"dtype": dtype}
 
 
+@dataclass(frozen=True)
+class SequenceSource:
+    """Numbered stills in natural order, read as the frames of a clip."""
 
     path: Path  # the folder
     frames: tuple[Path, ...]
@@ -104,6 +106,7 @@ def deep(dtype: np.dtype) -> dict:
     has_audio: bool = False
     info: None = None
     float_type: np.dtype | None = None
+    has_alpha: bool = False  # the first frame has an alpha plane (a video of the frames may keep it)
 
     @classmethod
     def open(cls, folder: Path, frames: tuple[Path, ...], fps: float) -> "SequenceSource":
@@ -115,7 +118,7 @@ def deep(dtype: np.dtype) -> dict:
         floating = first.dtype.kind == "f"
         dtype = np.dtype(np.uint16) if floating else first.dtype
         return cls(folder, frames, width, height, Fraction(fps).limit_denominator(1001), np.dtype(dtype),
-                   float_type=first.dtype if floating else None)
+                   float_type=first.dtype if floating else None, has_alpha=first.alpha is not None)
 
     @property
     def frame_count(self) -> int:
@@ -146,6 +149,7 @@ class PictureSource:
     dtype: np.dtype = np.dtype(np.uint8)
     has_audio: bool = False
     info: None = None
+    has_alpha = False
 
     width = property(lambda self: self.picture.shape[1])
     height = property(lambda self: self.picture.shape[0])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..schedule import Schedule
-from ..settings import SCHEDULED, parse_layer_spec, schedule
+from ..settings import FIELDS, SCHEDULED, parse_layer_spec, schedule
 from ..sidecar import fingerprint, version
 from .names import parse_chunk
 
@@ -19,12 +19,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..job import Job
 
 PLAN = "plan.json"
-# Parameters that do not change the dreamed frames: a resume may change them (but see ENCODED).
-NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
+# Parameters that do not change the dreamed frames: a resume may change them (but see ENCODED). The codec
+# does not either: a video's frames are dreamed and checkpointed at its source's depth whatever it is written as.
+NOT_IN_FRAMES = ("crf", "codec", "audio", "fps", "batch")
 # Parameters that a video's chunks are encoded with. Once a chunk is on disk its lossless frames are gone,
-# so a resume with another value is refused (naming --fresh) rather than mixing two qualities in one file
-# or quietly ignoring the option; before the first chunk, it may still change.
-ENCODED = ("crf",)
+# so a resume with another value is refused (naming --fresh) rather than mixing two qualities (or codecs,
+# which could not even be joined) in one file or quietly ignoring the option; before the first chunk, it
+# may still change.
+ENCODED = ("crf", "codec")
 SAMPLE = 1 << 20  # bytes of a video hashed at its start, middle and end
 
 
@@ -47,9 +49,11 @@ def check_resumable(path: Path, plan: dict[str, Any]) -> None:
                         f"run with those parameters to resume it, or add --fresh to start over")
     before, after = old.get("parameters", {}), plan.get("parameters", {})
     for key in ENCODED:
-        if before.get(key) != after.get(key) and any(parse_chunk(p.name) for p in path.glob("chunk_*")):
-            raise UserError(f"{path} holds frames encoded with --{key} {before.get(key)}: run with --{key} "
-                            f"{before.get(key)} to resume it, or add --fresh to start over")
+        # a parameter left out of the record is at its default (Settings.to_dict)
+        was, now = (params.get(key, FIELDS[key].default) for params in (before, after))
+        if was != now and any(parse_chunk(p.name) for p in path.glob("chunk_*")):
+            raise UserError(f"{path} holds frames encoded with --{key} {was}: run with --{key} "
+                            f"{was} to resume it, or add --fresh to start over")
 
 
 def _used(path: Path, plan: dict[str, Any]) -> set[str]:

@@ -141,7 +141,8 @@ class ChunkedOutput(_Assembly):
                 self._encoding = True
                 a, b = queue.popleft()
                 try:
-                    self._sink.encode_chunk(self._store.chunk_path(a, b), self._frames(a, b))
+                    self._sink.encode_chunk(self._store.chunk_path(a, b, self._sink.chunk_suffix),
+                                            self._frames(a, b), a)
                 except _Stopped:  # the partial chunk is gone; its pieces are still there
                     return
                 self._store.add_chunk(a, b)
@@ -162,7 +163,7 @@ class ChunkedOutput(_Assembly):
             yield self._store.final_frame(index)
 
     def _finish(self, data: dict) -> None:
-        self._sink.join([self._store.chunk_path(*chunk) for chunk in self.chunks], data)
+        self._sink.join([self._store.chunk_path(*chunk, self._sink.chunk_suffix) for chunk in self.chunks], data)
 
     def bytes_needed(self, frames: int, size: tuple[int, int], dtype: np.dtype) -> int:
         """The chunks, and the pieces of a chunk being filled in every segment."""
