@@ -24,8 +24,15 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], int, int | None]] = {  # name: 
     "sqrt": (math.sqrt, 1, 1), "exp": (math.exp, 1, 1), "log": (math.log, 1, 1),
 }
 
+def _power(base: float, exponent: float) -> float:
+    result = base ** exponent
+    if isinstance(result, complex):  # Python's answer to (-8) ** 0.5
+        raise ValueError("a negative number to a fractional power")
+    return result
+
+
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.Mod: operator.mod, ast.Pow: operator.pow}
+           ast.Mod: operator.mod, ast.Pow: _power}
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 MAX_LENGTH = 500  # characters of one expression: a schedule is typed, not generated
@@ -87,7 +94,23 @@ def _bad(text: str, name: str, why: str) -> UserError:
 
 
 def _compile(node: ast.AST, text: str, name: str, names: set[str], depth: int) -> Callable[[dict], float]:
-    """The checked node as a closure over its checked children (so evaluating never looks at the tree)."""
+    """The checked node as a closure over its checked children (so evaluating never looks at the tree). A part
+    that reads no variable is computed now, so `9**9**9` or `log(0)` is refused here, not at some frame."""
+    run = _compile_node(node, text, name, names, depth)
+    if isinstance(node, (ast.Constant, ast.Name)) or _reads_variables(node):
+        return run
+    try:
+        value = float(run({}))
+    except (ArithmeticError, ValueError, TypeError) as error:
+        raise _bad(text, name, f"{ast.unparse(node)} cannot be computed ({error})") from None
+    return lambda env: value
+
+
+def _reads_variables(node: ast.AST) -> bool:
+    return any(isinstance(child, ast.Name) and child.id in VARIABLES for child in ast.walk(node))
+
+
+def _compile_node(node: ast.AST, text: str, name: str, names: set[str], depth: int) -> Callable[[dict], float]:
     if depth > MAX_DEPTH:
         raise _bad(text, name, f"nested deeper than {MAX_DEPTH}")
     deeper = depth + 1
@@ -105,9 +128,9 @@ def _compile(node: ast.AST, text: str, name: str, names: set[str], depth: int) -
         hint = f": {node.id} is a function, call it" if node.id in FUNCTIONS else ""
         raise _bad(text, name, f"unknown name {node.id}{hint}")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        if isinstance(node.op, ast.Pow) and abs(_written_number(node.right)) > MAX_EXPONENT:
-            raise _bad(text, name, f"an exponent above {MAX_EXPONENT:g}")
         left, right = _compile(node.left, text, name, names, deeper), _compile(node.right, text, name, names, deeper)
+        if isinstance(node.op, ast.Pow) and not _reads_variables(node.right) and abs(right({})) > MAX_EXPONENT:
+            raise _bad(text, name, f"an exponent above {MAX_EXPONENT:g} ({ast.unparse(node.right)})")
         op = _BINARY[type(node.op)]
         return lambda env: op(left(env), right(env))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
@@ -119,9 +142,10 @@ def _compile(node: ast.AST, text: str, name: str, names: set[str], depth: int) -
 
 
 def _call(node: ast.Call, text: str, name: str, names: set[str], depth: int) -> Callable[[dict], float]:
-    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-        called = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
-        raise _bad(text, name, f"{called} is not a function dreamvid knows")
+    if not isinstance(node.func, ast.Name):
+        raise _bad(text, name, f"calling {ast.unparse(node.func)} is not allowed ({_describe(node.func)})")
+    if node.func.id not in FUNCTIONS:
+        raise _bad(text, name, f"{node.func.id} is not a function dreamvid knows")
     if node.keywords or any(isinstance(arg, ast.Starred) for arg in node.args):
         raise _bad(text, name, f"{node.func.id}() takes plain arguments")
     function, fewest, most = FUNCTIONS[node.func.id]
@@ -132,16 +156,6 @@ def _call(node: ast.Call, text: str, name: str, names: set[str], depth: int) -> 
     return lambda env: function(*(arg(env) for arg in args))
 
 
-def _written_number(node: ast.AST) -> float:
-    """The value of a number written as such (`100`, `-3.5`), else 0 (an exponent computed from t is checked
-    when it is evaluated: a float that overflows raises at once)."""
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _written_number(node.operand)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return float(node.value)
-    return 0.0
-
-
 _NAMES = {ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "lambda",
           ast.ListComp: "a comprehension", ast.SetComp: "a comprehension", ast.DictComp: "a comprehension",
           ast.GeneratorExp: "a comprehension", ast.Compare: "a comparison", ast.BoolOp: "and/or",
@@ -150,11 +164,13 @@ _NAMES = {ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lamb
           ast.JoinedStr: "a string", ast.Await: "await", ast.Yield: "yield", ast.Starred: "unpacking"}
 
 
+_OPERATORS = {ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
+              ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not"}
+
+
 def _describe(node: ast.AST) -> str:
-    if isinstance(node, ast.BinOp):
-        return f"the operator {type(node.op).__name__}"
-    if isinstance(node, ast.UnaryOp):
-        return f"the operator {type(node.op).__name__}"
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        return f"the operator {_OPERATORS.get(type(node.op), type(node.op).__name__)}"
     if isinstance(node, ast.Constant):
         return f"the constant {node.value!r}"
     return _NAMES.get(type(node), type(node).__name__)
