@@ -89,7 +89,8 @@ class Expression:
 
 def _bad(text: str, name: str, why: str) -> UserError:
     known = ", ".join([*VARIABLES, *CONSTANTS, *FUNCTIONS])
-    return UserError(f"bad expression '{text.strip()}' in the schedule for {name}: {why} (expressions use numbers, "
+    text = text.strip() if len(text.strip()) <= 80 else text.strip()[:60] + "..."
+    return UserError(f"bad expression '{text}' in the schedule for {name}: {why} (expressions use numbers, "
                      f"+ - * / % **, parentheses and {known})")
 
 
