@@ -59,12 +59,12 @@ class Codec:
 
     def tag(self, suffix: str) -> list[str]:
         """The codec tag a container needs (also when chunks are joined, which copies the stream)."""
-        return ["-tag:v", "hvc1"] if self.name == "h265" and suffix in (".mp4", ".mov", ".m4v") else []
+        return ["-tag:v", "hvc1"] if self.name == "h265" and suffix in (".mp4", ".mov") else []
 
 
 CODECS: dict[str, Codec] = {codec.name: codec for codec in (
     Codec("h264", "H.264", "libx264", (".mp4", ".mov", ".mkv", ".m4v"), (8,), alpha=False, crf=True),
-    Codec("h265", "H.265", "libx265", (".mp4", ".mov", ".mkv", ".m4v"), (8, 10), alpha=False, crf=True),
+    Codec("h265", "H.265", "libx265", (".mp4", ".mov", ".mkv"), (8, 10), alpha=False, crf=True),  # .m4v: no HEVC
     Codec("prores", "ProRes", "prores_ks", (".mov",), (10,), alpha=True, crf=False),
     Codec("ffv1", "FFV1", "ffv1", (".mkv", ".mov"), (8, 10, 12, 16), alpha=True, crf=False),
 )}
