@@ -210,3 +210,12 @@ def test_a_bad_expression_on_the_command_line_is_one_line_and_exit_2(tmp_path, c
     assert run.status == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert "bad expression" in run.stderr and "is not allowed" in run.stderr and not run.loaded
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_preview_checks_the_expression_at_its_frame(tmp_path, cli):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((40, 48, 3), 128, np.uint8))
+    run = cli(tmp_path, "preview", "photo.png", "--model", "vgg16-hed", "--step-size", "0:(0.001*t)")
+    assert run.status == 2 and "--step-size must be > 0 (got 0) at frame 0" in run.stderr, run.stderr
+    assert not run.loaded and sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
