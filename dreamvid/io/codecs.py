@@ -20,6 +20,10 @@ class Codec:
     depths: tuple[int, ...]  # bits per sample it is written with, lowest first
     alpha: bool  # it keeps an alpha channel
     crf: bool  # --crf sets its quality
+    # Bytes of the encoded video per byte of 8-bit RGB frames, about, for the disk warning: measured on the
+    # bundled clip's first 48 frames dreamed at 320x180 (H.264 and H.265 0.03 at --crf 18, ProRes 0.27,
+    # FFV1 0.49; benchmarks/chunks.py had H.264 at 0.017), with a margin (busier dreams take more).
+    size_ratio: float
 
     def depth(self, source_bits: int) -> int:
         """Bits per sample written for a source of `source_bits`: the source's where the codec has them, else
@@ -63,10 +67,11 @@ class Codec:
 
 
 CODECS: dict[str, Codec] = {codec.name: codec for codec in (
-    Codec("h264", "H.264", "libx264", (".mp4", ".mov", ".mkv", ".m4v"), (8,), alpha=False, crf=True),
-    Codec("h265", "H.265", "libx265", (".mp4", ".mov", ".mkv"), (8, 10), alpha=False, crf=True),  # .m4v: no HEVC
-    Codec("prores", "ProRes", "prores_ks", (".mov",), (10,), alpha=True, crf=False),
-    Codec("ffv1", "FFV1", "ffv1", (".mkv", ".mov"), (8, 10, 12, 16), alpha=True, crf=False),
+    Codec("h264", "H.264", "libx264", (".mp4", ".mov", ".mkv", ".m4v"), (8,), alpha=False, crf=True, size_ratio=0.05),
+    Codec("h265", "H.265", "libx265", (".mp4", ".mov", ".mkv"), (8, 10), alpha=False, crf=True,  # .m4v: no HEVC
+          size_ratio=0.05),
+    Codec("prores", "ProRes", "prores_ks", (".mov",), (10,), alpha=True, crf=False, size_ratio=0.4),
+    Codec("ffv1", "FFV1", "ffv1", (".mkv", ".mov"), (8, 10, 12, 16), alpha=True, crf=False, size_ratio=0.7),
 )}
 DEFAULT_CODEC = "h264"
 

@@ -41,6 +41,7 @@ class ChunkedSink(FrameSink, Protocol):
     fps: Fraction
 
     chunk_suffix: str  # the container a chunk is written in (the codec's own: QuickTime for ProRes)
+    size_ratio: float  # bytes of a chunk per byte of 8-bit RGB frames, about, for the disk warning
 
     def encode_chunk(self, path: Path, frames: Iterable[np.ndarray], first: int) -> None:
         """Frames (of source frames `first`...) encoded into `path` with the output's settings; the file
@@ -96,6 +97,11 @@ class VideoSink:
     @property
     def chunk_suffix(self) -> str:
         return self.codec.containers[0]
+
+    @property
+    def size_ratio(self) -> float:
+        """Bytes of the video per byte of 8-bit RGB frames, about (codecs.Codec.size_ratio)."""
+        return self.codec.size_ratio
 
     def description(self) -> dict:
         """What the video is written as, for its record."""
