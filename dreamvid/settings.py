@@ -13,7 +13,7 @@ from typing import Any
 
 from .coherence import FADE, FLOW_OCTAVES, coherence_values  # noqa: F401 (FADE, FLOW_OCTAVES: their home was here)
 from .errors import UserError
-from .io.codecs import CODECS
+from .io.codecs import DEFAULT_CODEC, check_codec_choice
 from .schedule import Schedule
 
 
@@ -151,7 +151,7 @@ class Settings:
     cut_threshold: float = _option(27.0, "Scene-cut threshold, 0..255, lower cuts more.")  # PySceneDetect's, after motion compensation
     frames: str | None = _option(None, "Frame range START:END (half-open).", "all")
     crf: int = _option(18, "Quality of H.264 and H.265, 0..51, lower is better (ProRes and FFV1 have none to set).")
-    codec: str = _option("h264", "Video codec: h264; h265 (10-bit from a deeper source, tagged hvc1 for Apple); "
+    codec: str = _option(DEFAULT_CODEC, "Video codec: h264; h265 (10-bit from a deeper source, tagged hvc1 for Apple); "
                                  "prores (422 HQ, 10-bit; 4444 keeps a sequence's alpha; in .mov); ffv1 (lossless, "
                                  "the source's depth, alpha kept; in .mkv or .mov).")
     audio: bool = _option(True, "Keep the source's audio.", "on")
@@ -228,7 +228,7 @@ class Settings:
         data["layers"] = [str(spec) for spec in self.layers]
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
         for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0),
-                             ("codec", "h264")):
+                             ("codec", DEFAULT_CODEC)):
             if data[key] == default:
                 del data[key]
         return data
@@ -384,19 +384,8 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         raise UserError(f"--backend must be one of {', '.join(BACKENDS)} (got {values['backend']!r})")
     if values.get("precision", "float32") not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
-    _check_codec(values)
+    check_codec_choice(values.get("codec", DEFAULT_CODEC), crf_given="crf" in values)
     return Settings(**values)
-
-
-def _check_codec(values: dict[str, Any]) -> None:
-    """A known codec, and --crf only where it sets a quality (ProRes and FFV1 have no such knob: a --crf given
-    with them would be silently ignored)."""
-    name = values.get("codec", "h264")
-    if name not in CODECS:
-        raise UserError(f"--codec must be one of {', '.join(CODECS)} (got {name!r})")
-    if "crf" in values and not CODECS[name].crf:
-        raise UserError(f"--crf sets the quality of H.264 and H.265: --codec {name} has none to set "
-                        f"({'always 422 HQ, or 4444 with alpha' if name == 'prores' else 'always lossless'})")
 
 
 def check_guide(path: Path) -> None:

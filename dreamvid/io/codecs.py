@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UserError
+
 
 @dataclass(frozen=True)
 class Codec:
@@ -74,6 +76,16 @@ CODECS: dict[str, Codec] = {codec.name: codec for codec in (
     Codec("ffv1", "FFV1", "ffv1", (".mkv", ".mov"), (8, 10, 12, 16), alpha=True, crf=False, size_ratio=0.7),
 )}
 DEFAULT_CODEC = "h264"
+
+
+def check_codec_choice(name: str, crf_given: bool) -> None:
+    """A known codec, and --crf only where it sets a quality (ProRes and FFV1 have no such knob: a --crf given
+    with them would be silently ignored)."""
+    if name not in CODECS:
+        raise UserError(f"--codec must be one of {', '.join(CODECS)} (got {name!r})")
+    if crf_given and not CODECS[name].crf:
+        raise UserError(f"--crf sets the quality of H.264 and H.265: --codec {name} has none to set "
+                        f"({'always 422 HQ, or 4444 with alpha' if name == 'prores' else 'always lossless'})")
 
 
 def subsampling(pixel_format: str) -> tuple[int, int]:
