@@ -55,17 +55,20 @@ class ZoomMotion:
     @classmethod
     def parse(cls, zoom: str = "1.02", rotate: str = "0", translate_x: str = "0", translate_y: str = "0",
               frames: int = 100, fps: float = 25.0) -> "ZoomMotion":
-        """Validated values, or a UserError: scales in (0, 10], finite angles and shifts, 1+ frames."""
+        """Validated values, or a UserError: scales in (0, 10], finite angles and shifts, 1+ frames (an
+        expression is evaluated at every frame of the zoom, and checked so)."""
         if not 1 <= frames <= MAX_ZOOM_FRAMES:
             raise UserError(f"--frames must be between 1 and {MAX_ZOOM_FRAMES} for a zoom (got {frames})")
         schedules = {name: Schedule.parse(text, option) for name, text, option in (
             ("zoom", zoom, "--zoom"), ("rotate", rotate, "--rotate"),
             ("translate_x", translate_x, "--translate-x"), ("translate_y", translate_y, "--translate-y"))}
+        values = {name: schedule.values() + ([schedule.at(k, fps) for k in range(frames)] if schedule.expressions
+                                             else []) for name, schedule in schedules.items()}
         for name, schedule in schedules.items():
             option = "--" + name.replace("_", "-")
-            if not all(math.isfinite(value) for value in schedule.values()):
+            if not all(math.isfinite(value) for value in values[name]):
                 raise UserError(f"{option} must be a finite number (got {schedule})")
-        if not all(0 < value <= MAX_ZOOM for value in schedules["zoom"].values()):
+        if not all(0 < value <= MAX_ZOOM for value in values["zoom"]):
             raise UserError(f"--zoom is a scale per frame and must be > 0 and <= {MAX_ZOOM:g} "
                             f"(1.02 zooms in 2% per frame; got {schedules['zoom']})")
         return cls(**schedules, frames=frames, fps=fps)

@@ -17,7 +17,7 @@ from .journal.resume import check_resumable, job_plan, source_identity
 from .journal.workfolder import sweep
 from .job import Job, Kind, ZoomMotion
 from .memory import check_memory
-from .outputs import check_target, into_folder, typed_folder
+from .outputs import check_codec, check_target, into_folder, typed_folder, video_suffix
 from .settings import Settings, frame_range, parse_frame_range
 from .io.sources import PictureSource
 from .io.probe import VIDEO_OUTPUTS, VIDEO_SUFFIXES
@@ -74,7 +74,8 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
     output = Path(output) if output is not None else None
     check_model(settings)
     if settings.audio_driven:  # a zoom's frames come from a picture: there is no soundtrack to follow
-        raise UserError("a zoom has no soundtrack: use keyframes, not audio:LOW..HIGH")
+        raise UserError("a zoom has no soundtrack: use keyframes, not audio:LOW..HIGH or expressions of a")
+    settings.for_zoom().check_frames(range(motion.frames), settings.fps)
     queue = len(inputs) > 1
     if queue and output is not None and (output.suffix or not output.is_dir()):
         raise UserError(f"with several inputs, -o names an existing folder to write into (got {output})")
@@ -84,12 +85,13 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
         if not source.is_file():
             raise UserError(f"input not found: {source}" if not source.exists() else
                             f"a zoom starts from a picture or a video, not a folder: {source}")
-        default = source.with_name(source.stem + "_zoom.mp4")
+        default = source.with_name(source.stem + "_zoom" + video_suffix(settings.codec, ".mp4"))
         target, new_folder = (default, False) if output is None else (
             into_folder(output, default.name, into) if not queue else (output / default.name, False))
         if target.suffix.lower() not in VIDEO_OUTPUTS:
             folder = "" if target.suffix else f", or a folder: {target}/"
             raise UserError(f"output {target}: a zoom is a video: give .mp4, .mov, .mkv or .m4v{folder}")
+        check_codec(target, settings.codec, frames=False)
         try:
             job = Job(Kind.ZOOM, source, target, identity=_zoom_identity(source, settings), motion=motion)
         except UserError as problem:
@@ -145,7 +147,7 @@ def _read_input(source: Path, settings: Settings, explicit: Path | None, folder:
     and what checking the output needs: the names of a folder output and whether its folder is new. In
     a queue, an input that cannot be rendered is a job that has failed already."""
     kind = input_kind(source, sequence)
-    default = _default_output(source, kind)
+    default = _default_output(source, kind, settings.codec)
     target = explicit if explicit is not None else (folder / default.name if folder is not None else default)
     try:
         return _read(source, kind, settings, target, explicit, default, warn, into)
@@ -193,12 +195,16 @@ def _read(source: Path, kind: Kind, settings: Settings, output: Path, explicit: 
         span = frame_range(settings.frames, count)
         _check_flow_size(source, size, settings)
     if settings.audio_driven and not (kind is Kind.VIDEO and info.has_audio):
-        driven = ", ".join(name for name, plan in settings.schedules().items() if plan.audio)
-        raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules need a video with audio)")
+        driven = ", ".join(name for name, plan in settings.schedules().items() if plan.sound)
+        raise UserError(f"{source} has no soundtrack for {driven} to follow (audio: schedules and expressions of a "
+                        f"need a video with audio)")
+    _check_expressions(settings, kind, span, info)
     new_folder = False
     if kind is Kind.IMAGE and explicit is not None:
         output, new_folder = into_folder(explicit, default.name, into)
     output, frame_names = _frame_output(kind, source, output, frames, count)
+    if kind.from_source_frames:
+        check_codec(output, settings.codec, frames=frame_names is not None)
     # A folder is done when its record, written last, lists every file of this render (a --frames
     # range: the frames of that range); a file is done when it is there and matches its record.
     names = frame_names[span[0]:span[1]] if frame_names is not None else (
@@ -207,14 +213,26 @@ def _read(source: Path, kind: Kind, settings: Settings, output: Path, explicit: 
     return Job(kind, source, output, frames, frame_names, identity=identity, info=info), (names, new_folder)
 
 
-def _default_output(source: Path, kind: Kind) -> Path:
+def _check_expressions(settings: Settings, kind: Kind, span: tuple[int, int], info) -> None:
+    """Every expression of a schedule evaluated at every frame the job renders, at the times the render
+    will use (a variable-rate clip's own), and checked against the bounds: a still uses frame 0."""
+    if not kind.from_source_frames:
+        settings.check_frames(range(1))
+        return
+    times = None
+    if info is not None and info.variable_rate:
+        times = [time - info.times[0] for time in info.times]
+    settings.check_frames(range(*span), float(info.fps) if info is not None else settings.fps, times)
+
+
+def _default_output(source: Path, kind: Kind, codec: str) -> Path:
     if kind is Kind.SEQUENCE:
         return _beside(source.parent if "%" in source.name else source, "_dream")
     if kind is Kind.STILLS:
         return _beside(source, "_dream")
     if kind is Kind.VIDEO:
         suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_OUTPUTS else ".mp4"
-        return source.with_name(source.stem + "_dream" + suffix)
+        return source.with_name(source.stem + "_dream" + video_suffix(codec, suffix))
     # PNG holds no float or CMYK: a TIFF or an EXR stays one; HEIC and the rest become PNG (-o x.heic for HEIC)
     suffix = source.suffix if source.suffix.lower() in (".tif", ".tiff", ".exr") else ".png"
     return source.with_name(source.stem + "_dream" + suffix)

@@ -12,6 +12,7 @@ from .atomic import recover_folder
 from .errors import UserError
 from .job import Kind
 from .sidecar import owned_files, read_record, sidecar_path
+from .io.codecs import CODECS
 from .io.images import IMAGE_SUFFIXES
 
 
@@ -29,6 +30,28 @@ def into_folder(output: Path, name: str, typed: bool) -> tuple[Path, bool]:
     if output.exists() and not output.is_dir():
         raise UserError(f"output {output}/ is a file, not a folder")
     return output / name, not output.exists()
+
+
+def video_suffix(codec: str, wanted: str) -> str:
+    """The container a default output of `codec` gets: `wanted` (the source's) where it takes the codec, else
+    the codec's own (ProRes: .mov, FFV1: .mkv)."""
+    containers = CODECS[codec].containers
+    return wanted if wanted in containers else containers[0]
+
+
+def check_codec(output: Path, codec: str, frames: bool) -> None:
+    """A UserError, before any work, for a codec its output cannot hold: a container that does not take it
+    (ProRes in .mp4), or an output of images (`frames`) for a codec that writes video."""
+    chosen = CODECS[codec]
+    if frames:
+        if codec != "h264":
+            raise UserError(f"--codec {codec} writes a video, but {output} is a folder of images: give -o "
+                            f"NAME{chosen.containers[0]}, or leave --codec out")
+        return
+    suffix = output.suffix.lower()
+    if suffix not in chosen.containers:
+        raise UserError(f"output {output}: {chosen.title} goes in {' or '.join(chosen.containers)}, not {suffix} "
+                        f"(-o {output.with_suffix(chosen.containers[0])})")
 
 
 def check_target(source: Path, output: Path, kind: str, names: tuple[str, ...] | None, overwrite: bool, *,

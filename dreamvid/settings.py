@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .coherence import FADE, FLOW_OCTAVES, coherence_values  # noqa: F401 (FADE, FLOW_OCTAVES: their home was here)
 from .errors import UserError
+from .io.codecs import DEFAULT_CODEC, check_codec_choice
 from .schedule import Schedule
 
 
@@ -152,7 +154,10 @@ class Settings:
                              "before.")
     cut_threshold: float = _option(27.0, "Scene-cut threshold, 0..255, lower cuts more.")  # PySceneDetect's, after motion compensation
     frames: str | None = _option(None, "Frame range START:END (half-open).", "all")
-    crf: int = _option(18, "H.264 quality, 0..51, lower is better.")
+    crf: int = _option(18, "Quality of H.264 and H.265, 0..51, lower is better (ProRes and FFV1 have none to set).")
+    codec: str = _option(DEFAULT_CODEC, "Video codec: h264; h265 (10-bit from a deeper source, tagged hvc1 for Apple); "
+                                 "prores (422 HQ, 10-bit; 4444 keeps a sequence's alpha; in .mov); ffv1 (lossless, "
+                                 "the source's depth, alpha kept; in .mkv or .mov).")
     audio: bool = _option(True, "Keep the source's audio.", "on")
     fps: float = _option(25.0, "Frame rate of a sequence written as a video.")  # for image sequences
 
@@ -194,10 +199,28 @@ class Settings:
                       for k, layer in enumerate(self.layers)})
         return {name: [round(v, 8) for v in found[name]] for name in changing}
 
+    def check_frames(self, frames: range, fps: float = 25.0, times=None, envelope=None) -> None:
+        """Evaluate every schedule with an expression at each of `frames` (all of a render's, before any work)
+        and check its value against BOUNDS: an expression's values are known only at the frames it is used
+        at. Without the `envelope` (known once a render decodes its sound), an expression reading the
+        loudness `a` is evaluated at silence and at the loudest, 0 and 1."""
+        plans = {key: schedule(getattr(self, key), option_name(key)) for key in SCHEDULED
+                 if isinstance(getattr(self, key), str)}
+        plans.update({f"layer {layer.name}": layer.schedule for layer in self.layers if isinstance(layer.weight, str)})
+        for key, plan in plans.items():
+            if not plan.expressions:
+                continue
+            for loudness in [envelope] if envelope is not None or not plan.sound else [(0.0,), (1.0,)]:
+                for frame in frames:
+                    value = plan.at(frame, fps, loudness, times)
+                    if key in BOUNDS:
+                        heard = f", loudness a = {loudness[0]:g}" if envelope is None and plan.sound else ""
+                        _check_bounds(key, value, f" at frame {frame}{heard} of '{plan.text}'")
+
     @property
     def audio_driven(self) -> bool:
         """Whether a schedule follows the input's soundtrack."""
-        return any(plan.audio for plan in self.schedules().values())
+        return any(plan.sound for plan in self.schedules().values())
 
     def for_zoom(self) -> "Settings":
         """A zoom is one chain with no optical flow: its carry-over is the transform."""
@@ -208,7 +231,8 @@ class Settings:
         data = dataclasses.asdict(self)
         data["layers"] = [str(spec) for spec in self.layers]
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
-        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None)):
+        for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0),
+                             ("codec", DEFAULT_CODEC)):
             if data[key] == default:
                 del data[key]
         return data
@@ -239,39 +263,6 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "fps": (0.0, 1000.0, True),
 }
 
-def coherence_values(coherence: float, steps: int) -> tuple[float, int, int]:
-    """(blend, flow_steps, flow_octaves) for `--coherence` at `steps` steps per octave.
-
-    0 dreams every frame afresh (and turns the flow off); 1 carries as much as it can. A carried frame
-    takes flow_steps = steps ** (1 - coherence) steps (rounded, at least 1) and keeps
-    blend = 1 - FADE x flow_steps / steps of the dream before it, so that what its steps add (more than
-    plain steps: flow.catch_up) balances what the blend lets fade; from 0.75 it dreams only its 2
-    largest octaves, from 0.95 only the largest (the coarse structure is carried). At 10 steps:
-
-    | coherence | blend | flow-steps | octaves of a carried frame |
-    |---|---|---|---|
-    | 0 | (no flow: every frame dreamed alone) | 10 | all |
-    | 0.25 | 0.7 | 6 | all |
-    | 0.5 | 0.85 | 3 | all |
-    | 0.75 | 0.9 | 2 | 2 |
-    | 0.9 (default) | 0.95 | 1 | 2 |
-    | 1 | 0.95 | 1 | 1 |
-
-    With FADE 1 (blend 0.9 at the default) the crossing clip of benchmarks/motion.py kept 0.87x the strength
-    of --no-flow; with 0.5, 0.93x at the same warping error (results/motion-blend0.95.json)."""
-    if coherence <= 0.0 or steps <= 0:
-        return 0.0, max(steps, 0), 0
-    flow_steps = max(1, min(steps, math.floor(steps ** (1.0 - coherence) + 0.5)))
-    octaves = next((count for start, count in FLOW_OCTAVES if coherence >= start), 0)
-    return 1.0 - FADE * flow_steps / steps, flow_steps, octaves
-
-
-# The share of a flow step's worth of the carried dream that fades per carried frame (see coherence_values).
-FADE = 0.5
-
-# (coherence from which, octaves a carried frame dreams), highest first; below them all octaves.
-FLOW_OCTAVES = ((0.95, 1), (0.75, 2))
-
 PRECISIONS = ("float32", "bfloat16")
 BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends (engine/backend.py)
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -281,21 +272,22 @@ def option_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def _check_bounds(key: str, value: Any) -> None:
-    if isinstance(value, str) and key in SCHEDULED:  # every value a schedule names
+def _check_bounds(key: str, value: Any, where: str = "") -> None:
+    """A UserError for a value outside BOUNDS; `where` says at which frame of which expression."""
+    if isinstance(value, str) and key in SCHEDULED:  # every number a schedule names (expressions: check_frames)
         for number in schedule(value, option_name(key)).values():
             _check_bounds(key, number)
         return
     if key not in BOUNDS or value is None:
         return
     if isinstance(value, float) and not math.isfinite(value):  # nan slips past every comparison
-        raise UserError(f"{option_name(key)} must be a finite number (got {value})")
+        raise UserError(f"{option_name(key)} must be a finite number (got {value}){where}")
     low, high, strict = BOUNDS[key]
     if low is not None and (value <= low if strict else value < low):
         relation = ">" if strict else ">="
-        raise UserError(f"{option_name(key)} must be {relation} {_number(low)} (got {_number(value)})")
+        raise UserError(f"{option_name(key)} must be {relation} {_number(low)} (got {_number(value)}){where}")
     if high is not None and value > high:
-        raise UserError(f"{option_name(key)} must be <= {_number(high)} (got {_number(value)})")
+        raise UserError(f"{option_name(key)} must be <= {_number(high)} (got {_number(value)}){where}")
 
 
 def _number(value: float) -> str:
@@ -314,7 +306,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return _coerce_scheduled(key, value, source)
     if key == "guide" and isinstance(value, Path):
         value = str(value)
-    expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str, "backend": str}.get(key) or type(default)
+    expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str, "backend": str,
+                "codec": str}.get(key) or type(default)
     if isinstance(default, bool) or expected is bool:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
@@ -395,6 +388,7 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         raise UserError(f"--backend must be one of {', '.join(BACKENDS)} (got {values['backend']!r})")
     if values.get("precision", "float32") not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)} (got {values['precision']!r})")
+    check_codec_choice(values.get("codec", DEFAULT_CODEC), crf_given="crf" in values)
     return Settings(**values)
 
 

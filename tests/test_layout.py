@@ -21,8 +21,8 @@ LAYERS = (
     ("score", "memory"),
     ("settings",),
     ("io",),
-    ("job", "sidecar", "schedule"),
-    ("flow", "imageops", "atomic", "interrupts", "errors", "progress"),
+    ("job", "sidecar", "schedule", "expressions"),
+    ("flow", "imageops", "atomic", "interrupts", "errors", "progress", "coherence"),
 )
 FRAMEWORKS = {"tensorflow", "keras", "jax", "jaxlib", "torch"}
 

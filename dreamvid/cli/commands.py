@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UserError
 from . import console
-from .options import (CLUSTER, DREAM, RUN, VIDEO, ZOOM, Backend, Batch, Config, Crf, Fps, Fresh, Guide, Jitter,
+from .options import (CLUSTER, DREAM, RUN, VIDEO, ZOOM, Backend, Batch, Codec, Config, Crf, Fps, Fresh, Guide, Jitter,
                       KeepParts, Layers, MaxSide, Model, Octaves, OctaveScale, Overwrite, Precision, Quiet, Seed,
                       Steps, StepSize, Tile, Verbose, Weights, Xla, LapNorm, axis, setting)
 
@@ -47,7 +47,7 @@ def render_command(
     frames: Optional[str] = setting("frames", panel=VIDEO),
     sequence: bool = typer.Option(False, "--sequence", help="Dream a folder of numbered images as one clip, "
                                   "with flow, instead of as independent stills.", rich_help_panel=VIDEO),
-    fps: Fps = None, crf: Crf = None,
+    fps: Fps = None, crf: Crf = None, codec: Codec = None,
     audio: Optional[bool] = setting("audio", "--audio/--no-audio", panel=VIDEO),
     config: Config = None, quiet: Quiet = False, verbose: Verbose = False, overwrite: Overwrite = False,
     fresh: Fresh = False, keep_parts: KeepParts = False,
@@ -69,7 +69,7 @@ def render_command(
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
                    coherence=coherence, flow_octaves=flow_octaves, flow_steps=flow_steps, flow_zoom=flow_zoom,
                    streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio,
-                   fps=fps, guide=guide, lap_norm=lap_norm)
+                   fps=fps, guide=guide, lap_norm=lap_norm, codec=codec)
     settings = build_settings(options, config)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:
         jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh, sequence=sequence,
@@ -261,6 +261,7 @@ def zoom_command(
                                            rich_help_panel=DREAM),
     seed: Seed = None, xla: Xla = None, precision: Precision = None, lap_norm: LapNorm = None,
     crf: Optional[int] = setting("crf", panel=ZOOM),
+    codec: Optional[str] = setting("codec", panel=ZOOM),
     config: Config = None, quiet: Quiet = False, verbose: Verbose = False, overwrite: Overwrite = False,
     fresh: Fresh = False, keep_parts: KeepParts = False,
 ) -> None:
@@ -272,7 +273,7 @@ def zoom_command(
     options = dict(model=model, weights=weights, backend=backend, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, flow_steps=flow_steps, step_size=step_size, jitter=jitter,
                    tile=tile, max_side=max_side, seed=seed, xla=xla, precision=precision, crf=crf, fps=fps,
-                   lap_norm=lap_norm)
+                   lap_norm=lap_norm, codec=codec)
     settings = build_settings(options, config)
     motion = ZoomMotion.parse(zoom, rotate, translate_x, translate_y, frames, settings.fps)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:

@@ -47,6 +47,7 @@ Guide = Annotated[Optional[Path], _shared("guide")]
 LapNorm = Annotated[Optional[int], _shared("lap_norm")]
 Fps = Annotated[Optional[float], _shared("fps", panel=VIDEO)]
 Crf = Annotated[Optional[int], _shared("crf", panel=VIDEO)]
+Codec = Annotated[Optional[str], _shared("codec", panel=VIDEO)]
 
 Config = Annotated[Optional[Path], typer.Option(help="TOML file of options; the command line wins.",
                                                 rich_help_panel=RUN)]

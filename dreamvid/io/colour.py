@@ -50,8 +50,8 @@ def decode_matrix(colour: Colour, height: int) -> str:
 
 
 def output_colour(source: Colour | None, height: int) -> Colour:
-    """The colour tags an output gets: the source's where known, else BT.709 for HD and BT.601 below. The
-    output is 8-bit whatever the source was."""
+    """The colour tags an output gets: the source's where known, else BT.709 for HD and BT.601 below (its
+    depth is the codec's business: VideoSink)."""
     source = source or Colour()
     if source.matrix in MATRICES:
         return Colour(source.matrix, source.primaries if source.primaries in PRIMARIES else None,
@@ -62,11 +62,12 @@ def output_colour(source: Colour | None, height: int) -> Colour:
                   source.transfer if source.transfer in TRANSFERS else None)
 
 
-def colour_warning(source: Colour) -> str | None:
-    """What a user should know when the output cannot look like the source."""
+def colour_warning(source: Colour, bits: int = 8, codec: str = "H.264") -> str | None:
+    """What a user should know when the output cannot look like the source (written at `bits` per sample)."""
     notes = []
-    if source.bits > 8:
-        notes.append(f"{source.bits}-bit source written as 8-bit")
+    if source.bits > bits:
+        deeper = " (--codec h265, prores or ffv1 keeps 10 bits)" if bits == 8 else ""
+        notes.append(f"{source.bits}-bit source written as {bits}-bit {codec}{deeper}")
     if source.hdr:
         notes.append(f"HDR ({source.transfer}) is dreamed on its coded values and tagged {source.transfer} again, "
                      "without tone mapping")
@@ -75,11 +76,11 @@ def colour_warning(source: Colour) -> str | None:
     return "; ".join(notes) or None
 
 
-def encode_filters(colour: Colour) -> str:
+def encode_filters(colour: Colour, pixel_format: str = "yuv420p") -> str:
     """RGB -> YUV with the matrix the output is tagged with, so a decoder that honours the tags gets the colours
     back (ffmpeg's default would convert with BT.601 and tag nothing)."""
     tags = [f"colorspace={colour.matrix}", "range=tv"]
     tags += [f"color_primaries={colour.primaries}"] if colour.primaries else []
     tags += [f"color_trc={colour.transfer}"] if colour.transfer else []
-    return (f"scale=out_color_matrix={MATRICES[colour.matrix]}:out_range=tv,format=yuv420p,setsar=1,"
+    return (f"scale=out_color_matrix={MATRICES[colour.matrix]}:out_range=tv,format={pixel_format},setsar=1,"
             f"setparams={':'.join(tags)}")

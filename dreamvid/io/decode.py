@@ -71,9 +71,10 @@ class DecodeCount:
 
 
 def read_frames(path: Path | str, start: int = 0, end: int | None = None, *, info: VideoInfo | None = None,
-                count: DecodeCount | None = None) -> Iterator[np.ndarray]:
-    """Yield RGB uint8 frames [start, end) as displayed (rotated, square pixels), one at a time; `count`, when
-    given, adds up the frames the decoder produced.
+                count: DecodeCount | None = None, dtype: np.dtype | type = np.uint8) -> Iterator[np.ndarray]:
+    """Yield RGB frames [start, end) as displayed (rotated, square pixels), one at a time, as `dtype`: uint8, or
+    uint16 (16-bit RGB from the decoder, so a 10-bit video keeps its depth); `count`, when given, adds up the
+    frames the decoder produced.
 
     Decoding starts at the last keyframe at or before `start` (see _decode_seeking), and from the first frame
     when seeking cannot be trusted. A frame that does not decode raises FrameDecodeError, except within
@@ -84,19 +85,20 @@ def read_frames(path: Path | str, start: int = 0, end: int | None = None, *, inf
     end = info.frame_count if end is None else end
     if not 0 <= start <= end:
         raise ValueError(f"bad frame range [{start}, {end})")
-    return _decode(info, start, end, count)
+    return _decode(info, start, end, count, np.dtype(dtype))
 
 
-def _decode(info: VideoInfo, start: int, end: int, count: DecodeCount | None = None) -> Iterator[np.ndarray]:
+def _decode(info: VideoInfo, start: int, end: int, count: DecodeCount | None = None,
+            dtype: np.dtype = np.dtype(np.uint8)) -> Iterator[np.ndarray]:
     count = count if count is not None else DecodeCount()
     index = start
     key = _keyframe_before(info, start)
     if key and start < min(end, len(info.times)):
-        for frame in _decode_seeking(info, key, start, end, count):
+        for frame in _decode_seeking(info, key, start, end, count, dtype):
             yield frame
             index += 1
     if index < end:  # no keyframe to start from, or the seek went wrong: decode from the first frame
-        yield from _decode_from_first(info, index, end, count)
+        yield from _decode_from_first(info, index, end, count, dtype)
 
 
 def _keyframe_before(info: VideoInfo, index: int) -> int | None:
@@ -105,9 +107,10 @@ def _keyframe_before(info: VideoInfo, index: int) -> int | None:
     return info.keyframes[at - 1] if at else None
 
 
-def _decode_from_first(info: VideoInfo, start: int, end: int, count: DecodeCount) -> Iterator[np.ndarray]:
+def _decode_from_first(info: VideoInfo, start: int, end: int, count: DecodeCount,
+                       dtype: np.dtype) -> Iterator[np.ndarray]:
     """Decode every frame from the first, keeping [start, end): slow for a late start, but sure."""
-    decoder = _Decoder(info, None, [f"select=gte(n\\,{start})"] if start else [], end - start)
+    decoder = _Decoder(info, None, [f"select=gte(n\\,{start})"] if start else [], end - start, dtype)
     last = None
     try:
         for index in range(start, end):
@@ -123,7 +126,8 @@ def _decode_from_first(info: VideoInfo, start: int, end: int, count: DecodeCount
         count.frames += decoder.close()
 
 
-def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: DecodeCount) -> Iterator[np.ndarray]:
+def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: DecodeCount,
+                    dtype: np.dtype) -> Iterator[np.ndarray]:
     """Seek to keyframe `key` (at or before `start`) and yield frames from `start` on, each only once its
     timestamp proves it is the frame due, so frames are those of a decode from the first frame, bit for bit.
 
@@ -134,7 +138,7 @@ def _decode_seeking(info: VideoInfo, key: int, start: int, end: int, count: Deco
     seek = round(_seek_point(info, key), 6)  # as ffmpeg is told it
     # Frames before `start` are dropped by time, halfway between the two frames: far from either.
     cut = (info.times[start - 1] + info.times[start]) / 2 - seek
-    decoder = _Decoder(info, seek, [f"select=gte(t\\,{cut!r})"], end - start)
+    decoder = _Decoder(info, seek, [f"select=gte(t\\,{cut!r})"], end - start, dtype)
     reached_key, last, ended = False, None, False
     try:
         for index in range(start, end):
@@ -198,8 +202,9 @@ class _Decoder:
     _SHOWINFO = re.compile(r"^\[showinfo@decoded @ (\w+)\] "
                            r"(?:config in time_base: (\d+)/(\d+)|n: *\d+ pts: *(-?\d+|NOPTS) .* iskey:(\d))")
 
-    def __init__(self, info: VideoInfo, seek: float | None, filters: list[str], frames: int):
-        self._shape = (info.height, info.width, 3)
+    def __init__(self, info: VideoInfo, seek: float | None, filters: list[str], frames: int,
+                 dtype: np.dtype = np.dtype(np.uint8)):
+        self._shape, self._dtype = (info.height, info.width, 3), np.dtype(dtype).newbyteorder("<")
         filters = ["showinfo@decoded=checksum=0", *filters,
                    f"scale={info.width}:{info.height}:in_color_matrix={decode_matrix(info.colour, info.height)}"
                    ":flags=bicubic", "setsar=1"]
@@ -208,7 +213,7 @@ class _Decoder:
         seeking = ["-ss", f"{seek:.6f}", "-noaccurate_seek"] if seek is not None else []
         args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "info", *seeking, "-i", ffmpeg_path(info.path),
                 "-map", "0:v:0", "-vf", ",".join(filters), "-fps_mode", "passthrough", "-frames:v", str(frames),
-                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+                "-f", "rawvideo", "-pix_fmt", "rgb48le" if self._dtype.itemsize == 2 else "rgb24", "pipe:1"]
         self._process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE)
         self._stamps: queue.SimpleQueue | None = queue.SimpleQueue() if seek is not None else None
@@ -242,8 +247,9 @@ class _Decoder:
 
     def frame(self) -> np.ndarray | None:
         """The next output frame (None: the output ended)."""
-        frame = np.empty(self._shape, np.uint8)
-        return frame if _read_exactly(self._process.stdout, frame) == frame.nbytes else None
+        frame = np.empty(self._shape, self._dtype)
+        return frame.astype(self._dtype.newbyteorder("="), copy=False) \
+            if _read_exactly(self._process.stdout, frame) == frame.nbytes else None
 
     def close(self) -> int:
         """Stop ffmpeg; returns how many frames the decoder produced."""

@@ -1,5 +1,7 @@
-"""Encode RGB frames through an ffmpeg pipe as H.264, carrying a span of the source's audio and its
-colour tags; and join chunks encoded with the same settings without encoding them again."""
+"""Encode RGB frames through an ffmpeg pipe with one of the codecs of codecs.py (H.264 by default), carrying
+a span of the source's audio and its colour tags; and join chunks encoded with the same settings without
+encoding them again. Frames of more than 8 bits go through the pipe as 16-bit RGB, so a 10-bit source is
+not quantised to 8 bits on its way to a 10-bit master."""
 from __future__ import annotations
 
 import shutil
@@ -13,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import DreamvidError
+from .codecs import CODECS, DEFAULT_CODEC, subsampling
 from .colour import Colour, encode_filters, output_colour
 from .ffmpeg import ffmpeg_exe, ffmpeg_path, list_audio
 from .images import write_samples
@@ -30,12 +33,23 @@ _COPYABLE_AUDIO = {
 _FASTSTART = {".mp4", ".m4v", ".mov"}
 
 
+def _container_args(path: Path) -> list[str]:
+    """The index at the front of MP4 and QuickTime files; colour tags in QuickTime whatever the codec (FFV1's
+    are left out otherwise)."""
+    suffix = path.suffix.lower()
+    if suffix not in _FASTSTART:
+        return []
+    return ["-movflags", "+faststart+write_colr" if suffix == ".mov" else "+faststart"]
+
+
 class EncodeError(DreamvidError):
     """ffmpeg failed while encoding; the message ends with what ffmpeg said."""
 
 
 class VideoWriter:
-    """Pipe RGB frames into ffmpeg as H.264, optionally muxing a span of another file's audio.
+    """Pipe RGB frames into ffmpeg with `codec` (codecs.CODECS) at `bits` per sample, with an alpha plane
+    where `alpha` (RGBA frames), optionally muxing a span of another file's audio. Frames are uint8, or
+    uint16 when `bits` > 8 (`sample_type` says which).
 
     A constant rate is piped straight into the encoder. With `frame_times` (when each frame begins, relative to
     the first, then when the last one ends: a variable-rate source) the frames are kept as images beside the
@@ -51,16 +65,22 @@ class VideoWriter:
     """
 
     def __init__(self, path: Path | str, width: int, height: int, fps: Fraction, *, crf: int = 18,
+                 codec: str = DEFAULT_CODEC, bits: int = 8, alpha: bool = False,
                  audio_source: Path | None = None, audio_start: float = 0.0,
                  audio_duration: float | None = None, colour: Colour | None = None,
                  frame_times: Sequence[float] | None = None, on_warning: Callable[[str], None] | None = None):
         self.path = Path(path)
         self.width, self.height = width, height
-        # yuv420p halves the chroma resolution, so H.264 needs even sizes.
-        self._pad = (height % 2, width % 2)
+        self.codec, self.bits, self.alpha = CODECS[codec], bits, alpha
+        self.pixel_format = self.codec.pixel_format(bits, alpha)
+        self.sample_type = np.dtype(np.uint16 if bits > 8 else np.uint8)
+        self._planes = 4 if alpha else 3
+        # 4:2:0 halves the chroma resolution both ways (even sizes), 4:2:2 across (an even width).
+        rows, columns = subsampling(self.pixel_format)
+        self._pad = (-height % rows, -width % columns)
         out_width, out_height = width + self._pad[1], height + self._pad[0]
         if any(self._pad) and on_warning:
-            on_warning(f"{width}x{height} frames padded to {out_width}x{out_height} for H.264")
+            on_warning(f"{width}x{height} frames padded to {out_width}x{out_height} for {self.codec.title}")
         self._rate = f"{fps.numerator}/{fps.denominator}"
         self._colour = colour or output_colour(None, out_height)
         self._audio = (audio_source, audio_start, audio_duration)
@@ -77,8 +97,10 @@ class VideoWriter:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder.mkdir()
             return
+        pipe = {(False, 3): "rgb24", (False, 4): "rgba", (True, 3): "rgb48le", (True, 4): "rgba64le"}[
+            (bits > 8, self._planes)]
         args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y",
-                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{out_width}x{out_height}", "-framerate", self._rate,
+                "-f", "rawvideo", "-pix_fmt", pipe, "-s", f"{out_width}x{out_height}", "-framerate", self._rate,
                 "-i", "pipe:0"]
         self._process = subprocess.Popen(args + self._output_args(), stdin=subprocess.PIPE,
                                          stdout=subprocess.DEVNULL, stderr=self._stderr)
@@ -86,19 +108,18 @@ class VideoWriter:
     def _output_args(self) -> list[str]:
         """Audio input and mapping, encoder and container settings, after the picture's input."""
         args = _audio_args(self.path, *self._audio)
-        args += ["-vf", encode_filters(self._colour), "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                 "-crf", str(self._crf)]
+        args += ["-vf", encode_filters(self._colour, self.pixel_format)]
+        args += self.codec.encoder_args(self.path.suffix.lower(), self._crf, self.bits, self.alpha)
         if self._frame_times is None:
             args += ["-r", self._rate]
         else:
             args += ["-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-video_track_timescale", "90000"]
-        if self.path.suffix.lower() in _FASTSTART:
-            args += ["-movflags", "+faststart"]
-        return args + [ffmpeg_path(self.path)]
+        return args + _container_args(self.path) + [ffmpeg_path(self.path)]
 
     def write(self, frame: np.ndarray) -> None:
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {frame.shape} {frame.dtype}")
+        if frame.shape != (self.height, self.width, self._planes) or frame.dtype != self.sample_type:
+            raise ValueError(f"expected a {self.height}x{self.width}x{self._planes} {self.sample_type} frame, "
+                             f"got {frame.shape} {frame.dtype}")
         if any(self._pad):
             frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         if self._folder is not None:
@@ -106,14 +127,15 @@ class VideoWriter:
                 raise ValueError(f"more frames than the {len(self._frame_times) - 1} timed ones")
             name = self._folder / f"{self._written:07d}.png"
             try:  # not cv2.imwrite: on a full disk libpng prints its own line and OpenCV returns False
-                write_samples(name, np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+                order = [2, 1, 0, 3][:self._planes]  # OpenCV writes BGR(A)
+                write_samples(name, np.ascontiguousarray(frame[..., order]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
             except OSError as error:  # a full disk: one error naming the video, as ffmpeg's would
                 self.abort()
                 raise OSError(error.errno, error.strerror, str(self.path)) from None
             self._written += 1
             return
         try:
-            self._process.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self._process.stdin.write(np.ascontiguousarray(frame, self.sample_type.newbyteorder("<")).tobytes())
         except (BrokenPipeError, OSError):
             self._fail("ffmpeg stopped accepting frames")
 
@@ -204,10 +226,10 @@ def _audio_args(path: Path, source: Path | None, start: float, duration: float |
 
 
 def join_chunks(chunks: Sequence[Path], path: Path | str, *, audio_source: Path | None = None,
-                audio_start: float = 0.0, audio_duration: float | None = None) -> None:
-    """Join H.264 chunks that VideoWriter made with the same settings (each starts on a keyframe) into one
-    video without re-encoding (ffmpeg's concat demuxer), muxing a span of another file's audio as
-    VideoWriter does; raises EncodeError (and removes the file) if ffmpeg fails."""
+                audio_start: float = 0.0, audio_duration: float | None = None, codec: str = DEFAULT_CODEC) -> None:
+    """Join chunks that VideoWriter made with the same settings (each starts on a keyframe) into one video
+    without re-encoding (ffmpeg's concat demuxer), muxing a span of another file's audio as VideoWriter
+    does; raises EncodeError (and removes the file) if ffmpeg fails."""
     path = Path(path)
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as stderr:
         listing = Path(folder) / "chunks.ffconcat"
@@ -216,8 +238,7 @@ def join_chunks(chunks: Sequence[Path], path: Path | str, *, audio_source: Path 
         args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "warning", "-y", "-nostdin",
                 "-f", "concat", "-safe", "0", "-i", str(listing)]
         args += _audio_args(path, audio_source, audio_start, audio_duration) + ["-c:v", "copy"]
-        if path.suffix.lower() in _FASTSTART:
-            args += ["-movflags", "+faststart"]
+        args += CODECS[codec].tag(path.suffix.lower()) + _container_args(path)
         if subprocess.run(args + [ffmpeg_path(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=stderr).returncode != 0:
             stderr.seek(0)

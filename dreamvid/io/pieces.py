@@ -36,7 +36,7 @@ from ..imageops import to_float
 from .decode import probe_video, read_frames
 from .ffmpeg import ffmpeg_exe, ffmpeg_path, run_ffmpeg
 from .probe import PacketRow, VideoInfo, list_packets
-from .sources import VideoSource
+from .sources import VideoSource, deep
 
 # The piece's container, by the source's demuxer: the source's own family, so that what decoding depends
 # on survives the copy. mp4 keeps the display matrix (rotation), the edit list (packets flagged discard,
@@ -202,7 +202,7 @@ class PieceSource:
             raise ValueError(f"frames [{start}, {end}) are not in the piece [{self.piece.first}, {self.piece.end})")
         info = self._piece_info()
         skip = self.piece.skip + start - self.piece.first
-        for frame in read_frames(self.file, skip, skip + end - start, info=info):
+        for frame in read_frames(self.file, skip, skip + end - start, info=info, **deep(self.dtype)):
             yield to_float(frame)
 
     def alpha(self, index: int) -> None:

@@ -23,8 +23,9 @@ class FrameSource(Protocol):
     height: int
     frame_count: int
     fps: Fraction
-    dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences)
+    dtype: np.dtype  # sample type to write results in (uint8, or uint16 for 16-bit sequences and deep videos)
     has_audio: bool
+    has_alpha: bool  # frames have an alpha plane (`alpha`), which a sink may keep
     info: "VideoInfo | None"  # a video's probe (timing, colour, keyframes); None for other sources
     # float16 or float32 for a sequence of float frames (EXR, float TIFF), written back so with their own
     # range (see `original`); None where the frames are integers
@@ -46,8 +47,10 @@ def _decode_count() -> DecodeCount:
 
 @dataclass(frozen=True)
 class VideoSource:
+    """A video file, decoded in 8 bits, or in 16 (and checkpointed so) when it stores more than 8 bits per
+    sample: a 10-bit source reaches a 10-bit master without passing through 8 bits."""
+
     info: "VideoInfo"
-    dtype: np.dtype = np.dtype(np.uint8)
     # Frames the decoder produced for this source's reads: each read seeks near its start, so this grows with
     # the frames read, not with how far into the clip they lie.
     decoded: "DecodeCount" = field(default_factory=_decode_count, compare=False, repr=False)
@@ -63,10 +66,11 @@ class VideoSource:
     frame_count = property(lambda self: self.info.frame_count)
     fps = property(lambda self: self.info.fps)
     has_audio = property(lambda self: self.info.has_audio)
+    has_alpha = False
+    dtype = property(lambda self: video_dtype(self.info))
 
     def read(self, start: int, end: int) -> Iterator[np.ndarray]:
-
-        for frame in read_frames(self.info.path, start, end, info=self.info, count=self.decoded):
+        for frame in read_frames(self.info.path, start, end, info=self.info, count=self.decoded, **deep(self.dtype)):
             yield to_float(frame)
 
     def alpha(self, index: int) -> None:
@@ -76,6 +80,17 @@ class VideoSource:
 
     def original(self, index: int) -> np.ndarray:
         return next(self.read(index, index + 1))
+
+
+def video_dtype(info: "VideoInfo") -> np.dtype:
+    """The samples a video's frames are decoded and checkpointed in: uint16 for more than 8 bits."""
+    return np.dtype(np.uint16 if info.colour.bits > 8 else np.uint8)
+
+
+def deep(dtype: np.dtype) -> dict:
+    """read_frames' option for frames of `dtype`: none for 8 bits, so an 8-bit video is read exactly as
+    before 16-bit decoding existed."""
+    return {} if dtype == np.uint8 else {"dtype": dtype}
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class SequenceSource:
     has_audio: bool = False
     info: None = None
     float_type: np.dtype | None = None
+    has_alpha: bool = False  # the first frame has an alpha plane (a video of the frames may keep it)
 
     @classmethod
     def open(cls, folder: Path, frames: tuple[Path, ...], fps: float) -> "SequenceSource":
@@ -102,7 +118,7 @@ class SequenceSource:
         floating = first.dtype.kind == "f"
         dtype = np.dtype(np.uint16) if floating else first.dtype
         return cls(folder, frames, width, height, Fraction(fps).limit_denominator(1001), np.dtype(dtype),
-                   float_type=first.dtype if floating else None)
+                   float_type=first.dtype if floating else None, has_alpha=first.alpha is not None)
 
     @property
     def frame_count(self) -> int:
@@ -133,6 +149,7 @@ class PictureSource:
     dtype: np.dtype = np.dtype(np.uint8)
     has_audio: bool = False
     info: None = None
+    has_alpha = False
 
     width = property(lambda self: self.picture.shape[1])
     height = property(lambda self: self.picture.shape[0])

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
+from ..schedule import Schedule
+from ..settings import FIELDS, SCHEDULED, parse_layer_spec, schedule
 from ..sidecar import fingerprint, version
 from .names import parse_chunk
 
@@ -18,12 +19,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..job import Job
 
 PLAN = "plan.json"
-# Parameters that do not change the dreamed frames: a resume may change them (but see ENCODED).
-NOT_IN_FRAMES = ("crf", "audio", "fps", "batch")
+# Parameters that do not change the dreamed frames: a resume may change them (but see ENCODED). The codec
+# does not either: a video's frames are dreamed and checkpointed at its source's depth whatever it is written as.
+NOT_IN_FRAMES = ("crf", "codec", "audio", "fps", "batch")
 # Parameters that a video's chunks are encoded with. Once a chunk is on disk its lossless frames are gone,
-# so a resume with another value is refused (naming --fresh) rather than mixing two qualities in one file
-# or quietly ignoring the option; before the first chunk, it may still change.
-ENCODED = ("crf",)
+# so a resume with another value is refused (naming --fresh) rather than mixing two qualities (or codecs,
+# which could not even be joined) in one file or quietly ignoring the option; before the first chunk, it
+# may still change.
+ENCODED = ("crf", "codec")
 SAMPLE = 1 << 20  # bytes of a video hashed at its start, middle and end
 
 
@@ -46,9 +49,11 @@ def check_resumable(path: Path, plan: dict[str, Any]) -> None:
                         f"run with those parameters to resume it, or add --fresh to start over")
     before, after = old.get("parameters", {}), plan.get("parameters", {})
     for key in ENCODED:
-        if before.get(key) != after.get(key) and any(parse_chunk(p.name) for p in path.glob("chunk_*")):
-            raise UserError(f"{path} holds frames encoded with --{key} {before.get(key)}: run with --{key} "
-                            f"{before.get(key)} to resume it, or add --fresh to start over")
+        # a parameter left out of the record is at its default (Settings.to_dict)
+        was, now = (params.get(key, FIELDS[key].default) for params in (before, after))
+        if was != now and any(parse_chunk(p.name) for p in path.glob("chunk_*")):
+            raise UserError(f"{path} holds frames encoded with --{key} {was}: run with --{key} "
+                            f"{was} to resume it, or add --fresh to start over")
 
 
 def _used(path: Path, plan: dict[str, Any]) -> set[str]:
@@ -148,15 +153,18 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def job_fingerprint(job: "Job", params: dict) -> str:
     """What a resumed job must share with the run that made its checkpoints. --fps changes no frame,
-    unless a schedule has keys in seconds, which a sequence counts at --fps."""
-    texts = [v for value in params.values() for v in (value if isinstance(value, list) else [value])
-             if isinstance(v, str)]
-    timed = any(_SECONDS_KEY.search(text) for text in texts)
+    unless a schedule counts seconds (a key in seconds, an expression of `s`), which a sequence counts at --fps."""
+    timed = any(plan.timed for plan in _schedules(params))
     ignore = tuple(key for key in NOT_IN_FRAMES if not (key == "fps" and timed))
     return fingerprint({**params, "source": str(job.source.resolve())}, ignore=ignore)
 
 
-_SECONDS_KEY = re.compile(r"\d(?:\.\d+)?s\s*:\s*\(")
+def _schedules(params: dict) -> list[Schedule]:
+    """The schedules among a render's recorded parameters (text values of the schedulable ones, and layer
+    weights), parsed as the render parsed them."""
+    texts = [params[key] for key in SCHEDULED if isinstance(params.get(key), str)]
+    layers = [parse_layer_spec(text) for text in params.get("layers") or () if isinstance(text, str)]
+    return [schedule(text) for text in texts] + [layer.schedule for layer in layers if isinstance(layer.weight, str)]
 
 
 def job_plan(job: "Job", params: dict) -> dict:

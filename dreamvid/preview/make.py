@@ -98,6 +98,8 @@ def make_preview(source: Path, options: dict[str, Any], *, at: str | None = None
     path = sheet_path(source, output, "_preview")
     frame = read_frame(source, at, sequence, base.fps, reporter.warn)
     envelope = _envelope(source, frame) if any(cell.settings.audio_driven for cell in cells) else None
+    for cell in cells:  # an expression's value at this frame, against the bounds, before the model loads
+        cell.settings.check_frames(range(frame.index or 0, (frame.index or 0) + 1), frame.fps, envelope=envelope)
     picture = preview_size(frame.rgb, base.max_side, PREVIEW_SIDE)
     captions = [caption(index, cell) for index, cell in enumerate(cells)]
     as_sequence = sequence and "%" not in source.name and source.is_dir()

@@ -14,9 +14,6 @@ from ..io.sinks import FrameSink
 from .checkpoints import CheckpointStore
 from .chunks import chunk_frames
 
-# Bytes of an encoded chunk per raw byte of a dreamed frame, for the disk warning: 0.017 measured at the
-# default --crf 18 on the bundled clip (benchmarks/chunks.py); busier dreams take more.
-CHUNK_RATIO = 0.05
 # Chunks that may wait for the encoder (besides the one it encodes) before the driver waits for it.
 MAX_BACKLOG = 1
 
@@ -141,7 +138,8 @@ class ChunkedOutput(_Assembly):
                 self._encoding = True
                 a, b = queue.popleft()
                 try:
-                    self._sink.encode_chunk(self._store.chunk_path(a, b), self._frames(a, b))
+                    self._sink.encode_chunk(self._store.chunk_path(a, b, self._sink.chunk_suffix),
+                                            self._frames(a, b), a)
                 except _Stopped:  # the partial chunk is gone; its pieces are still there
                     return
                 self._store.add_chunk(a, b)
@@ -162,10 +160,10 @@ class ChunkedOutput(_Assembly):
             yield self._store.final_frame(index)
 
     def _finish(self, data: dict) -> None:
-        self._sink.join([self._store.chunk_path(*chunk) for chunk in self.chunks], data)
+        self._sink.join([self._store.chunk_path(*chunk, self._sink.chunk_suffix) for chunk in self.chunks], data)
 
     def bytes_needed(self, frames: int, size: tuple[int, int], dtype: np.dtype) -> int:
         """The chunks, and the pieces of a chunk being filled in every segment."""
-        raw = size[0] * size[1] * 3 * np.dtype(dtype).itemsize
+        raw = size[0] * size[1] * 3  # 8-bit RGB: a codec's size follows its picture, not the checkpoints' depth
         filling = len(self._store.segments) * chunk_frames(self._sink.fps)
-        return int(frames * raw * CHUNK_RATIO) + self._store.bytes_needed(min(frames, filling), size, dtype)
+        return int(frames * raw * self._sink.size_ratio) + self._store.bytes_needed(min(frames, filling), size, dtype)

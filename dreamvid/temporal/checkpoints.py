@@ -137,8 +137,8 @@ class CheckpointStore:
             self.work.update_plan(chunk=length)
         return plan_chunks(self.segments, self.work.plan["chunk"])
 
-    def chunk_path(self, a: int, b: int) -> Path:
-        return self.work.piece(chunk_name(a, b))
+    def chunk_path(self, a: int, b: int, suffix: str) -> Path:
+        return self.work.piece(chunk_name(a, b, suffix))
 
     def has_chunk(self, a: int, b: int) -> bool:
         with self._lock:

@@ -81,6 +81,8 @@ def plan_render(job: Job, source: FrameSource, auto_tile: Callable[[], int], set
         work.update_plan(envelope=sound_envelope(source))
     times = variable_times(source)
     envelope = work.plan.get("envelope")
+    if envelope is not None:  # planning checked expressions of the loudness at 0 and 1: now at the real one
+        settings.check_frames(range(start, end), float(source.fps), times, envelope)
     return work, RenderPlan(start, end, (height, width), tuple(Segment(**s) for s in work.plan["segments"]),
                             work.plan["tile"], tuple(work.plan.get("cuts", ())),
                             None if envelope is None else tuple(envelope), float(source.fps),

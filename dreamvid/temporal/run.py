@@ -2,6 +2,8 @@
 temporal job, handed to the runner."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..io.sinks import FramesSink, VideoSink
 from ..io.sources import SequenceSource, VideoSource
 from ..job import Job, JobResult, Kind
@@ -24,7 +26,10 @@ def run_temporal(job: Job, dreamer, settings: Settings, reporter: Reporter, batc
             return FramesSink(job.output, job.frame_names[start:end], source.float_type if floating else source.dtype,
                               source.alpha, start, source.original if floating else None)
         audio = job.source if settings.audio and source.has_audio else None
-        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio, source.info)
+        bits = 16 if source.dtype == np.uint16 else 8  # a video's own depth is in its info
+        return VideoSink(job.output, size, source.fps, settings.crf, start, end, reporter.warn, audio, source.info,
+                         codec=settings.codec, source_bits=None if source.info else bits,
+                         alpha=source.alpha if source.has_alpha else None)
 
     if pool is not None:
         from .cluster import render_on_ray

@@ -28,7 +28,7 @@ def run_zoom(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: i
     source = PictureSource.open(job.source, motion.frames, fps)
 
     def sink(size, start, end):
-        return VideoSink(job.output, size, fps, settings.crf, start, end, reporter.warn, None)
+        return VideoSink(job.output, size, fps, settings.crf, start, end, reporter.warn, None, codec=settings.codec)
 
     def carry(frame, prev_source, prev_dream):
         return feedback_transform(prev_dream, *motion.at(frame.index)), None

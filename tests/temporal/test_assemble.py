@@ -22,9 +22,9 @@ def test_an_abort_stops_a_chunk_between_frames_and_keeps_its_pieces(tmp_path, sh
     opened = threading.Event()
 
     class Sink:
-        chunked, fps, frames = True, 10, []
+        chunked, fps, frames, chunk_suffix = True, 10, [], ".mp4"
 
-        def encode_chunk(self, path, frames):
+        def encode_chunk(self, path, frames, first):
             opened.wait()
             for frame in frames:
                 self.frames.append(frame)

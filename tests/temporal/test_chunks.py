@@ -87,10 +87,10 @@ def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatc
     if encoder != "fast":
         real_encode, calls = VideoSink.encode_chunk, []
 
-        def slow_encode(self, path, frames):
+        def slow_encode(self, path, frames, first=None):
             calls.append(path)
             time.sleep(0.5 if encoder == "slow" else 4.0 if len(calls) == 1 else 0.0)
-            real_encode(self, path, frames)
+            real_encode(self, path, frames, first)
 
         monkeypatch.setattr(VideoSink, "encode_chunk", slow_encode)
     source = tmp_path / "clip.mp4"
