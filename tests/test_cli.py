@@ -100,8 +100,9 @@ def test_image_and_folder_render_end_to_end(tmp_path, cli):
     assert np.abs(dreamed.astype(int) - source).mean() > 1
     record = json.loads((tmp_path / "photo_dream.png.json").read_text())
     parameters = record["parameters"]
-    # every parameter (a guide only when given, so renders without one keep their fingerprint)
-    assert set(Settings.__dataclass_fields__) - {"guide", "flow_zoom"} <= set(parameters)
+    # every parameter (a guide, colours and a matte only when given, so renders without one keep their fingerprint)
+    assert set(Settings.__dataclass_fields__) - {"guide", "flow_zoom", "colors", "color_match", "mask",
+                                                 "mask_invert"} <= set(parameters)
     assert parameters["model"] == "vgg16-hed" and parameters["weights"] == "hed"
     assert parameters["layers"] == ["block4_conv3"] and parameters["steps"] == 2 and parameters["octaves"] == 1
     assert parameters["jitter"] == 4 and parameters["seed"] == 0 and parameters["batch"] == 2

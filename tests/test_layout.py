@@ -22,7 +22,7 @@ LAYERS = (
     ("settings",),
     ("io",),
     ("job", "sidecar", "schedule"),
-    ("flow", "imageops", "atomic", "interrupts", "errors", "progress"),
+    ("flow", "imageops", "colours", "atomic", "interrupts", "errors", "progress"),
 )
 FRAMEWORKS = {"tensorflow", "keras", "jax", "jaxlib", "torch"}
 
