@@ -200,3 +200,25 @@ def test_colour_options_take_words_and_numbers_and_default_to_the_old_fingerprin
     assert load_config(config) == {"colors": 1.0, "color_match": "first"}
     defaults = Settings().to_dict()  # renders without these options keep the fingerprint they had
     assert not {"colors", "color_match", "mask", "mask_invert"} & defaults.keys()
+
+
+def test_a_zoom_holds_its_colours_to_its_first_frame(tmp_path, natural):
+    """A zoom feeds its dream back into itself, frame after frame, where colours wander most: --color-match
+    first holds them there too. --colors is refused: a zoom leaves its picture behind."""
+    from dreamvid.api import render_zoom
+    from dreamvid.errors import UserError
+
+    cv2.imwrite(str(tmp_path / "photo.png"), (natural(48, 64, seed=7)[..., ::-1] * 255).round().astype(np.uint8))
+    stats = {}
+    for match in ("none", "first"):
+        out = tmp_path / f"zoom-{match}.mp4"
+        render_zoom(tmp_path / "photo.png", out, frames=16, zoom=1.05, dreamer=StubDreamer(), color_match=match,
+                    **STUB)
+        from dreamvid.io.decode import read_frames
+
+        stats[match] = np.array([colour_statistics(frame.astype(np.float32) / 255) for frame in read_frames(out)])
+    drift = {match: np.abs(values[:, :3] - values[0, :3]).max() for match, values in stats.items()}
+    print(f"zoom: largest change of a mean from frame 0: {drift}")
+    assert drift["first"] < 2.5 and drift["none"] > 10  # measured 1.7 (H.264 moves them a little) and 27.7
+    with pytest.raises(UserError, match="--mask and --colors do not apply"):
+        render_zoom(tmp_path / "photo.png", tmp_path / "z.mp4", frames=4, dreamer=StubDreamer(), colors="source")

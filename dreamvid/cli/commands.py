@@ -260,7 +260,7 @@ def zoom_command(
     octaves: Octaves = None, octave_scale: OctaveScale = None,
     steps: Optional[str] = setting("steps", extra=" For the first frame"),
     flow_steps: Optional[str] = setting("flow_steps", extra=" For every later frame", panel=DREAM),
-    step_size: StepSize = None, jitter: Jitter = None, tile: Tile = None,
+    step_size: StepSize = None, jitter: Jitter = None, color_match: ColorMatch = None, tile: Tile = None,
     max_side: Optional[int] = typer.Option(None, help="Zoom at this longer side (the video's size).",
                                            rich_help_panel=DREAM),
     seed: Seed = None, xla: Xla = None, precision: Precision = None, lap_norm: LapNorm = None,
@@ -276,7 +276,7 @@ def zoom_command(
     options = dict(model=model, weights=weights, backend=backend, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, flow_steps=flow_steps, step_size=step_size, jitter=jitter,
                    tile=tile, max_side=max_side, seed=seed, xla=xla, precision=precision, crf=crf, fps=fps,
-                   lap_norm=lap_norm)
+                   lap_norm=lap_norm, color_match=color_match)
     settings = build_settings(options, config)
     motion = ZoomMotion.parse(zoom, rotate, translate_x, translate_y, frames, settings.fps)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:
