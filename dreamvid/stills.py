@@ -114,10 +114,11 @@ def dream_pictures(images: list[np.ndarray], dreamer, settings: Settings,
     for index, image in enumerate(images):  # one copy, filled in place: a large still costs less memory
         np.clip(resize(image, small_h, small_w), 0.0, 1.0, out=small[index])
     np.nan_to_num(small, copy=False)  # a float TIFF's missing values (NaN) would spread through the dream
-    step_map = None  # no steps where a matte is black
-    if mattes is not None:
+    if mattes is None:
+        dreamed = dreamer.dream(small, settings.dream_params())
+    else:  # no steps where a matte is black
         step_map = np.stack([resize(matte, small_h, small_w) > 0 for matte in mattes]).astype(np.float32)
-    dreamed = dreamer.dream(small, settings.dream_params(), step_map=step_map)
+        dreamed = dreamer.dream(small, settings.dream_params(), step_map=step_map)
     look = ColourLook(settings.colors)
     return [apply_delta(image, s, look.apply(d, s), clip=bool(image.min() >= 0.0 and image.max() <= 1.0),
                         matte=None if mattes is None else mattes[index])
