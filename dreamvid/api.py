@@ -15,7 +15,8 @@ from . import engine
 from .errors import DreamvidError, OutOfMemory
 from .imageops import from_float, to_float
 from .job import Job, JobResult, Kind, ZoomMotion
-from .jobs import plan_jobs, plan_zoom_jobs
+from .io.mattes import open_matte
+from .jobs import check_matte_fits, plan_jobs, plan_zoom_jobs
 from .progress import Reporter
 from .settings import Settings, build_settings
 
@@ -31,9 +32,12 @@ def dream(image: np.ndarray, *, dreamer=None, **options: Any) -> np.ndarray:
     from .stills import dream_pictures
 
     settings = build_settings(options)
-    dreamer = dreamer or engine.load_dreamer(settings)
     rgb = to_float(np.asarray(image))
-    result = dream_pictures([rgb], dreamer, settings)[0]
+    matte = open_matte(settings.mask, settings.mask_invert)
+    if matte is not None:
+        check_matte_fits(matte, rgb.shape[1], rgb.shape[0], 1, "the image")
+    dreamer = dreamer or engine.load_dreamer(settings)
+    result = dream_pictures([rgb], dreamer, settings, None if matte is None else [matte.frame(0, rgb.shape[:2])])[0]
     return from_float(result, image.dtype) if image.dtype in (np.uint8, np.uint16) else result
 
 

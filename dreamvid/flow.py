@@ -90,13 +90,18 @@ def dream_rms(steps: int, step_size: float, octaves: int) -> float:
     return 0.5 * steps * step_size / 2 * max(octaves, 1) ** 0.65
 
 
-def rms(delta: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(delta))))
+def rms(delta: np.ndarray, where: np.ndarray | None = None) -> float:
+    """Root mean square, over the pixels `where` holds (H x W booleans) if given (none: 0)."""
+    if where is None:
+        return float(np.sqrt(np.mean(np.square(delta))))
+    picked = delta[where]
+    return float(np.sqrt(np.mean(np.square(picked)))) if picked.size else 0.0
 
 
-def limited(delta: np.ndarray, limit: float) -> np.ndarray:
-    """`delta` scaled down to an RMS of `limit` where it is larger, so a long shot's dream cannot drift."""
-    size = rms(delta)
+def limited(delta: np.ndarray, limit: float, where: np.ndarray | None = None) -> np.ndarray:
+    """`delta` scaled down to an RMS (over `where`) of `limit` where it is larger, so a long shot's dream
+    cannot drift."""
+    size = rms(delta, where)
     return delta * (limit / size) if size > limit > 0.0 else delta
 
 

@@ -1,4 +1,5 @@
-"""Pure numpy/OpenCV helpers shared by stills and video: value ranges, sizes, resizing and the zoom's transform."""
+"""Pure numpy/OpenCV helpers shared by stills and video: value ranges, sizes, resizing, mattes and the zoom's
+transform."""
 from __future__ import annotations
 
 import math
@@ -72,14 +73,37 @@ def from_float(image: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def apply_delta(full: np.ndarray, small_source: np.ndarray, small_dream: np.ndarray,
-                clip: bool = True) -> np.ndarray:
+                clip: bool = True, matte: np.ndarray | None = None) -> np.ndarray:
     """Put a dream made at processing size onto the full-size frame: only what dreaming *added* is
     upscaled, so the source keeps its own full-resolution detail. Without `clip`, values of a float
-    picture outside [0, 1] survive (they were dreamed clipped; only the change is added)."""
+    picture outside [0, 1] survive (they were dreamed clipped; only the change is added). A `matte`
+    (H x W in [0, 1], at full size) scales the change pixel by pixel: where it is 0 the picture is the
+    source's, exactly."""
     height, width = full.shape[:2]
     result = resize(small_dream - small_source, height, width)
+    if matte is not None:
+        result *= matte[..., None]
     result += full
     return np.clip(result, 0.0, 1.0, out=result) if clip else result
+
+
+def matted(source: np.ndarray, dreamed: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """source + matte x (dream - source): white dreams, black is the source, grey blends."""
+    return source + matte[..., None] * (dreamed - source)
+
+
+# Below this, a matte lets too little of the dream through for it to be read back from the stored frame:
+# dividing by the matte multiplies the frame's rounding (half a level) by up to 1 / MIN_RECOVERABLE.
+MIN_RECOVERABLE = 0.125
+
+
+def unmatted(source: np.ndarray, stored: np.ndarray, matte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dream before the matte, read back from a stored frame (`matted`'s inverse), and where it could be
+    (1; 0 where the matte was darker than MIN_RECOVERABLE: there the dream is taken as nothing). A carried
+    chain goes on from this, so a grey matte weakens what is shown, not the dream carried from frame to frame."""
+    known = matte >= MIN_RECOVERABLE
+    gain = np.where(known, 1.0 / np.maximum(matte, MIN_RECOVERABLE), 0.0).astype(np.float32)
+    return source + (stored - source) * gain[..., None], known.astype(np.float32)
 
 
 def upright(image: np.ndarray, orientation: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from .settings import Settings, frame_range, parse_frame_range
 from .io.sources import PictureSource
 from .io.probe import VIDEO_OUTPUTS, VIDEO_SUFFIXES
 from .io.images import IMAGE_SUFFIXES, ImageDecodeError, inspect_image, read_image
+from .io.mattes import Matte, open_matte
 from .io.listing import list_images, list_sequence
 
 def input_kind(source: Path, sequence: bool = False) -> Kind:
@@ -58,6 +59,7 @@ def plan_jobs(inputs: list[Path], settings: Settings, output: Path | str | None 
     planned = [_read_input(path, settings, None if queue else output, output if queue else None, sequence, warn,
                            into, queue) for path in inputs]
     _check_distinct([job for job, _ in planned])
+    _check_looks([job for job, _ in planned if job.failure is None], settings, warn)
     params = resolved_parameters(settings)
     jobs = [_checked(job, names, new_folder, params, overwrite, locks) if job.failure is None else job
             for job, (names, new_folder) in planned]
@@ -75,6 +77,8 @@ def plan_zoom_jobs(inputs: list[Path], settings: Settings, motion: ZoomMotion, o
     check_model(settings)
     if settings.audio_driven:  # a zoom's frames come from a picture: there is no soundtrack to follow
         raise UserError("a zoom has no soundtrack: use keyframes, not audio:LOW..HIGH or expressions of a")
+    if settings.mask or settings.colors:  # a zoom leaves its picture behind: no frame lines up with it
+        raise UserError("a zoom moves away from its picture: --mask and --colors do not apply to it")
     settings.for_zoom().check_frames(range(motion.frames), settings.fps)
     queue = len(inputs) > 1
     if queue and output is not None and (output.suffix or not output.is_dir()):
@@ -114,6 +118,49 @@ def _zoom_identity(source: Path, settings: Settings) -> dict:
     check_memory(inspect_image(source), settings.max_side)
     PictureSource.open(source, 1)  # a damaged picture fails now, not after the model loads
     return source_identity(source, (source,), 1, None)
+
+
+def _check_looks(jobs: list[Job], settings: Settings, warn: Callable[[str], None]) -> None:
+    """The matte fits every input (in a queue too: it is what was typed that does not fit), before any
+    work; --color-match on a still is said to do nothing."""
+    matte = open_matte(settings.mask, settings.mask_invert)
+    for job in jobs:
+        if settings.color_match and not job.kind.clip:
+            warn(f"{job.source}: --color-match holds a clip's frames to its first: a still has none to hold "
+                 f"(ignored)")
+        if matte is None:
+            continue
+        if job.kind is Kind.IMAGE:
+            info = inspect_image(job.source)
+            check_matte_fits(matte, info.width, info.height, 1, str(job.source))
+        elif job.kind is Kind.STILLS:
+            for frame in job.frames:
+                info = inspect_image(frame)
+                check_matte_fits(matte, info.width, info.height, len(job.frames), str(frame))
+        else:
+            width, height = job.identity["size"]
+            end = frame_range(settings.frames, job.identity["frames"])[1]
+            check_matte_fits(matte, width, height, end, str(job.source))
+
+
+# A matte's aspect ratio may differ from its input's by this much (or by one pixel, on a small frame):
+# rounding when it was made at another size, not another framing.
+MATTE_ASPECT_TOLERANCE = 0.01
+
+
+def check_matte_fits(matte: Matte, width: int, height: int, frames: int, name: str) -> None:
+    """A UserError unless `matte` can be scaled onto an input of width x height and has a frame for each of
+    its first `frames` frames (a still matte serves every frame). Its shape is wrong when, scaled to the
+    input's width, its height is off by more than MATTE_ASPECT_TOLERANCE of the input's (and one pixel):
+    a matte for another framing (portrait for landscape, 4:3 for 16:9) would put its edges in the wrong place."""
+    scaled = matte.height * width / matte.width
+    if abs(scaled - height) > max(1.0, MATTE_ASPECT_TOLERANCE * height):
+        raise UserError(f"--mask {matte.path} is {matte.width}x{matte.height}, which does not fit {name} "
+                        f"({width}x{height}): a matte must have its input's aspect ratio (it is scaled to the "
+                        f"dream's size)")
+    if matte.frame_count is not None and matte.frame_count < frames:
+        raise UserError(f"--mask {matte.path} has {matte.frame_count} frame(s), too few for {name}, which needs "
+                        f"{frames} (a matte has a frame for every input frame, the first with the first)")
 
 
 def _check_distinct(jobs: list[Job]) -> None:

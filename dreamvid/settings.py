@@ -137,6 +137,19 @@ class Settings:
                                "pyramid, as the original DeepDream notebook did: smoother, larger patterns; 0: off.")
     guide: str | None = _option(None, "A picture to dream towards: the dream takes on the guide's mix of features "
                                       "(each layer's channel profile), instead of amplifying its own.", "none")
+    # looks: colours and mattes (colours.py, io/mattes.py)
+    colors: float = _option(0.0, "The output's colours: dream (the dream's own), source (each frame keeps its own: "
+                                 "the dream changes light and texture, not hue), or a share of the source's between, "
+                                 "0..1 (0.5: halfway).", "dream")
+    color_match: str | None = _option(None, "first: hold every frame's colour statistics (CIELAB mean and spread) to "
+                                            "the first dreamed frame's, so a long shot's colours do not wander "
+                                            "(videos and sequences); none: off.", "none")
+    mask: str | None = _option(None, "A matte, aligned frame by frame with the input: a picture, a folder or %d "
+                                     "pattern of numbered frames, or a video. White dreams, black stays the source "
+                                     "exactly, grey blends. Scaled to the dream's size: its aspect ratio must be the "
+                                     "input's (within 1%), and a video or sequence needs a frame for every input "
+                                     "frame.", "none")
+    mask_invert: bool = _option(False, "Swap the matte's white and black.")
     # video
     flow: bool = _option(True, "Carry the dream along the optical flow.", "on")
     coherence: float = _option(0.9, "0 dreams every frame afresh, 1 carries the dream along the flow as much as it "
@@ -232,7 +245,8 @@ class Settings:
         data["layers"] = [str(spec) for spec in self.layers]
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
         for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0),
-                             ("codec", DEFAULT_CODEC)):
+                             ("codec", DEFAULT_CODEC), ("colors", 0.0), ("color_match", None), ("mask", None),
+                             ("mask_invert", False)):
             if data[key] == default:
                 del data[key]
         return data
@@ -249,6 +263,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "jitter": (0, 4096, False),
     "tile": (64, 16384, False),
     "lap_norm": (0, 8, False),
+    "colors": (0.0, 1.0, False),
     "max_side": (32, 65536, False),
     "batch": (1, 1024, False),
     "blend": (0.0, 1.0, False),
@@ -264,6 +279,9 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
 }
 
 PRECISIONS = ("float32", "bfloat16")
+COLOR_MATCHES = ("first", "none")
+# --colors in words: the share of the source's colours
+COLOR_WORDS = {"dream": 0.0, "source": 1.0}
 BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends (engine/backend.py)
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
@@ -304,10 +322,12 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return tuple(item if isinstance(item, LayerSpec) else parse_layer_spec(str(item)) for item in items)
     if key in SCHEDULED:
         return _coerce_scheduled(key, value, source)
-    if key == "guide" and isinstance(value, Path):
+    if key == "colors":
+        return _colour_share(value, source)
+    if key in ("guide", "mask") and isinstance(value, Path):
         value = str(value)
     expected = {"model": str, "weights": str, "frames": str, "precision": str, "guide": str, "backend": str,
-                "codec": str}.get(key) or type(default)
+                "codec": str, "mask": str, "color_match": str}.get(key) or type(default)
     if isinstance(default, bool) or expected is bool:
         if not isinstance(value, bool):
             raise UserError(f"{source}: '{key}' must be true or false (got {value!r})")
@@ -319,6 +339,24 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     if not isinstance(value, expected) or isinstance(value, bool):
         raise UserError(f"{source}: '{key}' must be {expected.__name__} (got {value!r})")
     return value
+
+
+def _colour_share(value: Any, source: str) -> float:
+    """`--colors`: dream (0), source (1), or the share of the source's colours as a number."""
+    number = value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in COLOR_WORDS:
+            return COLOR_WORDS[word]
+        try:
+            number = float(word)
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        where = "--colors" if source == "option" else f"{source}: 'colors'"
+        raise UserError(f"{where} must be dream, source, or the share of the source's colours from 0 to 1 "
+                        f"(got {value!r})")
+    return float(number)
 
 
 def _coerce_scheduled(key: str, value: Any, source: str) -> int | float | str:
@@ -380,6 +418,17 @@ def build_settings(overrides: dict[str, Any] | None = None, config: Path | None 
         if any(layer.channel is not None for layer in values.get("layers", ())):
             raise UserError("--guide matches whole feature vectors: name layers without a channel")
         check_guide(Path(values["guide"]))
+    if values.get("color_match") is not None:
+        if values["color_match"] not in COLOR_MATCHES:
+            raise UserError(f"--color-match must be one of {', '.join(COLOR_MATCHES)} (got {values['color_match']!r})")
+        if values["color_match"] == "none":
+            values["color_match"] = None
+    if values.get("mask") is not None:
+        from .io.mattes import check_matte
+
+        check_matte(values["mask"])
+    elif values.get("mask_invert"):
+        raise UserError("--mask-invert swaps the white and black of a --mask: give one")
     if values.get("flow_zoom", 1.0) != 1.0 and values.get("flow") is False:
         raise UserError("--flow-zoom zooms the dream carried along the flow: it needs --flow")
     if values.get("coherence") == 0.0 and "flow" not in values:

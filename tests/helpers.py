@@ -308,3 +308,12 @@ def framework_imports() -> Iterator[list[str]]:
         yield seen
     finally:
         builtins.__import__, importlib.import_module = real_import, real_import_module
+
+
+def half_matte(path, width: int, height: int, soft: int = 0) -> np.ndarray:
+    """Black on the left half, white on the right (with a ramp `soft` pixels wide across the middle)."""
+    x = np.arange(width, dtype=np.float32)
+    ramp = np.clip((x - (width / 2 - soft / 2)) / max(soft, 1e-6), 0, 1) if soft else (x >= width // 2)
+    plane = np.repeat((ramp * 255).round().astype(np.uint8)[None], height, axis=0)
+    cv2.imwrite(str(path), plane)
+    return plane

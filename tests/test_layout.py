@@ -22,7 +22,7 @@ LAYERS = (
     ("settings",),
     ("io",),
     ("job", "sidecar", "schedule", "expressions"),
-    ("flow", "imageops", "atomic", "interrupts", "errors", "progress", "coherence"),
+    ("flow", "imageops", "colours", "atomic", "interrupts", "errors", "progress", "coherence"),
 )
 FRAMEWORKS = {"tensorflow", "keras", "jax", "jaxlib", "torch"}
 

@@ -11,9 +11,10 @@ import typer
 
 from ..errors import UserError
 from . import console
-from .options import (CLUSTER, DREAM, RUN, VIDEO, ZOOM, Backend, Batch, Codec, Config, Crf, Fps, Fresh, Guide, Jitter,
-                      KeepParts, Layers, MaxSide, Model, Octaves, OctaveScale, Overwrite, Precision, Quiet, Seed,
-                      Steps, StepSize, Tile, Verbose, Weights, Xla, LapNorm, axis, setting)
+from .options import (CLUSTER, DREAM, RUN, VIDEO, ZOOM, Backend, Batch, Codec, ColorMatch, Colors, Config, Crf, Fps,
+                      Fresh, Guide, Jitter, KeepParts, Layers, Mask, MaskInvert, MaxSide, Model, Octaves, OctaveScale,
+                      Overwrite, Precision, Quiet, Seed, Steps, StepSize, Tile, Verbose, Weights, Xla, LapNorm, axis,
+                      setting)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch DeepDream for videos, image sequences and stills. "
@@ -33,7 +34,9 @@ def render_command(
                                          "a video into a folder as numbered PNGs."),
     model: Model = None, weights: Weights = None, backend: Backend = None, layer: Layers = None,
     octaves: Octaves = None, octave_scale: OctaveScale = None, steps: Steps = None, step_size: StepSize = None,
-    jitter: Jitter = None, guide: Guide = None, tile: Tile = None, max_side: MaxSide = None, seed: Seed = None,
+    jitter: Jitter = None, guide: Guide = None,
+    colors: Colors = None, color_match: ColorMatch = None, mask: Mask = None, mask_invert: MaskInvert = None,
+    tile: Tile = None, max_side: MaxSide = None, seed: Seed = None,
     batch: Batch = None, xla: Xla = None, precision: Precision = None, lap_norm: LapNorm = None,
     flow: Optional[bool] = setting("flow", "--flow/--no-flow", panel=VIDEO),
     coherence: Optional[float] = setting("coherence", panel=VIDEO),
@@ -69,7 +72,8 @@ def render_command(
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
                    coherence=coherence, flow_octaves=flow_octaves, flow_steps=flow_steps, flow_zoom=flow_zoom,
                    streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio,
-                   fps=fps, guide=guide, lap_norm=lap_norm, codec=codec)
+                   fps=fps, guide=guide, colors=colors, color_match=color_match, mask=mask, mask_invert=mask_invert,
+                   lap_norm=lap_norm, codec=codec)
     settings = build_settings(options, config)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:
         jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh, sequence=sequence,
@@ -256,7 +260,7 @@ def zoom_command(
     octaves: Octaves = None, octave_scale: OctaveScale = None,
     steps: Optional[str] = setting("steps", extra=" For the first frame"),
     flow_steps: Optional[str] = setting("flow_steps", extra=" For every later frame", panel=DREAM),
-    step_size: StepSize = None, jitter: Jitter = None, tile: Tile = None,
+    step_size: StepSize = None, jitter: Jitter = None, color_match: ColorMatch = None, tile: Tile = None,
     max_side: Optional[int] = typer.Option(None, help="Zoom at this longer side (the video's size).",
                                            rich_help_panel=DREAM),
     seed: Seed = None, xla: Xla = None, precision: Precision = None, lap_norm: LapNorm = None,
@@ -273,7 +277,7 @@ def zoom_command(
     options = dict(model=model, weights=weights, backend=backend, layers=tuple(layer or ()), octaves=octaves,
                    octave_scale=octave_scale, steps=steps, flow_steps=flow_steps, step_size=step_size, jitter=jitter,
                    tile=tile, max_side=max_side, seed=seed, xla=xla, precision=precision, crf=crf, fps=fps,
-                   lap_norm=lap_norm, codec=codec)
+                   lap_norm=lap_norm, codec=codec, color_match=color_match)
     settings = build_settings(options, config)
     motion = ZoomMotion.parse(zoom, rotate, translate_x, translate_y, frames, settings.fps)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..io.mattes import matte_identity
 from ..settings import LayerSpec, Settings
 from .backend import resolve_backend
 
@@ -110,8 +111,10 @@ def resolved_parameters(settings: Settings) -> dict:
     layers = resolve_layers(settings.model, settings.layers)
     # A guide is known by its content, so that a picture replaced under the same name is not resumed into.
     guide = hashlib.sha256(Path(settings.guide).read_bytes()).hexdigest()[:16] if settings.guide else None
+    # So is a matte (a sequence's frames and a video sampled, see io/mattes.matte_identity).
+    matte = matte_identity(settings.mask) if settings.mask else None
     resolved = {"layers": [str(layer) for layer in layers], "weights": resolve_weights(settings.model, settings.weights),
-                "backend": resolve_backend(settings.backend), "guide_sha256": guide,
+                "backend": resolve_backend(settings.backend), "guide_sha256": guide, "mask_sha256": matte,
                 # what the guide does (objective.guided): a guided render of the earlier objective is not resumed into
                 "guide_objective": "profile" if settings.guide else None}
     return {**settings.to_dict(), **{key: value for key, value in resolved.items() if value is not None}}

@@ -32,11 +32,12 @@ from ..errors import DreamvidError, OutOfMemory, UserError
 from ..job import Job, JobResult
 from ..progress import Reporter
 from ..settings import Settings
+from ..io.mattes import open_matte
 from ..io.pieces import FileStamp, Piece, open_pieces
 from ..io.sources import FrameSource
 from .chain import Chain, ResumePoint
 from .dreaming import Finished, dream_segments
-from .local import drive, open_render
+from .local import drive, open_render, with_colour_reference
 from .plan import RenderPlan, Segment
 from .ray_connect import connect
 from .ray_pieces import PieceShipper, Shipped, sees_source, source_stamps
@@ -113,11 +114,13 @@ class DreamWorker:
                             f"another file): image sequences must be at the same path on every node")
         timings: dict[str, float] = defaultdict(float)
         values = plan.frame_values(settings)
+        matte = open_matte(settings.mask, settings.mask_invert)  # at the same path on every node
         with open_pieces(source, pieces, data) as piece_for:
             def open_chain(segment, resume):
                 first = resume.index if resume is not None else segment.first  # a resumed chain reads from there
                 frames = piece_for(first, segment.end) if pieces else source
-                return Chain(segment, frames, plan.size, settings, values, timings, None, resume)
+                return Chain(segment, frames, plan.size, settings, values, timings, None, resume, matte=matte,
+                             colour_reference=plan.colour_reference)
 
             try:
                 for finished in dream_segments(work, open_chain, self.dreamer, settings, values, batch,
@@ -207,13 +210,16 @@ def render_on_ray(job: Job, source: FrameSource, sink_factory, pool: WorkerPool,
 
     shipper = PieceShipper(source)
 
-    def dream(todo, timings, resume_point):
-        return dream_on_workers(pool, source, render.plan, render.settings, batch, todo, timings, resume_point,
-                                shipper)
+    def dreaming(plan: RenderPlan, settings: Settings):
+        def dream(todo, timings, resume_point):
+            return dream_on_workers(pool, source, plan, settings, batch, todo, timings, resume_point, shipper)
+
+        return dream
 
     try:
-        return drive(render, dream, reporter, precision=pool.precision(), depth=2 * pool.count * batch,
-                     keep_parts=keep_parts)
+        render = with_colour_reference(render, dreaming)  # a worker dreams the first frame, if it must
+        return drive(render, dreaming(render.plan, render.settings), reporter, precision=pool.precision(),
+                     depth=2 * pool.count * batch, keep_parts=keep_parts)
     except BaseException:
         pool.restart()  # calls still running on the workers must not go on into the next job
         raise

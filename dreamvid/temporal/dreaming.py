@@ -108,7 +108,7 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
     in the order of `todo`. A batch shares its step count, octaves and jitter (carried frames take
     --flow-steps and --flow-octaves, so they form their own batches); step sizes, step maps and layer
     weights are per frame, so schedules rarely split a batch. A carried frame's pixels take the step
-    sizes of flow.catch_up: larger where they are fresh."""
+    sizes of flow.catch_up: larger where they are fresh; none where a matte is black."""
     results: list[np.ndarray | None] = [None] * len(todo)
     groups: dict[tuple[bool, int, int, int], list[_Entry]] = {}
     for position, (chain, start) in enumerate(todo):
@@ -125,11 +125,20 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
                              step_size=tuple(entry.value.step_size for entry in part),
                              layer_weights=None if weights[0] is None else tuple(weights))
             step_map = None
-            if carried and any(entry.start.fresh is not None for entry in part):
-                step_map = np.stack([np.ones(starts.shape[1:3], np.float32) if entry.start.fresh is None
-                                     else catch_up(entry.start.fresh, entry.value.blend, octaves, settings.octaves)
-                                     for entry in part])
+            if any(entry.start.frame.matte is not None for entry in part) or (
+                    carried and any(entry.start.fresh is not None for entry in part)):
+                step_map = np.stack([_step_map(entry, carried, octaves, settings.octaves) for entry in part])
             dreamed = _timed(timings, "dream", dreamer.dream, starts, params, steps, step_map, octaves or None)
             for entry, image in zip(part, dreamed):
                 results[entry.position] = entry.chain.finished(entry.start.frame, image)
     return results
+
+
+def _step_map(entry: _Entry, carried: bool, octaves: int, all_octaves: int) -> np.ndarray:
+    """A frame's step size per pixel, as a factor on --step-size: flow.catch_up's for a carried frame, 1
+    for a fresh one; 0 where its matte is black (what is dreamed there would never be shown)."""
+    start = entry.start
+    steps = np.ones(start.image.shape[:2], np.float32) if not carried or start.fresh is None \
+        else catch_up(start.fresh, entry.value.blend, octaves, all_octaves)
+    matte = start.frame.matte
+    return steps if matte is None else steps * (matte > 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,13 +16,14 @@ from ..job import Job, JobResult
 from ..progress import Reporter
 from ..settings import Settings
 from ..sidecar import record
+from ..io.mattes import open_matte
 from ..io.sinks import FrameSink
 from ..io.sources import FrameSource
 from .assemble import open_output
 from .chain import Carry, Chain, ResumePoint
 from .checkpoints import CheckpointStore
 from .dreaming import Finished, dream_segments
-from .plan import RenderPlan, Segment, plan_render
+from .plan import RenderPlan, Segment, colour_reference_segment, hold_colours, plan_render
 from .threads import FlowThreads, Writers, cpu_threads
 from ..journal.workfolder import WorkFolder, frame_log, log_frames
 
@@ -69,20 +71,39 @@ def render_sequence(job: Job, source: FrameSource, open_sink: SinkFactory, dream
 
     `carry` replaces the flow carry-over (a zoom transforms the previous dream instead)."""
     render = open_render(job, source, open_sink, settings, batch, lambda: dreamer.auto_tile(batch), fresh)
-    plan, settings = render.plan, render.settings
-    values = plan.frame_values(settings)
-    streams = min(settings.streams or batch, plan.end - plan.start)
+    streams = min(render.settings.streams or batch, render.plan.end - render.plan.start)
 
-    def dream(todo, timings, resume_point):
-        flow = FlowThreads.start(max(1, cpu_threads() // streams))
+    def dreaming(plan: RenderPlan, settings: Settings) -> Dream:
+        values = plan.frame_values(settings)
+        matte = open_matte(settings.mask, settings.mask_invert)
 
-        def open_chain(segment, resume):
-            return Chain(segment, source, plan.size, settings, values, timings, carry, resume, flow)
+        def dream(todo, timings, resume_point):
+            flow = FlowThreads.start(max(1, cpu_threads() // streams))
 
-        return flow.closed_after(dream_segments(todo, open_chain, dreamer, settings, values, batch, streams, timings))
+            def open_chain(segment, resume):
+                return Chain(segment, source, plan.size, settings, values, timings, carry, resume, flow, matte,
+                             plan.colour_reference)
 
-    return drive(render, dream, reporter, precision=dreamer.features.precision, depth=2 * streams,
-                 keep_parts=keep_parts)
+            return flow.closed_after(dream_segments(todo, open_chain, dreamer, settings, values, batch, streams,
+                                                    timings))
+
+        return dream
+
+    render = with_colour_reference(render, dreaming)
+    return drive(render, dreaming(render.plan, render.settings), reporter, precision=dreamer.features.precision,
+                 depth=2 * streams, keep_parts=keep_parts)
+
+
+def with_colour_reference(render: Render, dreaming: Callable[[RenderPlan, Settings], Dream]) -> Render:
+    """With --color-match first, the render with its plan's colour reference: the one recorded, or, the
+    first time, the first frame dreamed now (by `dreaming(plan, settings)`, here or on workers) and recorded.
+    It is dreamed without the matte: what the matte hides still counts, as the chains carry it."""
+    if render.settings.color_match != "first" or render.plan.colour_reference is not None:
+        return render
+    dream = dreaming(render.plan, replace(render.settings, mask=None, mask_invert=False))
+    rounds = dream([(colour_reference_segment(render.plan), None)], defaultdict(float), lambda _: None)
+    first = [done for finished in rounds for done in finished][-1]
+    return replace(render, plan=hold_colours(render.work, render.plan, first.pixels))
 
 
 def drive(render: Render, dream: Dream, reporter: Reporter, *, precision: str, depth: int,
@@ -132,6 +153,7 @@ def drive(render: Render, dream: Dream, reporter: Reporter, *, precision: str, d
             precision_used=precision, input=str(job.source), frames=[plan.start, plan.end],
             size=[width, height], fps=str(source.fps), segments=[asdict(segment) for segment in plan.segments],
             frame_seconds=per_frame, cuts=sorted(set(seen_cuts) | set(plan.cuts)),
+            **({"colour_reference": list(plan.colour_reference)} if plan.colour_reference else {}),
             **_schedules_record(settings, plan)))
     except BaseException:
         with signals_held():  # a second Ctrl-C must not leave ffmpeg or partial files behind

@@ -3,14 +3,15 @@
 of a render goes on with the plan it started with."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from typing import Callable
 
 import numpy as np
 
+from ..colours import colour_statistics
 from ..flow import MotionEstimator
-from ..imageops import flow_fits, from_float, output_size, resize
+from ..imageops import flow_fits, from_float, output_size, resize, to_float
 from ..job import Job
 from ..journal.resume import job_plan
 from ..journal.workfolder import WorkFolder
@@ -51,6 +52,8 @@ class RenderPlan:
     envelope: tuple[float, ...] | None = None  # the sound's loudness per source frame, when a schedule needs it
     fps: float = 25.0
     times: tuple[float, ...] | None = None  # a variable-rate source's frame times from its first frame
+    # --color-match first: the CIELAB means and spreads every frame is held to (see hold_colours)
+    colour_reference: tuple[float, ...] | None = None
 
     def frame_values(self, settings: Settings) -> Callable[[int], FrameValues]:
         """The scheduled parameters at a source frame."""
@@ -80,13 +83,28 @@ def plan_render(job: Job, source: FrameSource, auto_tile: Callable[[], int], set
     if settings.audio_driven and "envelope" not in work.plan:
         work.update_plan(envelope=sound_envelope(source))
     times = variable_times(source)
-    envelope = work.plan.get("envelope")
+    envelope, reference = work.plan.get("envelope"), work.plan.get("colour_reference")
     if envelope is not None:  # planning checked expressions of the loudness at 0 and 1: now at the real one
         settings.check_frames(range(start, end), float(source.fps), times, envelope)
     return work, RenderPlan(start, end, (height, width), tuple(Segment(**s) for s in work.plan["segments"]),
                             work.plan["tile"], tuple(work.plan.get("cuts", ())),
                             None if envelope is None else tuple(envelope), float(source.fps),
-                            None if times is None else tuple(times))
+                            None if times is None else tuple(times), None if reference is None else tuple(reference))
+
+
+def colour_reference_segment(plan: RenderPlan) -> Segment:
+    """What --color-match first holds every frame to: the render's first frame, dreamed alone (afresh,
+    as the first segment dreams it) before any segment starts, since segments are dreamed side by side,
+    on other machines and resumed in any order. Its statistics go into the plan, so every segment, worker
+    and resume holds its frames to the same numbers."""
+    return Segment(-1, plan.start, plan.start + 1)
+
+
+def hold_colours(work: WorkFolder, plan: RenderPlan, first: np.ndarray) -> RenderPlan:
+    """Record the colour statistics of the first dreamed frame (stored pixels) in the work folder's plan."""
+    reference = colour_statistics(to_float(first))
+    work.update_plan(colour_reference=list(reference))
+    return replace(plan, colour_reference=reference)
 
 
 # A long shot is split into segments of about this many frames (20 s at 25 fps; a segment inside a

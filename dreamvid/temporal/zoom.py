@@ -30,7 +30,7 @@ def run_zoom(job: Job, dreamer, settings: Settings, reporter: Reporter, batch: i
     def sink(size, start, end):
         return VideoSink(job.output, size, fps, settings.crf, start, end, reporter.warn, None, codec=settings.codec)
 
-    def carry(frame, prev_source, prev_dream):
+    def carry(frame, prev_source, prev_dream, prev_known=None):
         return feedback_transform(prev_dream, *motion.at(frame.index)), None
 
     return render_sequence(job, source, sink, dreamer, settings, reporter, 1, fresh=fresh, keep_parts=keep_parts,
