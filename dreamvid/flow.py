@@ -73,16 +73,27 @@ def warp(image: np.ndarray, backward: np.ndarray, interpolation: int = cv2.INTER
     return cv2.remap(image, coords, None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
-def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int = 0) -> np.ndarray:
+def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int = 0,
+             hold: float = 1.0) -> np.ndarray:
     """The step size per pixel of a carried frame (a factor on --step-size), from how fresh each pixel is
     (1 - mask x blend): carried pixels take CARRIED_GAIN, more when the frame dreams only the largest
-    `octaves` of `all_octaves` (its steps at the others are missing), pixels the flow could not carry
-    FRESH_GAIN. With no blend nothing is carried and every pixel is dreamed as in a fresh frame."""
+    `octaves` of `all_octaves` (its steps at the others are missing), times `hold` (the share of its step
+    that a carried dream still needs to reach its shot's fresh strength, temporal/hold.py), pixels the flow
+    could not carry FRESH_GAIN. With no blend nothing is carried and every pixel is dreamed as in a fresh
+    frame."""
     if blend <= 0.0:
         return np.ones_like(fresh, dtype=np.float32)
     carried = CARRIED_GAIN * math.sqrt(all_octaves / octaves) if 0 < octaves < all_octaves else CARRIED_GAIN
     unreliable = np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
-    return (carried + max(FRESH_GAIN - carried, 0.0) * unreliable).astype(np.float32)
+    return (hold * carried * (1.0 - unreliable) + max(FRESH_GAIN, carried) * unreliable).astype(np.float32)
+
+
+def carried_share(fresh: np.ndarray, blend: float) -> np.ndarray:
+    """How much of each pixel of a carried frame is carried dream rather than fresh (1 - catch_up's
+    unreliable share): where a carried frame's strength is measured."""
+    if blend <= 0.0:
+        return np.zeros_like(fresh, dtype=np.float32)
+    return (1.0 - np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)).astype(np.float32)
 
 
 def dream_rms(steps: int, step_size: float, octaves: int) -> float:

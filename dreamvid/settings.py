@@ -161,6 +161,8 @@ class Settings:
     flow_octaves: int | None = _option(None, "Octaves a carried frame dreams, the largest first; 0: all.",
                                        "from --coherence, 2")
     flow_zoom: float = _option(1.0, "Zoom the carried dream by this per frame, about the centre (a feedback zoom).")
+    hold_strength: bool = _option(True, "Hold a carried frame's dream at its shot's fresh strength (what the preview "
+                                        "shows): its carried pixels take only the steps it still lacks.", "on")
     streams: int | None = _option(None, "Segments of the video dreamed side by side, their frames batched.",
                                   "as --batch")
     warmup: int = _option(8, "Frames a segment dreams before its first kept frame, to cross-fade from the one "
@@ -249,6 +251,9 @@ class Settings:
                              ("mask_invert", False)):
             if data[key] == default:
                 del data[key]
+        # Renders before the hold had none: they are recorded as without it (and a resume tells them apart).
+        if not data["hold_strength"]:
+            del data["hold_strength"]
         return data
 
 

@@ -149,8 +149,8 @@ def saved(monkeypatch):
     pieces: dict[str, dict[str, np.ndarray]] = {}
     real = CheckpointStore.save
 
-    def save(self, segment, index, pixels):
-        real(self, segment, index, pixels)
+    def save(self, segment, index, pixels, reference=None):
+        real(self, segment, index, pixels, reference)
         name = self.work.path.name.removesuffix(".parts")
         pieces.setdefault(name, {})[piece_name(index, warm=index < segment.start)] = pixels.copy()
 

@@ -30,6 +30,10 @@ class StubDreamer:
     def auto_tile(self, batch: int) -> int:
         return 256
 
+    def strength(self, images, where=None, params=None, scale=1.0) -> np.ndarray:
+        """Unknown (NaN): the hold (temporal/hold.py) then leaves every step as it is."""
+        return np.full(len(images), np.nan)
+
     def dream(self, images: np.ndarray, params, steps: int | None = None, step_map=None,
               top_octaves=None) -> np.ndarray:
         """Each image alone, as the engine promises: the same pixels whatever the batch (the step map and
@@ -69,6 +73,9 @@ class RecordingDreamer:
 
     def auto_tile(self, batch: int) -> int:
         return 512
+
+    def strength(self, images, where=None, params=None, scale=1.0) -> np.ndarray:
+        return np.full(len(images), np.nan)  # unknown: the hold leaves every step as it is
 
     def dream(self, images, params, steps=None, step_map=None, top_octaves=None):
         self.batches.append((images.copy(), params, steps))

@@ -45,6 +45,7 @@ def render_command(
     flow_octaves: Optional[int] = setting("flow_octaves", panel=VIDEO),
     streams: Optional[int] = setting("streams", panel=VIDEO),
     flow_zoom: Optional[float] = setting("flow_zoom", panel=VIDEO),
+    hold_strength: Optional[bool] = setting("hold_strength", "--hold-strength/--no-hold-strength", panel=VIDEO),
     warmup: Optional[int] = setting("warmup", panel=VIDEO),
     cut_threshold: Optional[float] = setting("cut_threshold", panel=VIDEO),
     frames: Optional[str] = setting("frames", panel=VIDEO),
@@ -71,7 +72,7 @@ def render_command(
                    octave_scale=octave_scale, steps=steps, step_size=step_size, jitter=jitter, tile=tile,
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
                    coherence=coherence, flow_octaves=flow_octaves, flow_steps=flow_steps, flow_zoom=flow_zoom,
-                   streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio,
+                   hold_strength=hold_strength, streams=streams, warmup=warmup, cut_threshold=cut_threshold, frames=frames, crf=crf, audio=audio,
                    fps=fps, guide=guide, colors=colors, color_match=color_match, mask=mask, mask_invert=mask_invert,
                    lap_norm=lap_norm, codec=codec)
     settings = build_settings(options, config)

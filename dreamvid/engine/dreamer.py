@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+import cv2
 import keras
 import numpy as np
 from keras import ops
@@ -103,6 +104,43 @@ class Dreamer:
         """The objective of each image (untiled), e.g. to check that dreaming raises it."""
         return self._ascent.objective(_tensor(_to_model_range(images)), self._weights(params, len(images)),
                                       self.guide_profiles(images.shape[1:3]))
+
+    def strength(self, images: np.ndarray, where: np.ndarray | None = None, params: DreamParams | None = None,
+                 scale: float = 1.0) -> np.ndarray:
+        """How strongly the chosen layers respond to each image, [batch]: the plain objective (weight x
+        mean activation, or of its one channel, summed over layers; a guide is not scored), with the mean
+        taken over `where` ([B, H, W] weights in [0, 1], e.g. the pixels a carried frame holds from the
+        frame before; None: everywhere), on the images scaled by `scale` (at half size it costs a quarter).
+        NaN for an image whose `where` is empty. One compiled forward pass per tile of its gradient's size;
+        a carried frame compares it with its shot's fresh dream (temporal/hold.py)."""
+        batch, height, width = images.shape[:3]
+        side = self.features.min_side
+        if scale != 1.0:
+            height, width = max(side, round(height * scale)), max(side, round(width * scale))
+            images = np.stack([resize(image, height, width) for image in images])
+            where = None if where is None else np.stack([resize(np.asarray(part, np.float32), height, width)
+                                                         for part in where])
+        weights = ops.convert_to_numpy(self._weights(params, batch)).astype(np.float64)
+        tile = max((params.tile if params is not None else None) or self.auto_tile(batch), side)
+        totals = np.zeros((batch, len(self.layers)))
+        masses = np.zeros((batch, len(self.layers)))
+        pictures = _to_model_range(images)
+        for top, bottom, left, right in tile_grid(height, width, tile):
+            bottom, right = max(bottom, min(height, top + side)), max(right, min(width, left + side))
+            top, left = max(0, min(top, bottom - side)), max(0, min(left, right - side))
+            part = self.features.preprocess(_tensor(pictures[:, top:bottom, left:right]))
+            maps = self.features.model.predict_on_batch(part)  # compiled once per shape, by Keras
+            for index, layer in enumerate(self.layers):
+                act = np.asarray(maps[layer.name], np.float64)
+                response = act[..., layer.channel] if layer.channel is not None else act.mean(axis=-1)  # [B, h, w]
+                area = (bottom - top) * (right - left) / (response.shape[1] * response.shape[2])
+                share = np.ones_like(response) if where is None else np.stack([
+                    cv2.resize(np.ascontiguousarray(piece, np.float32), response.shape[2:0:-1],
+                               interpolation=cv2.INTER_AREA) for piece in where[:, top:bottom, left:right]])
+                totals[:, index] += (response * share).sum(axis=(1, 2)) * area
+                masses[:, index] += share.sum(axis=(1, 2)) * area
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (weights * totals / masses).sum(axis=1)
 
     def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None,
               step_map: np.ndarray | None = None, top_octaves: int | None = None) -> np.ndarray:

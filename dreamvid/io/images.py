@@ -203,16 +203,19 @@ def write_image(path: Path, picture: Picture) -> None:
 
 
 def write_samples(path: Path, samples: np.ndarray, params: list[int] | tuple[int, ...] = (),
-                  icc: bytes | None = None) -> None:
+                  icc: bytes | None = None, text: dict[str, str] | None = None) -> None:
     """Encode with OpenCV in memory, then write the bytes with Python: on a full disk this raises an
     OSError (ENOSPC) naming the file, where cv2.imwrite returns False after libpng prints its own line.
-    `icc`: a colour profile to keep (a PNG gets it as its iCCP chunk, which OpenCV cannot write)."""
+    `icc`: a colour profile to keep (a PNG gets it as its iCCP chunk, which OpenCV cannot write); `text`:
+    a PNG's tEXt chunks (png_text reads them back)."""
     encoded, data = cv2.imencode(path.suffix, samples, list(params))
     if not encoded:
         raise EncoderRefused(f"cannot encode {path.name}")
     data = data.tobytes()
     if icc and path.suffix.lower() == ".png":
         data = png_with_icc(data, icc)
+    if text and path.suffix.lower() == ".png":
+        data = png_with_text(data, text)
     with open(path, "wb") as file:
         file.write(data)
 
@@ -234,13 +237,40 @@ def _write_own(path: Path, picture: Picture, suffix: str) -> None:
 def png_with_icc(png: bytes, icc: bytes, name: bytes = b"ICC profile") -> bytes:
     """Add an iCCP chunk (after IHDR) to PNG bytes that OpenCV encoded, so a dream of a Display P3
     photo written as PNG (8 or 16 bit) keeps its colours in colour-managed viewers."""
+    return _png_with_chunk(png, b"iCCP", name[:79] + b"\x00\x00" + zlib.compress(icc, 9))
+
+
+def png_with_text(png: bytes, text: dict[str, str]) -> bytes:
+    """Add tEXt chunks (Latin-1 keys and values; after IHDR) to PNG bytes that OpenCV encoded."""
+    for key, value in text.items():
+        png = _png_with_chunk(png, b"tEXt", key.encode("latin-1")[:79] + b"\x00" + value.encode("latin-1"))
+    return png
+
+
+def png_text(path: Path) -> dict[str, str]:
+    """The tEXt chunks of a PNG file, read up to its first image data (where png_with_text puts them)."""
+    found = {}
+    with open(path, "rb") as file:
+        if file.read(8) != b"\x89PNG\r\n\x1a\n":
+            return found
+        while len(head := file.read(8)) == 8:
+            length, kind = struct.unpack(">I", head[:4])[0], head[4:]
+            if kind in (b"IDAT", b"IEND"):
+                break
+            body = file.read(length)
+            file.read(4)  # the CRC
+            if kind == b"tEXt" and b"\x00" in body:
+                key, value = body.split(b"\x00", 1)
+                found[key.decode("latin-1")] = value.decode("latin-1")
+    return found
+
+
+def _png_with_chunk(png: bytes, kind: bytes, body: bytes) -> bytes:
     if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
         raise ValueError("not a PNG")
-    body = name[:79] + b"\x00\x00" + zlib.compress(icc, 9)
-    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     end_of_ihdr = 8 + 8 + struct.unpack(">I", png[8:12])[0] + 4
     return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
-
 
 
 def _samples(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..atomic import writing
 from ..imageops import to_float
-from ..io.images import write_samples
+from ..io.images import png_text, write_samples
 from .chain import ResumePoint
 from ..journal.names import chunk_name, parse_chunk, piece_name
 from .chunks import plan_chunks
@@ -25,6 +25,10 @@ from ..journal.workfolder import WorkFolder
 CHECKPOINT_RATIO = 0.8
 
 
+# The tEXt key under which a piece keeps its chain's state (temporal/hold.py's reference).
+REFERENCE_KEY = "dreamvid-reference"
+
+
 def load_piece(path: Path) -> np.ndarray:
     """A checkpoint's pixels as stored (uint8 or uint16 RGB)."""
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -33,10 +37,21 @@ def load_piece(path: Path) -> np.ndarray:
     return np.ascontiguousarray(data[..., ::-1])
 
 
-def save_piece(path: Path, pixels: np.ndarray) -> None:
-    """Lossless, atomic: a piece on disk is always complete."""
+def load_reference(path: Path) -> float | None:
+    """The chain's strength reference that a piece was saved with (None: none, or a piece from before)."""
+    try:
+        return float(png_text(path)[REFERENCE_KEY])
+    except (KeyError, ValueError):
+        return None
+
+
+def save_piece(path: Path, pixels: np.ndarray, reference: float | None = None) -> None:
+    """Lossless, atomic: a piece on disk is always complete, with its chain's reference (in full: repr of
+    a float reads back as the same float, so a resumed chain holds its strength exactly as before)."""
+    text = None if reference is None else {REFERENCE_KEY: repr(float(reference))}
     with writing(path) as temporary:
-        write_samples(temporary, np.ascontiguousarray(pixels[..., ::-1]))  # a full disk: OSError, no libpng line
+        # a full disk: OSError, no libpng line
+        write_samples(temporary, np.ascontiguousarray(pixels[..., ::-1]), text=text)
 
 
 class CheckpointStore:
@@ -91,15 +106,16 @@ class CheckpointStore:
         if missing:  # only if someone deleted it: the chain starts over, the chunks stay
             self._next[segment.index] = segment.first
             return None
-        return ResumePoint(index, load_piece(self.work.piece(name)))
+        path = self.work.piece(name)
+        return ResumePoint(index, load_piece(path), load_reference(path))
 
     def frames_done(self, segment: Segment) -> int:
         """Kept frames that a resumed chain will not dream again."""
         return max(0, self._next[segment.index] - segment.start)
 
-    def save(self, segment: Segment, index: int, pixels: np.ndarray) -> None:
+    def save(self, segment: Segment, index: int, pixels: np.ndarray, reference: float | None = None) -> None:
         name = self._piece(segment, index)
-        save_piece(self.work.piece(name), pixels)
+        save_piece(self.work.piece(name), pixels, reference)
         with self._lock:
             self._pieces.add(name)
             self._next[segment.index] = index + 1

@@ -11,9 +11,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..flow import catch_up
+from ..flow import carried_share, catch_up
+from ..imageops import to_float
 from ..settings import FrameValues, Settings
 from .chain import Chain, ResumePoint, Start
+from .hold import MEASURE_SCALE, hold
 from .plan import Segment
 
 
@@ -26,11 +28,15 @@ class Finished:
     pixels: np.ndarray
     seconds: float
     cut: bool  # the frame begins a shot
+    reference: float | None = None  # its chain's strength reference after it (temporal/hold.py)
 
     @property
     def kept(self) -> bool:
         return self.index >= self.segment.start
 
+
+# A step map whose largest value is under this (a factor on --step-size) leaves its frame undreamed.
+IDLE = 1e-3
 
 # (segment, resume point) -> a chain that dreams it
 OpenChain = Callable[[Segment, "ResumePoint | None"], Chain]
@@ -47,7 +53,7 @@ def dream_segments(work: Iterable[tuple[Segment, ResumePoint | None]], open_chai
             tick = time.monotonic()
             dreamed = dream_round(todo, dreamer, settings, values, batch, timings)
             seconds = (time.monotonic() - tick) / len(todo)
-            yield [Finished(chain.segment, start.frame.index, pixels, seconds, start.frame.cut)
+            yield [Finished(chain.segment, start.frame.index, pixels, seconds, start.frame.cut, chain.reference)
                    for (chain, start), pixels in zip(todo, dreamed)]
     finally:
         lanes.close()
@@ -108,8 +114,11 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
     in the order of `todo`. A batch shares its step count, octaves and jitter (carried frames take
     --flow-steps and --flow-octaves, so they form their own batches); step sizes, step maps and layer
     weights are per frame, so schedules rarely split a batch. A carried frame's pixels take the step
-    sizes of flow.catch_up: larger where they are fresh; none where a matte is black."""
+    sizes of flow.catch_up: larger where they are fresh; none where a matte is black; on carried pixels
+    only what the dream still lacks of its shot's fresh strength (temporal/hold.py). A frame left with no
+    step anywhere is not dreamed: it is its start."""
     results: list[np.ndarray | None] = [None] * len(todo)
+    holding = settings.flow and settings.hold_strength
     groups: dict[tuple[bool, int, int, int], list[_Entry]] = {}
     for position, (chain, start) in enumerate(todo):
         value = values(start.frame.index)
@@ -124,21 +133,77 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
             params = replace(settings.dream_params(part[0].value), steps=steps, jitter=jitter,
                              step_size=tuple(entry.value.step_size for entry in part),
                              layer_weights=None if weights[0] is None else tuple(weights))
+            holds = _holds(part, starts, dreamer, params, timings) if carried and holding else [1.0] * len(part)
             step_map = None
             if any(entry.start.frame.matte is not None for entry in part) or (
                     carried and any(entry.start.fresh is not None for entry in part)):
-                step_map = np.stack([_step_map(entry, carried, octaves, settings.octaves) for entry in part])
-            dreamed = _timed(timings, "dream", dreamer.dream, starts, params, steps, step_map, octaves or None)
+                step_map = np.stack([_step_map(entry, carried, octaves, settings.octaves, share)
+                                     for entry, share in zip(part, holds)])
+            # a frame whose largest step is under a thousandth of --step-size would not change a level
+            moving = [k for k in range(len(part)) if step_map is None or step_map[k].max() > IDLE]
+            dreamed = list(starts)
+            if moving:
+                some = _timed(timings, "dream", dreamer.dream, starts[moving], _only(params, moving), steps,
+                              None if step_map is None else step_map[moving], octaves or None)
+                for k, image in zip(moving, some):
+                    dreamed[k] = image
             for entry, image in zip(part, dreamed):
                 results[entry.position] = entry.chain.finished(entry.start.frame, image)
+            if holding and not carried:
+                _set_references(part, [results[entry.position] for entry in part], dreamer, params, timings)
     return results
 
 
-def _step_map(entry: _Entry, carried: bool, octaves: int, all_octaves: int) -> np.ndarray:
-    """A frame's step size per pixel, as a factor on --step-size: flow.catch_up's for a carried frame, 1
-    for a fresh one; 0 where its matte is black (what is dreamed there would never be shown)."""
+def _holds(part: list[_Entry], starts: np.ndarray, dreamer, params, timings: dict[str, float]) -> list[float]:
+    """The share of their step that each carried frame's carried pixels take (hold.hold): their strength
+    where the dream is carried (and shown), against their shot's reference. A chain that lost its
+    reference (a resume from a checkpoint older than the hold) takes its last dream's strength instead."""
+    for k, entry in enumerate(part):
+        if entry.chain.reference is None and entry.chain.prev_dream is not None:
+            entry.chain.reference = float(_timed(timings, "dream", dreamer.strength, entry.chain.prev_dream[None],
+                                                 None, _only(params, [k]), MEASURE_SCALE)[0])
+    where = np.stack([_carried_where(entry) for entry in part])
+    strengths = _timed(timings, "dream", dreamer.strength, starts, where, params, MEASURE_SCALE)
+    return [hold(float(strength), entry.chain.reference) for entry, strength in zip(part, strengths)]
+
+
+def _carried_where(entry: _Entry) -> np.ndarray:
+    start = entry.start
+    share = np.ones(start.image.shape[:2], np.float32) if start.fresh is None \
+        else carried_share(start.fresh, entry.value.blend)
+    return share if start.frame.matte is None else share * (start.frame.matte > 0)
+
+
+def _set_references(part: list[_Entry], pixels: list[np.ndarray], dreamer, params, timings) -> None:
+    """A fresh frame's strength (where its matte shows it) becomes its chain's reference, measured on the
+    stored pixels, as a resume reads them back."""
+    images = np.stack([to_float(picture) for picture in pixels])
+    where = None
+    if any(entry.start.frame.matte is not None for entry in part):
+        where = np.stack([np.ones(images.shape[1:3], np.float32) if entry.start.frame.matte is None
+                          else (entry.start.frame.matte > 0).astype(np.float32) for entry in part])
+    for entry, strength in zip(part, _timed(timings, "dream", dreamer.strength, images, where, params,
+                                            MEASURE_SCALE)):
+        entry.chain.reference = float(strength)
+
+
+def _only(params, keep: list[int]):
+    """The batch's parameters for the images at `keep` (per-image step sizes and layer weights)."""
+    weights = params.layer_weights
+    if weights is not None and isinstance(weights[0], tuple):
+        weights = tuple(weights[k] for k in keep)
+    step_size = params.step_size
+    if isinstance(step_size, tuple):
+        step_size = tuple(step_size[k] for k in keep)
+    return replace(params, step_size=step_size, layer_weights=weights)
+
+
+def _step_map(entry: _Entry, carried: bool, octaves: int, all_octaves: int, share: float = 1.0) -> np.ndarray:
+    """A frame's step size per pixel, as a factor on --step-size: flow.catch_up's for a carried frame
+    (its carried pixels held to `share` of their step), 1 for a fresh one; 0 where its matte is black
+    (what is dreamed there would never be shown)."""
     start = entry.start
     steps = np.ones(start.image.shape[:2], np.float32) if not carried or start.fresh is None \
-        else catch_up(start.fresh, entry.value.blend, octaves, all_octaves)
+        else catch_up(start.fresh, entry.value.blend, octaves, all_octaves, share)
     matte = start.frame.matte
     return steps if matte is None else steps * (matte > 0)

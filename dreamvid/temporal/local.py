@@ -125,7 +125,7 @@ def drive(render: Render, dream: Dream, reporter: Reporter, *, precision: str, d
 
     def save(done) -> None:
         tick = time.monotonic()
-        store.save(done.segment, done.index, done.pixels)
+        store.save(done.segment, done.index, done.pixels, done.reference)
         timings["write"] += time.monotonic() - tick
 
     # Lossless checkpoints (a 720p PNG takes 30-40 ms to compress) are written by several threads; a

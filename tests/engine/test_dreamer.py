@@ -212,3 +212,25 @@ def test_layer_weights_per_image_cross_fade_layers_without_retracing(natural):
     objectives = both.objective(batch[:1], DreamParams(layer_weights=(1.0, 0.0)))
     alone = load_dreamer(build_settings({"model": "vgg16-hed", "layers": ["block3_conv3"], "precision": "float32"}))
     assert objectives[0] == pytest.approx(alone.objective(batch[:1])[0], rel=1e-5)
+
+
+def test_strength_is_the_objective_and_measured_where_asked(vgg_hed, natural):
+    """Dreamer.strength over the whole frame is the plain objective; over a region, the dream's strength
+    there: a picture dreamed on its left half only is stronger on the left (the carried frames' hold
+    measures where the dream is carried)."""
+    source = natural(64, 96, seed=3)[None]
+    assert vgg_hed.strength(source)[0] == pytest.approx(vgg_hed.objective(source)[0], rel=1e-3)
+    left = np.zeros((1, 64, 96), np.float32)
+    left[:, :, :48] = 1.0
+    half = vgg_hed.dream(source, FEW, steps=8, step_map=left)
+    on_left, on_right = vgg_hed.strength(half, left)[0], vgg_hed.strength(half, 1.0 - left)[0]
+    assert on_left > 1.1 * on_right
+    assert vgg_hed.strength(half, np.ones_like(left))[0] == pytest.approx(vgg_hed.strength(half)[0], rel=1e-6)
+    assert np.isnan(vgg_hed.strength(half, np.zeros_like(left))[0])  # nowhere: unknown
+
+
+def test_strength_in_tiles_is_about_the_strength_untiled(vgg_hed, natural):
+    """Within the tiles' border effects (the hold compares strengths measured in the same tiles)."""
+    source = natural(128, 256, seed=4)[None]
+    whole = vgg_hed.strength(source, params=DreamParams(tile=512))[0]
+    assert vgg_hed.strength(source, params=DreamParams(tile=128))[0] == pytest.approx(whole, rel=0.05)

@@ -98,8 +98,8 @@ def test_the_work_folder_stays_about_the_size_of_the_output(tmp_path, monkeypatc
     samples, png_bytes = [], []
     real_save = CheckpointStore.save
 
-    def measured_save(self, segment, index, pixels):
-        real_save(self, segment, index, pixels)
+    def measured_save(self, segment, index, pixels, reference=None):
+        real_save(self, segment, index, pixels, reference)
         png_bytes.append(len(cv2.imencode(".png", pixels[..., ::-1])[1]))  # as the piece was written
         files = _files(self.work.path)
         samples.append((sum(suffix == ".png" for suffix, _ in files), sum(size for _, size in files)))

@@ -1,0 +1,51 @@
+"""Holding a carried dream at its preview's strength (issue 23). A preview is a fresh dream of each frame;
+a carried frame starts from the dream before it, and its steps used to build on it frame after frame, so a
+render came out up to 1.5x stronger than the preview it was chosen from, and its extra steps were what
+pushed the warping error above its floor.
+
+Each shot's first frame is dreamed fresh; its strength (Dreamer.strength: the plain objective over the
+whole frame) is the shot's reference. A carried frame measures the same quantity over the pixels it holds
+from the frame before (flow.carried_share) before it is dreamed, and its carried pixels take the share of
+their step that is still missing: all of it up to (1 - BAND) x the reference, none at the reference or
+above, linearly between; a weak carry (under WEAK x) more, as much as fresh pixels take. Pixels the flow
+could not carry catch up as before (flow.catch_up). A carried dream at strength thus takes no step; the
+blend lets a little of it fade, and a later frame tops it up. The reference is chain state: it travels
+with every finished frame into its checkpoint, so a resume goes on alike.
+
+Pure arithmetic, tested without a model."""
+from __future__ import annotations
+
+import math
+
+from ..flow import CARRIED_GAIN, FRESH_GAIN
+
+# A carried dream short of its reference by BAND or more takes a plain step; by less, that share of it.
+# Below WEAK x its reference (after fast motion, or a resume from before the hold) it takes more, up to
+# FRESH_GAIN at (WEAK - WEAK_SPAN) x, as pixels the flow could not carry do.
+#
+# Measured with benchmarks/motion.py --quick (strength against --no-flow on the fast pan, crossing, short
+# shots and slow pan; warping error against its floor): without the hold 0.92 / 0.99 / 1.16 / 1.10x and
+# 1.55 / 1.10 / 1.46 / 1.26x; with the plain share only, a weak carry told by its RMS as before the hold,
+# 0.86 / 0.97 / 1.05 / 1.06x and 1.59 / 1.09 / 1.35 / 1.24x. Aiming 5% above the reference: 0.89 / 1.00 /
+# 1.12 / 1.10x, 1.57 / 1.12 / 1.42 / 1.28x. The share rising without a knee, (1 - s) / BAND up to
+# FRESH_GAIN: 0.88 / 1.03 / 1.05 / 1.07x, 1.64 / 1.20 / 1.39 / 1.21x (a start trails its reference by
+# 7-8%, what the carry loses, and took 2-3 steps' worth). No fade and no DELTA_LIMIT once held: the
+# dream's fine detail grew 2.8x over the slow pan (the fade holds the detail, the hold the strength).
+BAND = 0.1
+WEAK, WEAK_SPAN = 0.7, 0.4
+# The scale strengths are measured at. At half size a measure costs a quarter, but it misses the fine
+# octave's growth: on the quick slow pan strength 1.10x instead of 1.06x, the dream's fine detail 1.19 instead
+# of 1.11 after 200 frames, warping error 1.43x its floor instead of 1.33x.
+MEASURE_SCALE = 1.0
+
+
+def hold(strength: float, reference: float | None) -> float:
+    """The share of a plain step (0..FRESH_GAIN / CARRIED_GAIN) that a carried frame's carried pixels take,
+    from their strength and the shot's reference. 1 (as without a hold) where either is unknown or the
+    reference is not positive."""
+    if reference is None or not math.isfinite(strength) or not math.isfinite(reference) or reference <= 0.0:
+        return 1.0
+    share = strength / reference
+    plain = min(1.0, max(0.0, (1.0 - share) / BAND))
+    weak = min(1.0, max(0.0, (WEAK - share) / WEAK_SPAN))
+    return plain + (FRESH_GAIN / CARRIED_GAIN - 1.0) * weak

@@ -1,0 +1,49 @@
+"""The hold of a carried dream at its shot's fresh strength, as arithmetic (temporal/hold.py), and the
+reference it needs, kept in every checkpoint so that a resume holds alike."""
+import math
+
+import numpy as np
+import pytest
+
+from dreamvid.flow import CARRIED_GAIN, FRESH_GAIN, carried_share, catch_up
+from dreamvid.temporal.checkpoints import load_piece, load_reference, save_piece
+from dreamvid.temporal.hold import BAND, WEAK, WEAK_SPAN, hold
+
+
+def test_a_dream_at_its_reference_takes_no_step_one_short_of_it_a_plain_step_a_weak_one_more():
+    assert hold(1.0, 1.0) == 0.0
+    assert hold(2.6, 2.0) == 0.0  # stronger than the preview: no step
+    assert hold(1.0 - BAND / 2, 1.0) == pytest.approx(0.5)
+    assert hold(1.0 - BAND, 1.0) == pytest.approx(1.0) == hold(WEAK, 1.0)
+    assert hold(WEAK - WEAK_SPAN / 2, 1.0) == pytest.approx(1.0 + (FRESH_GAIN / CARRIED_GAIN - 1.0) / 2)
+    assert hold(0.0, 1.0) == hold(WEAK - WEAK_SPAN, 1.0) == pytest.approx(FRESH_GAIN / CARRIED_GAIN)
+    shares = [hold(s, 1.0) for s in np.linspace(0.0, 1.2, 61)]
+    assert all(a >= b for a, b in zip(shares, shares[1:]))  # the stronger, the fewer steps
+
+
+@pytest.mark.parametrize("strength, reference", [(math.nan, 1.0), (1.0, None), (1.0, 0.0), (1.0, -2.0),
+                                                 (1.0, math.inf)])
+def test_without_a_usable_reference_every_step_is_taken(strength, reference):
+    assert hold(strength, reference) == 1.0
+
+
+def test_the_hold_scales_carried_pixels_only():
+    mask = np.float32([[1.0, 0.0]])  # one carried pixel, one the flow lost
+    fresh = 1.0 - mask * 0.9
+    plain = catch_up(fresh, 0.9)
+    held = catch_up(fresh, 0.9, hold=0.0)
+    assert plain[0, 0] == pytest.approx(CARRIED_GAIN) and held[0, 0] == pytest.approx(0.0, abs=1e-6)
+    assert held[0, 1] == plain[0, 1] == pytest.approx(FRESH_GAIN)
+    assert carried_share(fresh, 0.9) == pytest.approx(np.float32([[1.0, 0.0]]), abs=1e-6)
+
+
+def test_a_checkpoint_keeps_its_reference_exactly(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 255, (6, 8, 3), dtype=np.uint8)
+    reference = 0.1 + 2e-17 * 3  # any float, to the last bit
+    save_piece(tmp_path / "frame_000001.png", pixels, 1 / 3)
+    save_piece(tmp_path / "frame_000002.png", pixels, reference)
+    save_piece(tmp_path / "frame_000003.png", pixels)
+    assert np.array_equal(load_piece(tmp_path / "frame_000001.png"), pixels)
+    assert load_reference(tmp_path / "frame_000001.png") == 1 / 3
+    assert load_reference(tmp_path / "frame_000002.png") == reference
+    assert load_reference(tmp_path / "frame_000003.png") is None
