@@ -12,7 +12,7 @@ measured on sampled frames (see --no-flow-pairs, --loop-frames) and compared wit
 Each warping target also gets a floor: what (a) would score if no frame changed anything of the dream it
 carried (frozen_dream), so that a target no carried dream can reach shows as one.
 
-    python benchmarks/motion.py                     # 11 minutes on 2 quiet CPU cores (8 no-flow pairs a clip)
+    python benchmarks/motion.py                     # 13 minutes on 2 quiet CPU cores (8 no-flow pairs a clip)
     python benchmarks/motion.py --quick             # smaller and shorter clips: about 3 minutes
     python benchmarks/motion.py --clips fast_pan,crossing --set coherence=0.8 --label coherence-0.8
 

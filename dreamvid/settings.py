@@ -161,8 +161,9 @@ class Settings:
     flow_octaves: int | None = _option(None, "Octaves a carried frame dreams, the largest first; 0: all.",
                                        "from --coherence, 2")
     flow_zoom: float = _option(1.0, "Zoom the carried dream by this per frame, about the centre (a feedback zoom).")
-    hold_strength: bool = _option(True, "Hold a carried frame's dream at its shot's fresh strength (what the preview "
-                                        "shows): its carried pixels take only the steps it still lacks.", "on")
+    hold_strength: bool = _option(False, "Hold a carried frame's dream at its shot's fresh strength (what a preview "
+                                         "shows): its carried pixels take only the steps it still lacks; about 20% "
+                                         "slower.", "off")
     streams: int | None = _option(None, "Segments of the video dreamed side by side, their frames batched.",
                                   "as --batch")
     warmup: int = _option(8, "Frames a segment dreams before its first kept frame, to cross-fade from the one "
@@ -248,12 +249,9 @@ class Settings:
         # Options added later are left out at their defaults, so earlier renders keep their fingerprint.
         for key, default in (("guide", None), ("flow_zoom", 1.0), ("backend", None), ("lap_norm", 0),
                              ("codec", DEFAULT_CODEC), ("colors", 0.0), ("color_match", None), ("mask", None),
-                             ("mask_invert", False)):
+                             ("mask_invert", False), ("hold_strength", False)):
             if data[key] == default:
                 del data[key]
-        # Renders before the hold had none: they are recorded as without it (and a resume tells them apart).
-        if not data["hold_strength"]:
-            del data["hold_strength"]
         return data
 
 

@@ -158,16 +158,16 @@ def test_frame_range_outside_the_clip_is_a_user_error(tmp_path):
 def test_a_number_given_as_text_is_the_same_setting_and_fingerprint():
     """The CLI passes schedulable options as text: a plain number must render and fingerprint as before
     (the fingerprint below is the one dreamvid gave these settings before schedules existed, renewed
-    when --coherence changed how carried frames are dreamed; without the hold of issue 23 they keep it,
-    with it, the default, a render made before is not resumed by one that holds)."""
+    when --coherence changed how carried frames are dreamed; --hold-strength, which dreams them otherwise,
+    gives another)."""
     as_numbers = build_settings({"model": "vgg16-hed", "steps": 3, "step_size": 0.02, "jitter": 8, "blend": 0.8,
                                  "flow_steps": 2, "layers": ["block4_conv3=0.5"]})
     as_text = build_settings({"model": "vgg16-hed", "steps": "3", "step_size": "0.02", "jitter": "8", "blend": "0.8",
                               "flow_steps": "2", "layers": ["block4_conv3=0.5"]})
     assert as_text == as_numbers
     assert isinstance(as_text.steps, int) and isinstance(as_text.step_size, float)
-    assert fingerprint(dataclasses.replace(as_text, hold_strength=False).to_dict()) == "015850fb50fa4da2"
-    assert fingerprint(as_text.to_dict()) == "7a6ae4dcc0f099fb"
+    assert fingerprint(as_text.to_dict()) == "015850fb50fa4da2"
+    assert fingerprint(dataclasses.replace(as_text, hold_strength=True).to_dict()) == "7a6ae4dcc0f099fb"
     assert as_text.schedules() == {} and not as_text.audio_driven
 
 

@@ -163,7 +163,7 @@ def test_image_and_folder_render_end_to_end(tmp_path, cli):
     # every parameter (a guide only when given, so renders without one keep their fingerprint)
     # options added later are left out at their defaults, so that earlier renders keep their fingerprint
     assert set(Settings.__dataclass_fields__) - {"guide", "flow_zoom", "lap_norm", "codec", "colors", "color_match",
-                                                 "mask", "mask_invert"} <= set(parameters)
+                                                 "mask", "mask_invert", "hold_strength"} <= set(parameters)
     assert parameters["model"] == "vgg16-hed" and parameters["weights"] == "hed"
     assert parameters["layers"] == ["block4_conv3"] and parameters["steps"] == 2 and parameters["octaves"] == 1
     assert parameters["jitter"] == 4 and parameters["seed"] == 0 and parameters["batch"] == 2

@@ -116,8 +116,7 @@ def test_carried_frames_dream_only_the_top_octaves(tmp_path, vgg_hed):
     for octaves in (0, 1, None):  # every octave, the largest only, the default (--coherence 0.9: the top 2)
         before = vgg_hed.steps_run
         dreamvid.render(source, tmp_path / f"out{octaves}.mp4", model="vgg16-hed", steps=2, octaves=3,
-                        octave_scale=1.4, flow_steps=1, jitter=4, flow_octaves=octaves, batch=1, streams=1,
-                        hold_strength=False)  # a held frame may take no step at all (test_hold.py)
+                        octave_scale=1.4, flow_steps=1, jitter=4, flow_octaves=octaves, batch=1, streams=1)
         counts[octaves] = vgg_hed.steps_run - before
     assert counts[0] == 2 * 3 + 5 * 1 * 3  # first frame: 2 steps x 3 octaves; 5 carried frames: 1 x 3
     assert counts[1] == 2 * 3 + 5 * 1 * 1

@@ -16,7 +16,7 @@ from dreamvid.temporal.dreaming import dream_round
 from dreamvid.temporal.hold import MEASURE_SCALE
 
 OPTIONS = {"model": "vgg16-hed", "layers": ["block4_conv3"], "steps": 4, "octaves": 2, "octave_scale": 1.4,
-           "step_size": 0.02, "jitter": 4, "precision": "float32"}
+           "step_size": 0.02, "jitter": 4, "precision": "float32", "hold_strength": True}
 
 
 class HeldChain:
