@@ -85,7 +85,8 @@ def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int
         return np.ones_like(fresh, dtype=np.float32)
     carried = CARRIED_GAIN * math.sqrt(all_octaves / octaves) if 0 < octaves < all_octaves else CARRIED_GAIN
     unreliable = np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
-    return (hold * carried * (1.0 - unreliable) + max(FRESH_GAIN, carried) * unreliable).astype(np.float32)
+    base = hold * carried  # at hold 1 exactly the expression from before the hold
+    return (base + (max(FRESH_GAIN, carried) - base) * unreliable).astype(np.float32)
 
 
 def carried_share(fresh: np.ndarray, blend: float) -> np.ndarray:

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from .atomic import recover_folder
@@ -182,12 +183,18 @@ class OutputLock:
         self._fd = None
 
 
-def _holder(fd: int) -> str:
-    try:
-        pid = os.pread(fd, 32, 0).decode().strip()
-    except OSError:
-        pid = ""
-    return f"process {pid}" if pid.isdigit() else "another process"
+def _holder(fd: int, wait: float = 0.5) -> str:
+    """The holder's process, as it wrote it: a holder that has only just taken the lock writes its pid a
+    moment later (two renders started together), so an empty file is read again for up to `wait` s."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            pid = os.pread(fd, 32, 0).decode().strip()
+        except OSError:
+            pid = ""
+        if pid.isdigit() or time.monotonic() > deadline:
+            return f"process {pid}" if pid.isdigit() else "another process"
+        time.sleep(0.01)
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -30,9 +30,9 @@ class StubDreamer:
     def auto_tile(self, batch: int) -> int:
         return 256
 
-    def strength(self, images, where=None, params=None, scale=1.0) -> np.ndarray:
+    def layer_strengths(self, images, where=None, scale=1.0, tile=None) -> np.ndarray:
         """Unknown (NaN): the hold (temporal/hold.py) then leaves every step as it is."""
-        return np.full(len(images), np.nan)
+        return np.full((len(images), 1), np.nan)
 
     def dream(self, images: np.ndarray, params, steps: int | None = None, step_map=None,
               top_octaves=None) -> np.ndarray:
@@ -74,8 +74,8 @@ class RecordingDreamer:
     def auto_tile(self, batch: int) -> int:
         return 512
 
-    def strength(self, images, where=None, params=None, scale=1.0) -> np.ndarray:
-        return np.full(len(images), np.nan)  # unknown: the hold leaves every step as it is
+    def layer_strengths(self, images, where=None, scale=1.0, tile=None) -> np.ndarray:
+        return np.full((len(images), 1), np.nan)  # unknown: the hold leaves every step as it is
 
     def dream(self, images, params, steps=None, step_map=None, top_octaves=None):
         self.batches.append((images.copy(), params, steps))

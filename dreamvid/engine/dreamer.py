@@ -108,11 +108,21 @@ class Dreamer:
     def strength(self, images: np.ndarray, where: np.ndarray | None = None, params: DreamParams | None = None,
                  scale: float = 1.0) -> np.ndarray:
         """How strongly the chosen layers respond to each image, [batch]: the plain objective (weight x
-        mean activation, or of its one channel, summed over layers; a guide is not scored), with the mean
-        taken over `where` ([B, H, W] weights in [0, 1], e.g. the pixels a carried frame holds from the
-        frame before; None: everywhere), on the images scaled by `scale` (at half size it costs a quarter).
-        NaN for an image whose `where` is empty. One compiled forward pass per tile of its gradient's size;
-        a carried frame compares it with its shot's fresh dream (temporal/hold.py)."""
+        mean activation, or of its one channel, summed over layers; a guide is not scored) over `where`
+        (see layer_strengths)."""
+        weights = ops.convert_to_numpy(self._weights(params, len(images))).astype(np.float64)
+        tile = params.tile if params is not None else None
+        return (weights * self.layer_strengths(images, where, scale, tile)).sum(axis=1)
+
+    def layer_strengths(self, images: np.ndarray, where: np.ndarray | None = None, scale: float = 1.0,
+                        tile: int | None = None) -> np.ndarray:
+        """Each chosen layer's mean activation (or its one channel's), [batch, layers], unweighted (so a
+        scheduled weight can be applied afterwards), the mean taken over `where` ([B, H, W] weights in [0, 1],
+        e.g. the pixels a carried frame holds from the frame before; None: everywhere), on the images scaled
+        by `scale`. NaN for an image whose `where` is empty. Forward passes in the tiles of its gradient (a
+        plain call of the model, as guide_profiles makes: Keras's predict_on_batch would donate, on JAX, the
+        weight arrays the step loop holds); a carried frame compares it with its shot's fresh dream
+        (temporal/hold.py)."""
         batch, height, width = images.shape[:3]
         side = self.features.min_side
         if scale != 1.0:
@@ -120,8 +130,7 @@ class Dreamer:
             images = np.stack([resize(image, height, width) for image in images])
             where = None if where is None else np.stack([resize(np.asarray(part, np.float32), height, width)
                                                          for part in where])
-        weights = ops.convert_to_numpy(self._weights(params, batch)).astype(np.float64)
-        tile = max((params.tile if params is not None else None) or self.auto_tile(batch), side)
+        tile = max(tile or self.auto_tile(batch), side)
         totals = np.zeros((batch, len(self.layers)))
         masses = np.zeros((batch, len(self.layers)))
         pictures = _to_model_range(images)
@@ -129,9 +138,9 @@ class Dreamer:
             bottom, right = max(bottom, min(height, top + side)), max(right, min(width, left + side))
             top, left = max(0, min(top, bottom - side)), max(0, min(left, right - side))
             part = self.features.preprocess(_tensor(pictures[:, top:bottom, left:right]))
-            maps = self.features.model.predict_on_batch(part)  # compiled once per shape, by Keras
+            maps = self.features.model(part, training=False)
             for index, layer in enumerate(self.layers):
-                act = np.asarray(maps[layer.name], np.float64)
+                act = ops.convert_to_numpy(ops.cast(maps[layer.name], "float32")).astype(np.float64)
                 response = act[..., layer.channel] if layer.channel is not None else act.mean(axis=-1)  # [B, h, w]
                 area = (bottom - top) * (right - left) / (response.shape[1] * response.shape[2])
                 share = np.ones_like(response) if where is None else np.stack([
@@ -140,7 +149,7 @@ class Dreamer:
                 totals[:, index] += (response * share).sum(axis=(1, 2)) * area
                 masses[:, index] += share.sum(axis=(1, 2)) * area
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (weights * totals / masses).sum(axis=1)
+            return totals / masses
 
     def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None,
               step_map: np.ndarray | None = None, top_octaves: int | None = None) -> np.ndarray:

@@ -57,7 +57,7 @@ class ResumePoint:
 
     index: int
     pixels: np.ndarray
-    reference: float | None = None
+    reference: tuple[float, ...] | None = None  # per layer, unweighted
 
 
 # (frame, previous source, previous dream, where the previous dream is known: None everywhere, else 0 where
@@ -116,8 +116,8 @@ class Chain:
         self.prev_source: np.ndarray | None = None
         self.prev_dream: np.ndarray | None = None  # the dream before the matte
         self.prev_known: np.ndarray | None = None  # where a matte let the previous dream be read back
-        # the strength of the shot's fresh dream, that its carried frames hold to (temporal/hold.py)
-        self.reference: float | None = resume.reference if resume is not None else None
+        # the strength of the shot's fresh dream at each layer, that its carried frames hold to (temporal/hold.py)
+        self.reference: tuple[float, ...] | None = resume.reference if resume is not None else None
         # A resumed chain decodes from its last finished frame, which only restores its state.
         self._restore = resume
         first = resume.index if resume is not None else segment.first

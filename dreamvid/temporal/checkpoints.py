@@ -37,18 +37,18 @@ def load_piece(path: Path) -> np.ndarray:
     return np.ascontiguousarray(data[..., ::-1])
 
 
-def load_reference(path: Path) -> float | None:
-    """The chain's strength reference that a piece was saved with (None: none, or a piece from before)."""
+def load_reference(path: Path) -> tuple[float, ...] | None:
+    """The chain's strength reference (one per layer) that a piece was saved with (None: none)."""
     try:
-        return float(png_text(path)[REFERENCE_KEY])
+        return tuple(float(value) for value in png_text(path)[REFERENCE_KEY].split(","))
     except (KeyError, ValueError):
         return None
 
 
-def save_piece(path: Path, pixels: np.ndarray, reference: float | None = None) -> None:
+def save_piece(path: Path, pixels: np.ndarray, reference: tuple[float, ...] | None = None) -> None:
     """Lossless, atomic: a piece on disk is always complete, with its chain's reference (in full: repr of
     a float reads back as the same float, so a resumed chain holds its strength exactly as before)."""
-    text = None if reference is None else {REFERENCE_KEY: repr(float(reference))}
+    text = None if reference is None else {REFERENCE_KEY: ",".join(repr(float(value)) for value in reference)}
     with writing(path) as temporary:
         # a full disk: OSError, no libpng line
         write_samples(temporary, np.ascontiguousarray(pixels[..., ::-1]), text=text)
@@ -113,7 +113,8 @@ class CheckpointStore:
         """Kept frames that a resumed chain will not dream again."""
         return max(0, self._next[segment.index] - segment.start)
 
-    def save(self, segment: Segment, index: int, pixels: np.ndarray, reference: float | None = None) -> None:
+    def save(self, segment: Segment, index: int, pixels: np.ndarray,
+             reference: tuple[float, ...] | None = None) -> None:
         name = self._piece(segment, index)
         save_piece(self.work.piece(name), pixels, reference)
         with self._lock:

@@ -28,7 +28,7 @@ class Finished:
     pixels: np.ndarray
     seconds: float
     cut: bool  # the frame begins a shot
-    reference: float | None = None  # its chain's strength reference after it (temporal/hold.py)
+    reference: tuple[float, ...] | None = None  # its chain's strength reference after it (temporal/hold.py)
 
     @property
     def kept(self) -> bool:
@@ -156,15 +156,24 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
 
 def _holds(part: list[_Entry], starts: np.ndarray, dreamer, params, timings: dict[str, float]) -> list[float]:
     """The share of their step that each carried frame's carried pixels take (hold.hold): their strength
-    where the dream is carried (and shown), against their shot's reference. A chain that lost its
-    reference (a resume from a checkpoint older than the hold) takes its last dream's strength instead."""
-    for k, entry in enumerate(part):
-        if entry.chain.reference is None and entry.chain.prev_dream is not None:
-            entry.chain.reference = float(_timed(timings, "dream", dreamer.strength, entry.chain.prev_dream[None],
-                                                 None, _only(params, [k]), MEASURE_SCALE)[0])
+    where the dream is carried (and shown), against their shot's reference, both weighted by the frame's
+    own layer weights (a scheduled weight moves both alike). A chain without a reference takes every step."""
     where = np.stack([_carried_where(entry) for entry in part])
-    strengths = _timed(timings, "dream", dreamer.strength, starts, where, params, MEASURE_SCALE)
-    return [hold(float(strength), entry.chain.reference) for entry, strength in zip(part, strengths)]
+    layers = _timed(timings, "dream", dreamer.layer_strengths, starts, where, MEASURE_SCALE, params.tile)
+    shares = []
+    for entry, measured in zip(part, layers):
+        weights = _weights(entry.value, len(measured))
+        reference = None if entry.chain.reference is None else float(weights @ np.asarray(entry.chain.reference))
+        shares.append(hold(float(weights @ measured), reference))
+    return shares
+
+
+def _weights(value: FrameValues, count: int) -> np.ndarray:
+    """A frame's layer weights (1 each when no --layer was given: the model's defaults)."""
+    weights = value.layer_weights
+    if weights is None or len(weights) != count:
+        return np.ones(count)
+    return np.asarray(weights, np.float64)
 
 
 def _carried_where(entry: _Entry) -> np.ndarray:
@@ -175,16 +184,16 @@ def _carried_where(entry: _Entry) -> np.ndarray:
 
 
 def _set_references(part: list[_Entry], pixels: list[np.ndarray], dreamer, params, timings) -> None:
-    """A fresh frame's strength (where its matte shows it) becomes its chain's reference, measured on the
-    stored pixels, as a resume reads them back."""
+    """A fresh frame's strength at each layer (where its matte shows it) becomes its chain's reference,
+    measured on the stored pixels, as a resume reads them back."""
     images = np.stack([to_float(picture) for picture in pixels])
     where = None
     if any(entry.start.frame.matte is not None for entry in part):
         where = np.stack([np.ones(images.shape[1:3], np.float32) if entry.start.frame.matte is None
                           else (entry.start.frame.matte > 0).astype(np.float32) for entry in part])
-    for entry, strength in zip(part, _timed(timings, "dream", dreamer.strength, images, where, params,
-                                            MEASURE_SCALE)):
-        entry.chain.reference = float(strength)
+    layers = _timed(timings, "dream", dreamer.layer_strengths, images, where, MEASURE_SCALE, params.tile)
+    for entry, measured in zip(part, layers):
+        entry.chain.reference = tuple(float(value) for value in measured)
 
 
 def _only(params, keep: list[int]):

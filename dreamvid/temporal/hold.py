@@ -3,14 +3,16 @@ is a fresh dream of each frame; a carried frame starts from the dream before it,
 frame after frame, so a render comes out up to 1.25x stronger than the preview it was chosen from (the
 short shots of benchmarks/motion.py), and its extra steps add to the warping error.
 
-Each shot's first frame is dreamed fresh; its strength (Dreamer.strength: the plain objective over the
-whole frame) is the shot's reference. A carried frame measures the same quantity over the pixels it holds
+Each shot's first frame is dreamed fresh; its strength (Dreamer.layer_strengths: each layer's mean
+activation over the whole frame) is the shot's reference. A carried frame measures the same quantity over the pixels it holds
 from the frame before (flow.carried_share) before it is dreamed, and its carried pixels take the share of
 their step that is still missing: all of it up to (1 - BAND) x the reference, none at the reference or
 above, linearly between; a weak carry (under WEAK x) more, as much as fresh pixels take. Pixels the flow
 could not carry catch up as before (flow.catch_up). A carried dream at strength thus takes no step; the
 blend lets a little of it fade, and a later frame tops it up. The reference is chain state: it travels
-with every finished frame into its checkpoint, so a resume goes on alike.
+with every finished frame into its checkpoint, so a resume goes on alike. It is kept per layer and
+weighted by each frame's own layer weights, so a scheduled weight moves both sides alike; a schedule of
+--step-size or --steps within a shot is held to the shot's first frame (a limit, said in the README).
 
 Pure arithmetic, tested without a model."""
 from __future__ import annotations

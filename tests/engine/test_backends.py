@@ -31,6 +31,7 @@ from dreamvid.io.decode import probe_video
 still, clip, out, backend, settings = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4], json.loads(sys.argv[5])
 dreamvid.render(still, out / "still.png", backend=backend, **settings)
 dreamvid.render(clip, out / "clip.mp4", backend=backend, **settings)
+dreamvid.render(clip, out / "held.mp4", backend=backend, hold_strength=True, **settings)
 import keras
 from dreamvid.engine import load_dreamer
 from dreamvid.settings import build_settings
@@ -82,6 +83,16 @@ def test_a_clip_dreamed_on_each_backend_is_tensorflows_within_one_and_a_half_lev
     reference, other = _frames(dreamed["tensorflow"][0] / "clip.mp4"), _frames(dreamed[backend][0] / "clip.mp4")
     assert reference.shape == other.shape == (8, 48, 64, 3)
     assert np.abs(other - reference).mean() <= 1.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_held_clip_renders_on_each_backend(dreamed, backend):
+    """--hold-strength measures strengths with the network between compiled steps (on JAX a measure that
+    donated the weights' buffers broke the next step)."""
+    held, plain = _frames(dreamed[backend][0] / "held.mp4"), _frames(dreamed[backend][0] / "clip.mp4")
+    assert held.shape == plain.shape == (8, 48, 64, 3)
+    assert json.loads((dreamed[backend][0] / "held.mp4.json").read_text())["parameters"]["hold_strength"] is True
 
 
 @pytest.mark.slow

@@ -227,6 +227,8 @@ def test_strength_is_the_objective_and_measured_where_asked(vgg_hed, natural):
     assert on_left > 1.1 * on_right
     assert vgg_hed.strength(half, np.ones_like(left))[0] == pytest.approx(vgg_hed.strength(half)[0], rel=1e-6)
     assert np.isnan(vgg_hed.strength(half, np.zeros_like(left))[0])  # nowhere: unknown
+    weighted = DreamParams(layer_weights=(2.5,))
+    assert vgg_hed.strength(half, left, weighted)[0] == pytest.approx(2.5 * vgg_hed.layer_strengths(half, left)[0, 0])
 
 
 def test_strength_in_tiles_is_about_the_strength_untiled(vgg_hed, natural):

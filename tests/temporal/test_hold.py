@@ -38,12 +38,23 @@ def test_the_hold_scales_carried_pixels_only():
 
 
 def test_a_checkpoint_keeps_its_reference_exactly(tmp_path):
+    """One value per layer, each to the last bit; a piece without one reads back as None."""
     pixels = np.random.default_rng(0).integers(0, 255, (6, 8, 3), dtype=np.uint8)
-    reference = 0.1 + 2e-17 * 3  # any float, to the last bit
-    save_piece(tmp_path / "frame_000001.png", pixels, 1 / 3)
-    save_piece(tmp_path / "frame_000002.png", pixels, reference)
+    references = [(1 / 3,), (0.1 + 2e-17 * 3, 2.0 / 7.0, 1e-300)]
+    save_piece(tmp_path / "frame_000001.png", pixels, references[0])
+    save_piece(tmp_path / "frame_000002.png", pixels, references[1])
     save_piece(tmp_path / "frame_000003.png", pixels)
     assert np.array_equal(load_piece(tmp_path / "frame_000001.png"), pixels)
-    assert load_reference(tmp_path / "frame_000001.png") == 1 / 3
-    assert load_reference(tmp_path / "frame_000002.png") == reference
+    assert load_reference(tmp_path / "frame_000001.png") == references[0]
+    assert load_reference(tmp_path / "frame_000002.png") == references[1]
     assert load_reference(tmp_path / "frame_000003.png") is None
+
+
+def test_without_a_hold_the_step_map_is_exactly_as_before_the_hold():
+    """catch_up at hold 1 is the expression of dreamvid 0.3.0, to the last bit."""
+    fresh = np.random.default_rng(1).random((64, 64), dtype=np.float32)
+    for blend, octaves, all_octaves in ((0.95, 2, 3), (0.875, 0, 0), (0.5, 1, 4)):
+        carried = CARRIED_GAIN * math.sqrt(all_octaves / octaves) if 0 < octaves < all_octaves else CARRIED_GAIN
+        unreliable = np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
+        before = (carried + max(FRESH_GAIN - carried, 0.0) * unreliable).astype(np.float32)
+        assert np.array_equal(catch_up(fresh, blend, octaves, all_octaves), before)

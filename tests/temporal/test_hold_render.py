@@ -22,7 +22,7 @@ OPTIONS = {"model": "vgg16-hed", "layers": ["block4_conv3"], "steps": 4, "octave
 class HeldChain:
     """The part of a chain that dream_round uses: its reference and last dream, and what it finished."""
 
-    def __init__(self, reference: float | None, prev_dream: np.ndarray | None = None):
+    def __init__(self, reference: tuple[float, ...] | None, prev_dream: np.ndarray | None = None):
         self.reference, self.prev_dream = reference, prev_dream
         self.out: np.ndarray | None = None
 
@@ -55,7 +55,7 @@ def test_a_carried_frame_at_full_strength_takes_no_step_and_one_short_of_it_take
     start, fresh = carry(frame, picture, dreamed)  # faded by the blend, held to DELTA_LIMIT
     carried = float(vgg_hed.strength(start[None], scale=MEASURE_SCALE)[0])  # as the hold measures it
     # a shot whose fresh dream is as strong as this carry, and one whose fresh dream is stronger
-    for shot, steps in ((carried, 0), (carried / 0.8, 1 * 2)):
+    for shot, steps in (((carried,), 0), ((carried / 0.8,), 1 * 2)):
         chain = HeldChain(shot)
         before = vgg_hed.steps_run
         dream_round([(chain, Start(frame, start, True, fresh))], vgg_hed, settings, settings.at, 1, defaultdict(float))
@@ -72,7 +72,7 @@ def test_a_weak_carry_catches_up_to_the_shot_within_three_frames(vgg_hed, natura
     dreamed = fresh_dream(vgg_hed, settings, picture)
     reference = float(vgg_hed.strength(dreamed[None])[0])
     source_strength = float(vgg_hed.strength(picture[None])[0])
-    chain = HeldChain(float(vgg_hed.strength(dreamed[None], scale=MEASURE_SCALE)[0]))  # as the hold measures it
+    chain = HeldChain(tuple(vgg_hed.layer_strengths(dreamed[None], scale=MEASURE_SCALE)[0]))  # as the hold does
     previous = picture + (dreamed - picture) / 3
 
     def gain(image):
@@ -88,6 +88,23 @@ def test_a_weak_carry_catches_up_to_the_shot_within_three_frames(vgg_hed, natura
         previous = to_float(chain.out)
         gains.append(gain(previous))
     assert gains[-1] >= 0.9, gains
+
+
+def test_a_layer_weight_scheduled_within_the_shot_is_held_to_the_same_weighting(vgg_hed, natural):
+    """The reference is kept per layer and weighted by each frame's own weights: a carry as strong as its
+    shot takes no step whatever its weight has become (one number weighted at the shot's start read a
+    halved weight as a dream half as strong, and stepped at full size)."""
+    settings = build_settings({**OPTIONS, "layers": ["block4_conv3=0:(1), 1:(0.5)"]})
+    picture = natural(48, 64, seed=9)
+    dreamed = fresh_dream(vgg_hed, settings, picture)
+    carry = flow_carry(settings, settings.at)
+    frame = Frame(1, picture, still_motion(picture.shape[:2]))
+    start, fresh = carry(frame, picture, dreamed)
+    assert settings.at(1).layer_weights == (0.5,)
+    chain = HeldChain(tuple(vgg_hed.layer_strengths(start[None], scale=MEASURE_SCALE)[0]))
+    before = vgg_hed.steps_run
+    dream_round([(chain, Start(frame, start, True, fresh))], vgg_hed, settings, settings.at, 1, defaultdict(float))
+    assert vgg_hed.steps_run == before
 
 
 @pytest.mark.slow
@@ -117,7 +134,7 @@ def test_a_held_render_cut_short_resumes_to_the_frames_of_an_uninterrupted_one(t
     load = checkpoints.load_reference
     monkeypatch.setattr(checkpoints, "load_reference", lambda path: read.append(load(path)) or read[-1])
     dreamvid.render(tmp_path / "clip.mp4", tmp_path / "cut/", **options)
-    assert read and all(reference is not None and reference > 0 for reference in read)  # from the checkpoint
+    assert read and all(reference is not None and min(reference) > 0 for reference in read)  # from the checkpoint
     assert holds and all(np.isfinite(share) for share in holds)
     whole, cut = sorted((tmp_path / "whole").glob("*.png")), sorted((tmp_path / "cut").glob("*.png"))
     assert len(whole) == len(cut) == 10
