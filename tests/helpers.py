@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dreamvid.imageops import from_float
 from dreamvid.progress import Reporter
 
 TESTS = Path(__file__).resolve().parent  # on the PYTHONPATH of every process a test starts (Ray workers too)
@@ -98,6 +99,24 @@ def guide_picture(size: int = 96) -> np.ndarray:
 def high_frequency(delta: np.ndarray) -> float:
     """Energy of what dreaming added above a Gaussian blur: its fine detail."""
     return float(np.mean((delta - cv2.GaussianBlur(delta, (0, 0), 1.5)) ** 2))
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    """A float RGB picture in [0, 1] as an 8-bit PNG."""
+    cv2.imwrite(str(path), from_float(rgb, np.uint8)[..., ::-1])
+    return path
+
+
+def kept_pieces(saved: dict, output: Path) -> list[np.ndarray]:
+    """The kept frames of a render as its pieces were saved (the `saved` fixture: lossless, unlike an
+    H.264 output), in order, as stored (8-bit RGB); none when it saved none."""
+    pieces = saved.get(output.name, {})
+    return [pieces[name] for name in sorted(pieces) if name.startswith("frame_")]
+
+
+def checkpoints(saved: dict, output: Path) -> list[np.ndarray]:
+    """The same as float RGB in [0, 1]."""
+    return [pixels.astype(np.float32) / 255 for pixels in kept_pieces(saved, output)]
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:

@@ -15,11 +15,10 @@ from PIL import Image
 
 import dreamvid
 from clips import encode, moving_clip, translating_frames
-from dreamvid.imageops import from_float
 from dreamvid.io.decode import probe_video
 from dreamvid.preview.sheet import GAP
 from dreamvid.settings import Settings
-from helpers import FAST, snapshot, write_picture
+from helpers import FAST, snapshot, write_picture, write_png
 
 
 RENDER = ["--model", "vgg16-hed", "--steps", "2", "--octaves", "1", "--jitter", "4", "--quiet"]
@@ -260,11 +259,6 @@ def test_score_command_prints_both_warping_errors_as_json(tmp_path, command):
 
 
 # ---- zoom ---------------------------------------------------------------------------------------------
-
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    cv2.imwrite(str(path), from_float(rgb, np.uint8)[..., ::-1])
-    return path
-
 
 @pytest.mark.parametrize("args, message", [
     (["--zoom", "0"], "--zoom"),

@@ -3,7 +3,6 @@ cut, fresh pixels catching up, carried frames dreaming their top octaves, no dri
 --flow-zoom zooming what is carried."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,9 +11,8 @@ import pytest
 import dreamvid
 from clips import cut_clip, moving_clip, read_rgb, translating_frames, write_frames
 from doubles import StubDreamer
-from dreamvid.imageops import from_float
 from dreamvid.score import frame_errors, score_videos, warping_error
-from helpers import FAST, high_frequency
+from helpers import FAST, checkpoints, high_frequency, kept_pieces, write_png
 
 
 def kept(pieces: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
@@ -61,18 +59,6 @@ def test_sequence_is_steadier_than_stills(tmp_path):
     # Measured: about 3.4e-5 as a clip against 4.1e-4 as stills (ratio 0.08).
     assert as_clip < 0.3 * as_stills
     assert np.abs(clip[0].astype(float) - source[0]).mean() > 2.0  # dreamed, not copied
-
-
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    cv2.imwrite(str(path), from_float(rgb, np.uint8)[..., ::-1])
-    return path
-
-
-def checkpoints(saved: dict, output: Path) -> list[np.ndarray]:
-    """The kept frames of a render (lossless, unlike the H.264 output) as its pieces were saved (the
-    `saved` fixture), in order, as float RGB."""
-    pieces = saved.get(output.name, {})
-    return [pieces[name].astype(np.float32) / 255 for name in sorted(pieces) if name.startswith("frame_")]
 
 
 def test_flow_zoom_zooms_the_carried_dream(tmp_path, natural, saved, monkeypatch):
@@ -163,12 +149,6 @@ def region_mean(energy: np.ndarray, region: np.ndarray) -> float:
     return float(energy[cells].mean())
 
 
-def dreamed_frames(saved, output) -> np.ndarray:
-    """The kept frames a render checkpointed, in order (RGB, as dreamed: no encoding loss)."""
-    pieces = saved[output.name]
-    return np.stack([pieces[name] for name in sorted(pieces) if name.startswith("frame_")])
-
-
 @pytest.mark.slow
 def test_revealed_pixels_reach_the_strength_of_carried_ones_within_three_frames(tmp_path, vgg_hed, saved):
     """Strength relative to a per-frame dream of the same clip (--no-flow), so that content does not
@@ -183,7 +163,7 @@ def test_revealed_pixels_reach_the_strength_of_carried_ones_within_three_frames(
     options = dict(model="vgg16-hed", steps=6, octaves=2, octave_scale=1.4, jitter=8, batch=1, streams=1)
     dreamvid.render(source, tmp_path / "flow.mp4", **options)
     dreamvid.render(source, tmp_path / "noflow.mp4", flow=False, **options)
-    flow, noflow = (layer_energy(vgg_hed, dreamed_frames(saved, tmp_path / name))
+    flow, noflow = (layer_energy(vgg_hed, np.stack(kept_pieces(saved, tmp_path / name)))
                     for name in ("flow.mp4", "noflow.mp4"))
     background = np.zeros((HEIGHT, WIDTH), bool)
     background[:BAND[0] - 8], background[BAND[1] + 8:] = True, True
@@ -232,7 +212,7 @@ def test_a_long_sub_pixel_pan_does_not_drift(tmp_path, vgg_hed, saved):
     output = tmp_path / "pan.mp4"
     dreamvid.render(folder, output, sequence=True, model="vgg16-hed", steps=10, octaves=1, jitter=4, batch=1,
                     streams=1)
-    dreamed = dreamed_frames(saved, output)
+    dreamed = np.stack(kept_pieces(saved, output))
     assert len(dreamed) == 300
     energy = np.concatenate([layer_energy(vgg_hed, dreamed[k:k + 50]) for k in range(0, 300, 50)])
     strength = energy.mean(axis=(1, 2))

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,25 +15,12 @@ import dreamvid
 from clips import moving_clip
 from doubles import StubDreamer
 from dreamvid.api import render_zoom
-from dreamvid.imageops import from_float
 from dreamvid.errors import UserError
 from dreamvid.io.decode import read_frames
-from helpers import FAST, TESTS, done_frames, kill_when, power_cut_at_round
+from helpers import FAST, TESTS, checkpoints, done_frames, kill_when, power_cut_at_round, write_png
 
 
 STILL = dict(model="vgg16-hed", octaves=1, steps=0, flow_steps=0)  # the model runs, the picture is unchanged
-
-
-def write_png(path: Path, rgb: np.ndarray) -> Path:
-    cv2.imwrite(str(path), from_float(rgb, np.uint8)[..., ::-1])
-    return path
-
-
-def checkpoints(saved: dict, output: Path) -> list[np.ndarray]:
-    """The kept frames of a render (lossless, unlike the H.264 output) as its pieces were saved (the
-    `saved` fixture), in order, as float RGB."""
-    pieces = saved.get(output.name, {})
-    return [pieces[name].astype(np.float32) / 255 for name in sorted(pieces) if name.startswith("frame_")]
 
 
 def step(frame: np.ndarray, zoom: float, degrees: float, dx: float, dy: float) -> np.ndarray:
