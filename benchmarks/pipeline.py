@@ -39,7 +39,7 @@ class InstantDreamer:
     def auto_tile(self, batch: int) -> int:
         return 2048
 
-    def layer_strengths(self, images: np.ndarray, where=None, scale=1.0, tile=None) -> np.ndarray:
+    def layer_strengths(self, images: np.ndarray, where=None, tile=None) -> np.ndarray:
         return np.full((len(images), 1), np.nan)  # unknown: the hold (temporal/hold.py) leaves every step as it is
 
     def dream(self, images: np.ndarray, params, steps=None, step_map=None, top_octaves=None) -> np.ndarray:

@@ -30,7 +30,7 @@ class StubDreamer:
     def auto_tile(self, batch: int) -> int:
         return 256
 
-    def layer_strengths(self, images, where=None, scale=1.0, tile=None) -> np.ndarray:
+    def layer_strengths(self, images, where=None, tile=None) -> np.ndarray:
         """Unknown (NaN): the hold (temporal/hold.py) then leaves every step as it is."""
         return np.full((len(images), 1), np.nan)
 
@@ -74,7 +74,7 @@ class RecordingDreamer:
     def auto_tile(self, batch: int) -> int:
         return 512
 
-    def layer_strengths(self, images, where=None, scale=1.0, tile=None) -> np.ndarray:
+    def layer_strengths(self, images, where=None, tile=None) -> np.ndarray:
         return np.full((len(images), 1), np.nan)  # unknown: the hold leaves every step as it is
 
     def dream(self, images, params, steps=None, step_map=None, top_octaves=None):

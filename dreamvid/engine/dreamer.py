@@ -76,15 +76,8 @@ class Dreamer:
         picture = resize(self.guide, max(side, round(height * scale)), max(side, round(width * scale)))
         sums = [np.zeros(1)] * len(self.layers)
         counts = [0] * len(self.layers)
-        full_height, full_width = picture.shape[:2]
-        for top, bottom, left, right in tile_grid(full_height, full_width, max(tile, side)):
-            # a tile never smaller than the network sees (a sliver at the edge overlaps its neighbour)
-            bottom, right = max(bottom, min(full_height, top + side)), max(right, min(full_width, left + side))
-            top, left = max(0, min(top, bottom - side)), max(0, min(left, right - side))
-            part = _tensor(_to_model_range(picture[None, top:bottom, left:right]))
-            maps = self.features.model(self.features.preprocess(part), training=False)
-            for index, layer in enumerate(self.layers):
-                act = ops.convert_to_numpy(ops.cast(maps[layer.name], "float32")).astype(np.float64)
+        for _, activations in self._tiled_activations(_to_model_range(picture[None]), tile):
+            for index, act in enumerate(activations):
                 sums[index] = sums[index] + act.reshape(-1, act.shape[-1]).sum(axis=0)
                 counts[index] += act.shape[1] * act.shape[2]
         profiles = [total / count for total, count in zip(sums, counts)]
@@ -105,42 +98,28 @@ class Dreamer:
         return self._ascent.objective(_tensor(_to_model_range(images)), self._weights(params, len(images)),
                                       self.guide_profiles(images.shape[1:3]))
 
-    def strength(self, images: np.ndarray, where: np.ndarray | None = None, params: DreamParams | None = None,
-                 scale: float = 1.0) -> np.ndarray:
+    def strength(self, images: np.ndarray, where: np.ndarray | None = None,
+                 params: DreamParams | None = None) -> np.ndarray:
         """How strongly the chosen layers respond to each image, [batch]: the plain objective (weight x
         mean activation, or of its one channel, summed over layers; a guide is not scored) over `where`
         (see layer_strengths)."""
         weights = ops.convert_to_numpy(self._weights(params, len(images))).astype(np.float64)
         tile = params.tile if params is not None else None
-        return (weights * self.layer_strengths(images, where, scale, tile)).sum(axis=1)
+        return (weights * self.layer_strengths(images, where, tile)).sum(axis=1)
 
-    def layer_strengths(self, images: np.ndarray, where: np.ndarray | None = None, scale: float = 1.0,
+    def layer_strengths(self, images: np.ndarray, where: np.ndarray | None = None,
                         tile: int | None = None) -> np.ndarray:
         """Each chosen layer's mean activation (or its one channel's), [batch, layers], unweighted (so a
         scheduled weight can be applied afterwards), the mean taken over `where` ([B, H, W] weights in [0, 1],
-        e.g. the pixels a carried frame holds from the frame before; None: everywhere), on the images scaled
-        by `scale`. NaN for an image whose `where` is empty. Forward passes in the tiles of its gradient (a
-        plain call of the model, as guide_profiles makes: Keras's predict_on_batch would donate, on JAX, the
-        weight arrays the step loop holds); a carried frame compares it with its shot's fresh dream
-        (temporal/hold.py)."""
-        batch, height, width = images.shape[:3]
-        side = self.features.min_side
-        if scale != 1.0:
-            height, width = max(side, round(height * scale)), max(side, round(width * scale))
-            images = np.stack([resize(image, height, width) for image in images])
-            where = None if where is None else np.stack([resize(np.asarray(part, np.float32), height, width)
-                                                         for part in where])
-        tile = max(tile or self.auto_tile(batch), side)
+        e.g. the pixels a carried frame holds from the frame before; None: everywhere). NaN for an image
+        whose `where` is empty. Forward passes in the tiles of its gradient; a carried frame compares it with
+        its shot's fresh dream (temporal/hold.py)."""
+        batch = len(images)
         totals = np.zeros((batch, len(self.layers)))
         masses = np.zeros((batch, len(self.layers)))
-        pictures = _to_model_range(images)
-        for top, bottom, left, right in tile_grid(height, width, tile):
-            bottom, right = max(bottom, min(height, top + side)), max(right, min(width, left + side))
-            top, left = max(0, min(top, bottom - side)), max(0, min(left, right - side))
-            part = self.features.preprocess(_tensor(pictures[:, top:bottom, left:right]))
-            maps = self.features.model(part, training=False)
-            for index, layer in enumerate(self.layers):
-                act = ops.convert_to_numpy(ops.cast(maps[layer.name], "float32")).astype(np.float64)
+        for (top, bottom, left, right), activations in self._tiled_activations(
+                _to_model_range(images), tile or self.auto_tile(batch)):
+            for index, (layer, act) in enumerate(zip(self.layers, activations)):
                 response = act[..., layer.channel] if layer.channel is not None else act.mean(axis=-1)  # [B, h, w]
                 area = (bottom - top) * (right - left) / (response.shape[1] * response.shape[2])
                 share = np.ones_like(response) if where is None else np.stack([
@@ -150,6 +129,21 @@ class Dreamer:
                 masses[:, index] += share.sum(axis=(1, 2)) * area
         with np.errstate(invalid="ignore", divide="ignore"):
             return totals / masses
+
+    def _tiled_activations(self, pictures: np.ndarray, tile: int):
+        """The chosen layers' activations (float64 arrays, one per layer) of pictures [B, H, W, 3] in the
+        model's range, tile by tile, with each tile's (top, bottom, left, right): forward passes only, a plain
+        call of the model (Keras's predict_on_batch would donate, on JAX, the weight arrays the step loop
+        holds). A tile is never smaller than the network sees: a sliver at the edge overlaps its neighbour."""
+        height, width = pictures.shape[1:3]
+        side = self.features.min_side
+        for top, bottom, left, right in tile_grid(height, width, max(tile, side)):
+            bottom, right = max(bottom, min(height, top + side)), max(right, min(width, left + side))
+            top, left = max(0, min(top, bottom - side)), max(0, min(left, right - side))
+            part = self.features.preprocess(_tensor(pictures[:, top:bottom, left:right]))
+            maps = self.features.model(part, training=False)
+            yield (top, bottom, left, right), [
+                ops.convert_to_numpy(ops.cast(maps[layer.name], "float32")).astype(np.float64) for layer in self.layers]
 
     def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None,
               step_map: np.ndarray | None = None, top_octaves: int | None = None) -> np.ndarray:

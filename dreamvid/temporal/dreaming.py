@@ -15,7 +15,7 @@ from ..flow import carried_share, catch_up
 from ..imageops import to_float
 from ..settings import FrameValues, Settings
 from .chain import Chain, ResumePoint, Start
-from .hold import MEASURE_SCALE, hold
+from .hold import hold
 from .plan import Segment
 
 
@@ -159,7 +159,7 @@ def _holds(part: list[_Entry], starts: np.ndarray, dreamer, params, timings: dic
     where the dream is carried (and shown), against their shot's reference, both weighted by the frame's
     own layer weights (a scheduled weight moves both alike). A chain without a reference takes every step."""
     where = np.stack([_carried_where(entry) for entry in part])
-    layers = _timed(timings, "dream", dreamer.layer_strengths, starts, where, MEASURE_SCALE, params.tile)
+    layers = _timed(timings, "dream", dreamer.layer_strengths, starts, where, params.tile)
     shares = []
     for entry, measured in zip(part, layers):
         weights = _weights(entry.value, len(measured))
@@ -191,7 +191,7 @@ def _set_references(part: list[_Entry], pixels: list[np.ndarray], dreamer, param
     if any(entry.start.frame.matte is not None for entry in part):
         where = np.stack([np.ones(images.shape[1:3], np.float32) if entry.start.frame.matte is None
                           else (entry.start.frame.matte > 0).astype(np.float32) for entry in part])
-    layers = _timed(timings, "dream", dreamer.layer_strengths, images, where, MEASURE_SCALE, params.tile)
+    layers = _timed(timings, "dream", dreamer.layer_strengths, images, where, params.tile)
     for entry, measured in zip(part, layers):
         entry.chain.reference = tuple(float(value) for value in measured)
 

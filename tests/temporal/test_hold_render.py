@@ -13,7 +13,6 @@ from dreamvid.imageops import from_float, to_float
 from dreamvid.settings import build_settings
 from dreamvid.temporal.chain import Frame, Start, flow_carry
 from dreamvid.temporal.dreaming import dream_round
-from dreamvid.temporal.hold import MEASURE_SCALE
 
 OPTIONS = {"model": "vgg16-hed", "layers": ["block4_conv3"], "steps": 4, "octaves": 2, "octave_scale": 1.4,
            "step_size": 0.02, "jitter": 4, "precision": "float32", "hold_strength": True}
@@ -53,7 +52,7 @@ def test_a_carried_frame_at_full_strength_takes_no_step_and_one_short_of_it_take
     carry = flow_carry(settings, settings.at)
     frame = Frame(1, picture, still_motion(picture.shape[:2]))
     start, fresh = carry(frame, picture, dreamed)  # faded by the blend, held to DELTA_LIMIT
-    carried = float(vgg_hed.strength(start[None], scale=MEASURE_SCALE)[0])  # as the hold measures it
+    carried = float(vgg_hed.strength(start[None])[0])  # as the hold measures it
     # a shot whose fresh dream is as strong as this carry, and one whose fresh dream is stronger
     for shot, steps in (((carried,), 0), ((carried / 0.8,), 1 * 2)):
         chain = HeldChain(shot)
@@ -72,7 +71,7 @@ def test_a_weak_carry_catches_up_to_the_shot_within_three_frames(vgg_hed, natura
     dreamed = fresh_dream(vgg_hed, settings, picture)
     reference = float(vgg_hed.strength(dreamed[None])[0])
     source_strength = float(vgg_hed.strength(picture[None])[0])
-    chain = HeldChain(tuple(vgg_hed.layer_strengths(dreamed[None], scale=MEASURE_SCALE)[0]))  # as the hold does
+    chain = HeldChain(tuple(vgg_hed.layer_strengths(dreamed[None])[0]))  # as the hold does
     previous = picture + (dreamed - picture) / 3
 
     def gain(image):
@@ -101,7 +100,7 @@ def test_a_layer_weight_scheduled_within_the_shot_is_held_to_the_same_weighting(
     frame = Frame(1, picture, still_motion(picture.shape[:2]))
     start, fresh = carry(frame, picture, dreamed)
     assert settings.at(1).layer_weights == (0.5,)
-    chain = HeldChain(tuple(vgg_hed.layer_strengths(start[None], scale=MEASURE_SCALE)[0]))
+    chain = HeldChain(tuple(vgg_hed.layer_strengths(start[None])[0]))
     before = vgg_hed.steps_run
     dream_round([(chain, Start(frame, start, True, fresh))], vgg_hed, settings, settings.at, 1, defaultdict(float))
     assert vgg_hed.steps_run == before
