@@ -84,7 +84,7 @@ def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int
     if blend <= 0.0:
         return np.ones_like(fresh, dtype=np.float32)
     carried = CARRIED_GAIN * math.sqrt(all_octaves / octaves) if 0 < octaves < all_octaves else CARRIED_GAIN
-    unreliable = np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
+    unreliable = _unreliable(fresh, blend)
     base = hold * carried  # at hold 1 exactly the expression from before the hold
     return (base + (max(FRESH_GAIN, carried) - base) * unreliable).astype(np.float32)
 
@@ -94,7 +94,12 @@ def carried_share(fresh: np.ndarray, blend: float) -> np.ndarray:
     unreliable share): where a carried frame's strength is measured."""
     if blend <= 0.0:
         return np.zeros_like(fresh, dtype=np.float32)
-    return (1.0 - np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)).astype(np.float32)
+    return (1.0 - _unreliable(fresh, blend)).astype(np.float32)
+
+
+def _unreliable(fresh: np.ndarray, blend: float) -> np.ndarray:
+    """The share of each pixel that the flow could not carry (a freshness of 1 - blend is fully carried)."""
+    return np.clip((fresh - (1.0 - blend)) / blend, 0.0, 1.0)
 
 
 def dream_rms(steps: int, step_size: float, octaves: int) -> float:
