@@ -73,8 +73,8 @@ def render_command(
                    max_side=max_side, seed=seed, batch=batch, xla=xla, precision=precision, flow=flow, blend=blend,
                    coherence=coherence, flow_octaves=flow_octaves, flow_steps=flow_steps, flow_zoom=flow_zoom,
                    hold_strength=hold_strength, streams=streams, warmup=warmup, cut_threshold=cut_threshold,
-                   frames=frames, crf=crf, audio=audio, fps=fps, guide=guide, colors=colors, color_match=color_match, mask=mask, mask_invert=mask_invert,
-                   lap_norm=lap_norm, codec=codec)
+                   frames=frames, crf=crf, audio=audio, fps=fps, guide=guide, colors=colors, color_match=color_match,
+                   mask=mask, mask_invert=mask_invert, lap_norm=lap_norm, codec=codec)
     settings = build_settings(options, config)
     with console.RichReporter(quiet=quiet, verbose=verbose) as reporter, contextlib.ExitStack() as locks:
         jobs = plan_jobs(inputs, settings, output, overwrite=overwrite, fresh=fresh, sequence=sequence,

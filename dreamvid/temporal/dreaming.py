@@ -141,12 +141,16 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
                                      for entry, share in zip(part, holds)])
             # a frame whose largest step is under a thousandth of --step-size would not change a level
             moving = [k for k in range(len(part)) if step_map is None or step_map[k].max() > IDLE]
-            dreamed = list(starts)
-            if moving:
-                some = _timed(timings, "dream", dreamer.dream, starts[moving], _only(params, moving), steps,
-                              None if step_map is None else step_map[moving], octaves or None)
-                for k, image in zip(moving, some):
-                    dreamed[k] = image
+            if len(moving) == len(part):  # as nearly always: the batch as it is, not a copy of it
+                dreamed = list(_timed(timings, "dream", dreamer.dream, starts, params, steps, step_map,
+                                      octaves or None))
+            else:
+                dreamed = list(starts)
+                if moving:
+                    some = _timed(timings, "dream", dreamer.dream, starts[moving], _only(params, moving), steps,
+                                  None if step_map is None else step_map[moving], octaves or None)
+                    for k, image in zip(moving, some):
+                        dreamed[k] = image
             for entry, image in zip(part, dreamed):
                 results[entry.position] = entry.chain.finished(entry.start.frame, image)
             if holding and not carried:
@@ -170,10 +174,7 @@ def _holds(part: list[_Entry], starts: np.ndarray, dreamer, params, timings: dic
 
 def _weights(value: FrameValues, count: int) -> np.ndarray:
     """A frame's layer weights (1 each when no --layer was given: the model's defaults)."""
-    weights = value.layer_weights
-    if weights is None or len(weights) != count:
-        return np.ones(count)
-    return np.asarray(weights, np.float64)
+    return np.ones(count) if value.layer_weights is None else np.asarray(value.layer_weights, np.float64)
 
 
 def _carried_where(entry: _Entry) -> np.ndarray:
