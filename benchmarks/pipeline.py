@@ -39,10 +39,14 @@ class InstantDreamer:
     def auto_tile(self, batch: int) -> int:
         return 2048
 
-    def layer_strengths(self, images: np.ndarray, where=None, tile=None) -> np.ndarray:
-        return np.full((len(images), 1), np.nan)  # unknown: the hold (temporal/hold.py) leaves every step as it is
+    def octave_shapes(self, height: int, width: int, params, top_octaves=None) -> list[tuple[int, int]]:
+        return [(height, width)]
 
-    def dream(self, images: np.ndarray, params, steps=None, step_map=None, top_octaves=None) -> np.ndarray:
+    def octave_strengths(self, images: np.ndarray, params, top_octaves=None, where=None) -> dict:
+        return {images.shape[1:3]: np.full((len(images), 1), np.nan)}  # unknown: the hold takes every step
+
+    def dream(self, images: np.ndarray, params, steps=None, step_map=None, top_octaves=None,
+              held=None) -> np.ndarray:
         self.frames += len(images)
         width = images.shape[2]
         pattern = 0.02 * np.sin(np.arange(width, dtype=np.float32) / 7.0)[None, None, :, None]

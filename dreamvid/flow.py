@@ -78,7 +78,7 @@ def catch_up(fresh: np.ndarray, blend: float, octaves: int = 0, all_octaves: int
     """The step size per pixel of a carried frame (a factor on --step-size), from how fresh each pixel is
     (1 - mask x blend): carried pixels take CARRIED_GAIN, more when the frame dreams only the largest
     `octaves` of `all_octaves` (its steps at the others are missing), times `hold` (the share of its step
-    that a carried dream still needs to reach its shot's fresh strength, temporal/hold.py), pixels the flow
+    that a carried dream still needs to reach its shot's fresh strength, dreamvid/hold.py), pixels the flow
     could not carry FRESH_GAIN. With no blend nothing is carried and every pixel is dreamed as in a fresh
     frame."""
     if blend <= 0.0:

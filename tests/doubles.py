@@ -21,7 +21,17 @@ import numpy as np
 ADDED = 0.1  # what RecordingDreamer and Brighten add to every pixel
 
 
-class StubDreamer:
+class UnknownStrength:
+    """The engine's strength measures, unknown (NaN): the hold (dreamvid/hold.py) then takes every step."""
+
+    def octave_shapes(self, height, width, params, top_octaves=None):
+        return [(height, width)]
+
+    def octave_strengths(self, images, params, top_octaves=None, where=None):
+        return {images.shape[1:3]: np.full((len(images), 1), np.nan)}
+
+
+class StubDreamer(UnknownStrength):
     features = SimpleNamespace(precision="float32")
 
     def __init__(self, delay: float = 0.0, log: str | None = None):
@@ -30,12 +40,8 @@ class StubDreamer:
     def auto_tile(self, batch: int) -> int:
         return 256
 
-    def layer_strengths(self, images, where=None, tile=None) -> np.ndarray:
-        """Unknown (NaN): the hold (temporal/hold.py) then leaves every step as it is."""
-        return np.full((len(images), 1), np.nan)
-
     def dream(self, images: np.ndarray, params, steps: int | None = None, step_map=None,
-              top_octaves=None) -> np.ndarray:
+              top_octaves=None, held=None) -> np.ndarray:
         """Each image alone, as the engine promises: the same pixels whatever the batch (the step map and
         octaves of carried frames are the engine's business)."""
         steps = params.steps if steps is None else steps
@@ -63,7 +69,7 @@ class StubFactory:
         return StubDreamer(self.delay, self.log)
 
 
-class RecordingDreamer:
+class RecordingDreamer(UnknownStrength):
     """Stands in for the engine: keeps what each batch was asked for (images, params, steps) and adds
     ADDED everywhere (clipped to [0, 1], as the engine's output is)."""
 
@@ -74,10 +80,7 @@ class RecordingDreamer:
     def auto_tile(self, batch: int) -> int:
         return 512
 
-    def layer_strengths(self, images, where=None, tile=None) -> np.ndarray:
-        return np.full((len(images), 1), np.nan)  # unknown: the hold leaves every step as it is
-
-    def dream(self, images, params, steps=None, step_map=None, top_octaves=None):
+    def dream(self, images, params, steps=None, step_map=None, top_octaves=None, held=None):
         self.batches.append((images.copy(), params, steps))
         return np.clip(images + ADDED, 0.0, 1.0)
 
@@ -86,6 +89,6 @@ class Brighten(RecordingDreamer):
     """'Dreams' by adding ADDED, and checks that it sees the clipped picture (a float still's values
     outside [0, 1] are the runner's to keep, not the engine's to see)."""
 
-    def dream(self, images, params, steps=None, step_map=None, top_octaves=None):
+    def dream(self, images, params, steps=None, step_map=None, top_octaves=None, held=None):
         assert images.min() >= 0 and images.max() <= 1  # the engine sees the clipped picture
-        return super().dream(images, params, steps, step_map, top_octaves)
+        return super().dream(images, params, steps, step_map, top_octaves, held)

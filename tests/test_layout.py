@@ -22,7 +22,7 @@ LAYERS = (
     ("settings",),
     ("io",),
     ("job", "sidecar", "schedule", "expressions"),
-    ("flow", "imageops", "colours", "atomic", "interrupts", "errors", "progress", "coherence"),
+    ("flow", "hold", "imageops", "colours", "atomic", "interrupts", "errors", "progress", "coherence"),
 )
 FRAMEWORKS = {"tensorflow", "keras", "jax", "jaxlib", "torch"}
 

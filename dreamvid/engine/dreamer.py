@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..hold import Held
 from ..imageops import octave_shapes, resize
 from ..settings import DreamParams, LayerSpec
 from .device import free_memory
@@ -47,6 +48,7 @@ class Dreamer:
         self._chunk = 1  # steps per compiled call, adapted to keep each call near CALL_SECONDS
         self._activation_bytes: float | None = None
         self.steps_run = 0  # gradient steps (per image, summed over octaves) since this dreamer was made
+        self.held_shares: list[np.ndarray] = []  # the last held dream's shares [B], one per octave (Held)
 
     def with_layers(self, layers: Sequence[LayerSpec]) -> "Dreamer":
         """A dreamer of other layers on the same network (which must hold them), e.g. one per sheet cell."""
@@ -111,9 +113,9 @@ class Dreamer:
                         tile: int | None = None) -> np.ndarray:
         """Each chosen layer's mean activation (or its one channel's), [batch, layers], unweighted (so a
         scheduled weight can be applied afterwards), the mean taken over `where` ([B, H, W] weights in [0, 1],
-        e.g. the pixels a carried frame holds from the frame before; None: everywhere). NaN for an image
-        whose `where` is empty. Forward passes in the tiles of its gradient; a carried frame compares it with
-        its shot's fresh dream (temporal/hold.py)."""
+        e.g. the pixels a matte shows; None: everywhere). NaN for an image whose `where` is empty.
+        Forward passes in the tiles of its gradient: what a held carried frame's step loop measures of itself
+        (objective.region_totals), measured here of a shot's fresh dream (octave_strengths)."""
         batch = len(images)
         totals = np.zeros((batch, len(self.layers)))
         masses = np.zeros((batch, len(self.layers)))
@@ -129,6 +131,30 @@ class Dreamer:
                 masses[:, index] += share.sum(axis=(1, 2)) * area
         with np.errstate(invalid="ignore", divide="ignore"):
             return totals / masses
+
+    def octave_strengths(self, images: np.ndarray, params: DreamParams, top_octaves: int | None = None,
+                         where: np.ndarray | None = None) -> dict[tuple[int, int], np.ndarray]:
+        """layer_strengths of each image at the size of each octave that dream(..., top_octaves) dreams,
+        the images brought there as dream() brings them: {shape: [B, layers]} (a shot's reference, Held)."""
+        found = {}
+        shapes = octave_shapes(images.shape[1], images.shape[2], params.octaves, params.octave_scale,
+                               self.features.min_side)
+        for octave, shape in enumerate(shapes):
+            if shape not in self.octave_shapes(images.shape[1], images.shape[2], params, top_octaves):
+                continue
+            # rolled as that octave's first step rolls what it measures (steps.roll_shifts)
+            shift = tuple(int(v) for v in roll_shifts(params.seed, octave, 0, 1, params.jitter)[0])
+            pictures = np.roll(ops.convert_to_numpy(_resize(_tensor(images), shape)), shift, axis=(1, 2))
+            region = None if where is None else np.roll(ops.convert_to_numpy(
+                _resize(_tensor(where[..., None]), shape))[..., 0], shift, axis=(1, 2))
+            found[shape] = self.layer_strengths(pictures, region, params.tile)
+        return found
+
+    def octave_shapes(self, height: int, width: int, params: DreamParams,
+                      top_octaves: int | None = None) -> list[tuple[int, int]]:
+        """The sizes dream() dreams a picture of `height` x `width` at, smallest first."""
+        shapes = octave_shapes(height, width, params.octaves, params.octave_scale, self.features.min_side)
+        return shapes[max(0, len(shapes) - max(1, top_octaves)):] if top_octaves is not None else shapes
 
     def _tiled_activations(self, pictures: np.ndarray, tile: int):
         """The chosen layers' activations (float64 arrays, one per layer) of pictures [B, H, W, 3] in the
@@ -146,22 +172,27 @@ class Dreamer:
                 ops.convert_to_numpy(ops.cast(maps[layer.name], "float32")).astype(np.float64) for layer in self.layers]
 
     def dream(self, images: np.ndarray, params: DreamParams, steps: int | None = None,
-              step_map: np.ndarray | None = None, top_octaves: int | None = None) -> np.ndarray:
+              step_map: np.ndarray | None = None, top_octaves: int | None = None,
+              held: Held | None = None) -> np.ndarray:
         """Dream a batch [B, H, W, 3] in [0, 1]; `steps` overrides params.steps (e.g. for carried frames).
 
         Octaves go from small to full size; after each upscale the detail that the smaller
         octave could not hold is taken back from the input, as in keras-io's deep_dream.py.
         `step_map` [B, H, W] scales the step size per pixel (fresh pixels of a carried frame catch up);
-        `top_octaves` dreams only the largest octaves (a carried frame already holds the coarse ones)."""
+        `top_octaves` dreams only the largest octaves (a carried frame already holds the coarse ones);
+        `held`: its carried pixels held at their shots' strength (Held; `step_map` then steps the rest)."""
         steps = params.steps if steps is None else steps
         batch, height, width = images.shape[:3]
         tile = params.tile or self.auto_tile(batch)
         step_sizes = _tensor(np.broadcast_to(np.asarray(params.step_size, np.float32).reshape(-1), (batch,)))
         weights = self._weights(params, batch)
         shapes = octave_shapes(height, width, params.octaves, params.octave_scale, self.features.min_side)
-        first = 0 if top_octaves is None else max(0, len(shapes) - max(1, top_octaves))
-        full_map = None if step_map is None else _tensor(
-            np.asarray(step_map, np.float32).reshape(batch, height, width, 1))
+        first = len(shapes) - len(self.octave_shapes(height, width, params, top_octaves))
+        full_map = None if step_map is None else _per_pixel(step_map, batch)
+        if held is not None:
+            full_map = _tensor(np.zeros((batch, height, width, 1), np.float32)) if full_map is None else full_map
+            carried, where = _per_pixel(held.carried, batch), _per_pixel(held.where, batch)
+            self.held_shares = []
         ones = _tensor(np.ones((batch, 1, 1, 1), np.float32))
         original = _tensor(_to_model_range(images))
         base = _resize(original, shapes[first])
@@ -172,21 +203,36 @@ class Dreamer:
                 base = _resize(original, shape)
                 image = _resize(image, shape) + (base - upscaled_base)
             scale = ones if full_map is None else _resize(full_map, shape)
-            image = self._ascend(image, steps, params, tile, octave, step_sizes, scale, weights)
+            hold = None
+            if held is not None:
+                reference = held.references.get(tuple(shape))
+                hold = [_resize(carried, shape), _resize(where, shape),
+                        _tensor(np.zeros(batch) if reference is None else np.nan_to_num(reference, nan=0.0)),
+                        _tensor(np.full(batch, -1.0))]
+            image = self._ascend(image, steps, params, tile, octave, step_sizes, scale, weights, hold)
+            if hold is not None:
+                self.held_shares.append(ops.convert_to_numpy(hold[3]).astype(np.float64))
         image = _resize(image, (height, width))
         return ((ops.convert_to_numpy(image) + 1.0) / 2.0).clip(0.0, 1.0)
 
-    def _ascend(self, image, steps: int, params: DreamParams, tile: int, octave: int, step_sizes, step_map, weights):
+    def _ascend(self, image, steps: int, params: DreamParams, tile: int, octave: int, step_sizes, step_map, weights,
+                hold: list | None = None):
         """Run `steps` compiled steps in calls of about CALL_SECONDS each, so that Ctrl-C or SIGTERM
         (which Python handles only between calls) stops a render within seconds. Each step's roll depends
-        on its index alone (steps.roll_shifts), so the result does not depend on how the steps are split."""
+        on its index alone (steps.roll_shifts), so the result does not depend on how the steps are split.
+        `hold`: [carried, where, reference, share] of a held octave (Held); its share, measured by the
+        first call, is put back in it for the calls after."""
         done, chunk = 0, self._chunk
         guides = self.guide_profiles(tuple(image.shape[1:3]), tile)
         while done < steps:
             count = min(chunk, steps - done)
             tick = time.monotonic()
             shifts = roll_shifts(params.seed, octave, done, count, params.jitter)
-            image = self._ascent.ascend(image, shifts, count, step_sizes, step_map, tile, weights, guides)
+            if hold is None:
+                image = self._ascent.ascend(image, shifts, count, step_sizes, step_map, tile, weights, guides)
+            else:
+                image, hold[3] = self._ascent.ascend_held(image, shifts, count, step_sizes, step_map, tile, weights,
+                                                          guides, *hold)
             _finished(image)
             done += count
             self.steps_run += count
@@ -217,6 +263,12 @@ class Dreamer:
             elements = sum(int(np.prod(output.shape[1:])) for output in outputs)
             self._activation_bytes = elements * 4 / side**2
         return self._activation_bytes
+
+
+def _per_pixel(values: np.ndarray, batch: int):
+    """[B, H, W] as the step loop's [B, H, W, 1] tensor."""
+    values = np.asarray(values, np.float32)
+    return _tensor(values.reshape(batch, *values.shape[-2:], 1))
 
 
 def _tensor(array: np.ndarray):

@@ -29,6 +29,20 @@ def objective(activations: Mapping, layers: Sequence[LayerSpec], weights, guides
     return total
 
 
+def region_totals(activations: Mapping, layers: Sequence[LayerSpec], where, upsample):
+    """Per image and layer, [batch, layers]: the layer's response (its activation averaged over channels,
+    or its one channel) brought up to the picture's size, summed over the picture weighted by `where`
+    [batch, H, W, 1]. Over sum(where) it is the strength dreamvid/hold.py holds, from activations a step
+    computes anyway. `upsample(response, like)`: the backend's bilinear resize of `response` to `like`'s size."""
+    totals = []
+    for layer in layers:
+        act = ops.cast(activations[layer.name], "float32")
+        response = act[..., layer.channel:layer.channel + 1] if layer.channel is not None \
+            else ops.mean(act, axis=-1, keepdims=True)
+        totals.append(ops.sum(upsample(response, where) * where, axis=(1, 2, 3)))
+    return ops.stack(totals, axis=1)
+
+
 def guided(act, guide):
     """The guide objective: per image, the cosine similarity of the layer's channel profile (the mean
     activation of each channel over all positions) to the guide's, `guide` being the guide's profile at the

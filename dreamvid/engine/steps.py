@@ -10,6 +10,12 @@ steps_torch.py): each has a class `Ascent(features, layers, xla, guided, lap_lev
     (`guides`: with a guide, its unit channel profile per layer at the image's size; else None)
     objective(image, weights, guides) -> np.ndarray                                   # untiled
     compiled() -> int                                         # programs compiled (traced) so far
+    ascend_held(image, shifts, count, step_size, step_map, tile, weights, guides, carried, where, reference,
+                share) -> (image, share)
+
+`ascend_held` is `ascend` for a carried frame under --hold-strength (dreamvid/hold.py): its carried pixels
+step by `share` x `carried` on top of `step_map`, each image's share measured, where it is given as
+negative, from the forward pass of the first step (held_share), so that the hold costs no pass of its own.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ import importlib
 
 import numpy as np
 from keras import ops
+
+from ..hold import share as hold_share
 
 # Steps per compiled call at most: the shifts of a call are an array of this length (padded), so that a
 # compiled loop serves any number of steps up to it without compiling again.
@@ -31,6 +39,22 @@ def step(image, gradient, step_size, step_map, lap_levels: int = 0):
     gradient = gradient / (ops.std(gradient, axis=(1, 2, 3), keepdims=True) + 1e-8)
     # A step map of ones (no map given) leaves every value as it was: x * 1.0 is exact.
     return ops.clip(image + step_size[:, None, None, None] * gradient * step_map, -1.0, 1.0)
+
+
+def held_share(totals, mass, weights, reference, share):
+    """Each image's share of its carried step [batch]: `share` where it is known (>= 0), else measured:
+    the strength over the carried region (objective.region_totals over `mass` = sum of its weights,
+    weighted by the layer weights) against the image's `reference` (the same, of its shot's fresh dream at
+    this octave's size; <= 0: none, a plain step)."""
+    strength = ops.sum(weights * totals, axis=1) / ops.maximum(mass, 1e-12)
+    usable = (reference > 0.0) & (mass > 0.0) & ops.isfinite(strength)
+    measured = ops.where(usable, hold_share(strength / ops.where(usable, reference, 1.0), ops.clip), 1.0)
+    return ops.where(share < 0.0, measured, share)
+
+
+def held_step(image, gradient, step_size, step_map, carried, share, lap_levels: int = 0):
+    """`step` with the carried pixels' part of the step map scaled by each image's share."""
+    return step(image, gradient, step_size, step_map + share[:, None, None, None] * carried, lap_levels)
 
 
 # The 5x5 binomial filter of the original DeepDream notebook's Laplacian pyramid, one per colour channel.

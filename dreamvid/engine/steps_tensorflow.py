@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .objective import objective
-from .steps import MAX_CHUNK, padded, step
+from .objective import objective, region_totals
+from .steps import MAX_CHUNK, held_share, held_step, padded, step
 
 
 class Ascent:
@@ -25,22 +25,36 @@ class Ascent:
                                  input_signature=[image, shifts, scalar_i, per_image, per_pixel, scalar_i, weights,
                                                   *extra])
         self._objective = tf.function(self._objective_graph, input_signature=[image, weights, *extra])
+        # carried, where, reference, share (steps.held_share)
+        held = [per_pixel, per_pixel, per_image, per_image]
+        self._held_loop = tf.function(self._held_graph, jit_compile=xla,
+                                      input_signature=[image, shifts, scalar_i, per_image, per_pixel, scalar_i,
+                                                       weights, *held, *extra])
 
     def ascend(self, image, shifts: np.ndarray, count: int, step_size, step_map, tile: int, weights, guides=None):
         extra = [] if guides is None else [guides]
         return self._loop(image, tf.constant(padded(shifts)), tf.constant(count, tf.int32), step_size, step_map,
                           tf.constant(tile, tf.int32), weights, *extra)
 
+    def ascend_held(self, image, shifts: np.ndarray, count: int, step_size, step_map, tile: int, weights, guides,
+                    carried, where, reference, share):
+        extra = [] if guides is None else [guides]
+        return self._held_loop(image, tf.constant(padded(shifts)), tf.constant(count, tf.int32), step_size,
+                               step_map, tf.constant(tile, tf.int32), weights, carried, where, reference, share,
+                               *extra)
+
     def compiled(self) -> int:
-        """How many times the step loop was traced (one trace serves every size)."""
-        return self._loop.experimental_get_tracing_count()
+        """How many times the step loops were traced (one trace serves every size)."""
+        return self._loop.experimental_get_tracing_count() + self._held_loop.experimental_get_tracing_count()
 
     def objective(self, image, weights, guides=None) -> np.ndarray:
         return self._objective(image, weights, *([] if guides is None else [guides])).numpy()
 
     def _objective_graph(self, image, weights, guides=None):
-        features = self.features.model(self.features.preprocess(image), training=False)
-        return objective(features, self.layers, weights, guides)
+        return objective(self._features(image), self.layers, weights, guides)
+
+    def _features(self, image):
+        return self.features.model(self.features.preprocess(image), training=False)
 
     def _loop_graph(self, image, shifts, count, step_size, step_map, tile, weights, guides=None):
         index = tf.constant(0)
@@ -52,20 +66,43 @@ class Ascent:
             index += 1
         return image
 
-    def _tiled_gradient(self, image, tile, weights, guides):
-        """Gradient of the objective, computed tile by tile so memory stays bounded on large frames."""
+    def _held_graph(self, image, shifts, count, step_size, step_map, tile, weights, carried, where, reference,
+                    share, guides=None):
+        mass = tf.reduce_sum(where, axis=[1, 2, 3])
+        index = tf.constant(0)
+        while index < count:
+            shift = shifts[index]
+            rolled, rolled_where = tf.roll(image, shift=shift, axis=[1, 2]), tf.roll(where, shift=shift, axis=[1, 2])
+            gradient, totals = self._tiled_gradient(rolled, tile, weights, guides, rolled_where)
+            share = held_share(totals, mass, weights, reference, share)
+            image = held_step(image, tf.roll(gradient, shift=-shift, axis=[1, 2]), step_size, step_map, carried, share,
+                              self.lap_levels)
+            index += 1
+        return image, share
+
+    def _tiled_gradient(self, image, tile, weights, guides, where=None):
+        """Gradient of the objective, computed tile by tile so memory stays bounded on large frames; given
+        `where`, also the region's totals of each layer's response (objective.region_totals)."""
         height, width = tf.shape(image)[1], tf.shape(image)[2]
         rows, cols = _ceil_div(height, tile), _ceil_div(width, tile)
         tile_h, tile_w = _ceil_div(height, rows), _ceil_div(width, cols)
         gradient = tf.zeros_like(image)
+        totals = tf.zeros([tf.shape(image)[0], len(self.layers)])
         for row in tf.range(rows):
             for col in tf.range(cols):
+                rows_, cols_ = slice(row * tile_h, (row + 1) * tile_h), slice(col * tile_w, (col + 1) * tile_w)
                 with tf.GradientTape() as tape:
                     tape.watch(image)
-                    part = image[:, row * tile_h:(row + 1) * tile_h, col * tile_w:(col + 1) * tile_w]
-                    loss = tf.reduce_sum(self._objective_graph(part, weights, guides))
+                    features = self._features(image[:, rows_, cols_])
+                    loss = tf.reduce_sum(objective(features, self.layers, weights, guides))
                 gradient += tape.gradient(loss, image)
-        return gradient
+                if where is not None:
+                    totals += region_totals(features, self.layers, where[:, rows_, cols_], _upsample)
+        return gradient if where is None else (gradient, totals)
+
+
+def _upsample(response, like):
+    return tf.image.resize(response, tf.shape(like)[1:3])
 
 
 def _ceil_div(a, b):

@@ -50,14 +50,19 @@ class Start:
     fresh: np.ndarray | None = None
 
 
+# A shot's strength reference (dreamvid/hold.py): per octave shape (h, w) its carried frames dream, each
+# layer's strength there, unweighted.
+Reference = dict[tuple[int, int], tuple[float, ...]]
+
+
 @dataclass(frozen=True)
 class ResumePoint:
     """Where a chain goes on: the last frame it finished (quantised pixels, as stored) and its shot's
-    strength reference (temporal/hold.py; None: not known), or nothing."""
+    strength reference (None: not known), or nothing."""
 
     index: int
     pixels: np.ndarray
-    reference: tuple[float, ...] | None = None  # per layer, unweighted
+    reference: Reference | None = None
 
 
 # (frame, previous source, previous dream, where the previous dream is known: None everywhere, else 0 where
@@ -116,8 +121,8 @@ class Chain:
         self.prev_source: np.ndarray | None = None
         self.prev_dream: np.ndarray | None = None  # the dream before the matte
         self.prev_known: np.ndarray | None = None  # where a matte let the previous dream be read back
-        # the strength of the shot's fresh dream at each layer, that its carried frames hold to (temporal/hold.py)
-        self.reference: tuple[float, ...] | None = resume.reference if resume is not None else None
+        # the strength of the shot's fresh dream, that its carried frames hold to (dreamvid/hold.py)
+        self.reference: Reference | None = resume.reference if resume is not None else None
         # A resumed chain decodes from its last finished frame, which only restores its state.
         self._restore = resume
         first = resume.index if resume is not None else segment.first

@@ -15,7 +15,7 @@ import numpy as np
 from ..atomic import writing
 from ..imageops import to_float
 from ..io.images import png_text, write_samples
-from .chain import ResumePoint
+from .chain import Reference, ResumePoint
 from ..journal.names import chunk_name, parse_chunk, piece_name
 from .chunks import plan_chunks
 from .plan import Segment
@@ -25,7 +25,8 @@ from ..journal.workfolder import WorkFolder
 CHECKPOINT_RATIO = 0.8
 
 
-# The tEXt key under which a piece keeps its chain's state (temporal/hold.py's reference).
+# The tEXt key under which a piece keeps its chain's state (the hold's reference, dreamvid/hold.py), written
+# "HxW:v,v;HxW:v,v" (per octave shape, each layer's strength).
 REFERENCE_KEY = "dreamvid-reference"
 
 
@@ -37,18 +38,25 @@ def load_piece(path: Path) -> np.ndarray:
     return np.ascontiguousarray(data[..., ::-1])
 
 
-def load_reference(path: Path) -> tuple[float, ...] | None:
-    """The chain's strength reference (one per layer) that a piece was saved with (None: none)."""
+def load_reference(path: Path) -> Reference | None:
+    """The chain's strength reference that a piece was saved with (None: none, or unreadable)."""
     try:
-        return tuple(float(value) for value in png_text(path)[REFERENCE_KEY].split(","))
+        reference = {}
+        for part in png_text(path)[REFERENCE_KEY].split(";"):
+            shape, values = part.split(":")
+            height, width = shape.split("x")
+            reference[(int(height), int(width))] = tuple(float(value) for value in values.split(","))
+        return reference
     except (KeyError, ValueError):
         return None
 
 
-def save_piece(path: Path, pixels: np.ndarray, reference: tuple[float, ...] | None = None) -> None:
+def save_piece(path: Path, pixels: np.ndarray, reference: Reference | None = None) -> None:
     """Lossless, atomic: a piece on disk is always complete, with its chain's reference (in full: repr of
     a float reads back as the same float, so a resumed chain holds its strength exactly as before)."""
-    text = None if reference is None else {REFERENCE_KEY: ",".join(repr(float(value)) for value in reference)}
+    text = None if not reference else {REFERENCE_KEY: ";".join(
+        f"{height}x{width}:" + ",".join(repr(float(value)) for value in values)
+        for (height, width), values in reference.items())}
     with writing(path) as temporary:
         # a full disk: OSError, no libpng line
         write_samples(temporary, np.ascontiguousarray(pixels[..., ::-1]), text=text)
@@ -114,7 +122,7 @@ class CheckpointStore:
         return max(0, self._next[segment.index] - segment.start)
 
     def save(self, segment: Segment, index: int, pixels: np.ndarray,
-             reference: tuple[float, ...] | None = None) -> None:
+             reference: Reference | None = None) -> None:
         name = self._piece(segment, index)
         save_piece(self.work.piece(name), pixels, reference)
         with self._lock:

@@ -11,11 +11,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..flow import carried_share, catch_up
+from ..flow import CARRIED_GAIN, FRESH_GAIN, carried_share, catch_up
+from ..hold import Held
 from ..imageops import to_float
 from ..settings import FrameValues, Settings
-from .chain import Chain, ResumePoint, Start
-from .hold import hold
+from .chain import Chain, Reference, ResumePoint, Start
 from .plan import Segment
 
 
@@ -28,7 +28,7 @@ class Finished:
     pixels: np.ndarray
     seconds: float
     cut: bool  # the frame begins a shot
-    reference: tuple[float, ...] | None = None  # its chain's strength reference after it (temporal/hold.py)
+    reference: Reference | None = None  # its chain's strength reference after it (dreamvid/hold.py)
 
     @property
     def kept(self) -> bool:
@@ -114,9 +114,9 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
     in the order of `todo`. A batch shares its step count, octaves and jitter (carried frames take
     --flow-steps and --flow-octaves, so they form their own batches); step sizes, step maps and layer
     weights are per frame, so schedules rarely split a batch. A carried frame's pixels take the step
-    sizes of flow.catch_up: larger where they are fresh; none where a matte is black; on carried pixels
-    only what the dream still lacks of its shot's fresh strength (temporal/hold.py). A frame left with no
-    step anywhere is not dreamed: it is its start."""
+    sizes of flow.catch_up: larger where they are fresh; none where a matte is black; on carried pixels,
+    held, only what the dream still lacks of its shot's fresh strength, which the step loop measures
+    (dreamvid/hold.py). A frame left with no step anywhere is not dreamed: it is its start."""
     results: list[np.ndarray | None] = [None] * len(todo)
     holding = settings.flow and settings.hold_strength
     groups: dict[tuple[bool, int, int, int], list[_Entry]] = {}
@@ -133,43 +133,60 @@ def dream_round(todo: list[tuple[Chain, Start]], dreamer, settings: Settings, va
             params = replace(settings.dream_params(part[0].value), steps=steps, jitter=jitter,
                              step_size=tuple(entry.value.step_size for entry in part),
                              layer_weights=None if weights[0] is None else tuple(weights))
-            holds = _holds(part, starts, dreamer, params, timings) if carried and holding else [1.0] * len(part)
+            held = _held(part, dreamer, params, octaves) if carried and holding else None
             step_map = None
-            if any(entry.start.frame.matte is not None for entry in part) or (
+            if held is not None or any(entry.start.frame.matte is not None for entry in part) or (
                     carried and any(entry.start.fresh is not None for entry in part)):
-                step_map = np.stack([_step_map(entry, carried, octaves, settings.octaves, share)
-                                     for entry, share in zip(part, holds)])
+                step_map = np.stack([_step_map(entry, carried, octaves, settings.octaves, 0.0 if held else 1.0)
+                                     for entry in part])
             # a frame whose largest step is under a thousandth of --step-size would not change a level
-            moving = [k for k in range(len(part)) if step_map is None or step_map[k].max() > IDLE]
+            most = step_map if held is None else step_map + held.carried * (FRESH_GAIN / CARRIED_GAIN)
+            moving = [k for k in range(len(part)) if most is None or most[k].max() > IDLE]
             if len(moving) == len(part):  # as nearly always: the batch as it is, not a copy of it
                 dreamed = list(_timed(timings, "dream", dreamer.dream, starts, params, steps, step_map,
-                                      octaves or None))
+                                      octaves or None, held))
             else:
                 dreamed = list(starts)
                 if moving:
                     some = _timed(timings, "dream", dreamer.dream, starts[moving], _only(params, moving), steps,
-                                  None if step_map is None else step_map[moving], octaves or None)
+                                  None if step_map is None else step_map[moving], octaves or None,
+                                  None if held is None else _only_held(held, moving))
                     for k, image in zip(moving, some):
                         dreamed[k] = image
             for entry, image in zip(part, dreamed):
                 results[entry.position] = entry.chain.finished(entry.start.frame, image)
             if holding and not carried:
-                _set_references(part, [results[entry.position] for entry in part], dreamer, params, timings)
+                _set_references(part, [results[entry.position] for entry in part], dreamer, params,
+                                part[0].value.flow_octaves, timings)
     return results
 
 
-def _holds(part: list[_Entry], starts: np.ndarray, dreamer, params, timings: dict[str, float]) -> list[float]:
-    """The share of their step that each carried frame's carried pixels take (hold.hold): their strength
-    where the dream is carried (and shown), against their shot's reference, both weighted by the frame's
-    own layer weights (a scheduled weight moves both alike). A chain without a reference takes every step."""
+def _held(part: list[_Entry], dreamer, params, octaves: int) -> Held:
+    """What the step loop needs to hold a batch of carried frames (hold.Held): their carried pixels' step
+    (the step map at a plain share less that at none: flow.catch_up is linear in its share), where they are
+    carried (and shown), and at each octave each frame's reference, weighted by the frame's own layer
+    weights as the loop weighs its strength (a scheduled weight moves both alike). A chain without a
+    reference takes every step."""
+    carried = np.stack([_step_map(entry, True, octaves, params.octaves, 1.0)
+                        - _step_map(entry, True, octaves, params.octaves, 0.0) for entry in part])
     where = np.stack([_carried_where(entry) for entry in part])
-    layers = _timed(timings, "dream", dreamer.layer_strengths, starts, where, params.tile)
-    shares = []
-    for entry, measured in zip(part, layers):
-        weights = _weights(entry.value, len(measured))
-        reference = None if entry.chain.reference is None else float(weights @ np.asarray(entry.chain.reference))
-        shares.append(hold(float(weights @ measured), reference))
-    return shares
+    references = {shape: np.array([_weighted_reference(entry, shape) for entry in part])
+                  for shape in dreamer.octave_shapes(*where.shape[1:], params, octaves or None)}
+    return Held(carried, where, references)
+
+
+def _weighted_reference(entry: _Entry, shape: tuple[int, int]) -> float:
+    """A frame's shot's strength at an octave's `shape`, weighted by the frame's layer weights (NaN: none)."""
+    reference = entry.chain.reference
+    if reference is None or shape not in reference:
+        return np.nan
+    return float(_weights(entry.value, len(reference[shape])) @ np.asarray(reference[shape]))
+
+
+def _only_held(held: Held, keep: list[int]) -> Held:
+    """The batch's Held for the images at `keep`."""
+    return Held(held.carried[keep], held.where[keep],
+                {shape: values[keep] for shape, values in held.references.items()})
 
 
 def _weights(value: FrameValues, count: int) -> np.ndarray:
@@ -184,17 +201,18 @@ def _carried_where(entry: _Entry) -> np.ndarray:
     return share if start.frame.matte is None else share * (start.frame.matte > 0)
 
 
-def _set_references(part: list[_Entry], pixels: list[np.ndarray], dreamer, params, timings) -> None:
-    """A fresh frame's strength at each layer (where its matte shows it) becomes its chain's reference,
-    measured on the stored pixels, as a resume reads them back."""
+def _set_references(part: list[_Entry], pixels: list[np.ndarray], dreamer, params, octaves: int, timings) -> None:
+    """A fresh frame's strength at each layer (where its matte shows it), at the size of each octave its
+    carried frames dream, becomes its chain's reference; measured on the stored pixels, as a resume reads
+    them back. A forward pass per octave, once a shot."""
     images = np.stack([to_float(picture) for picture in pixels])
     where = None
     if any(entry.start.frame.matte is not None for entry in part):
         where = np.stack([np.ones(images.shape[1:3], np.float32) if entry.start.frame.matte is None
                           else (entry.start.frame.matte > 0).astype(np.float32) for entry in part])
-    layers = _timed(timings, "dream", dreamer.layer_strengths, images, where, params.tile)
-    for entry, measured in zip(part, layers):
-        entry.chain.reference = tuple(float(value) for value in measured)
+    found = _timed(timings, "dream", dreamer.octave_strengths, images, params, octaves or None, where)
+    for k, entry in enumerate(part):
+        entry.chain.reference = {shape: tuple(float(value) for value in layers[k]) for shape, layers in found.items()}
 
 
 def _only(params, keep: list[int]):

@@ -88,8 +88,9 @@ def test_a_clip_dreamed_on_each_backend_is_tensorflows_within_one_and_a_half_lev
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_held_clip_renders_on_each_backend(dreamed, backend):
-    """--hold-strength measures strengths with the network between compiled steps (on JAX a measure that
-    donated the weights' buffers broke the next step)."""
+    """--hold-strength measures a carried frame's strength inside each backend's compiled step loop, and a
+    shot's reference with the network between loops (on JAX a measure that donated the weights' buffers
+    once broke the next step)."""
     held, plain = _frames(dreamed[backend][0] / "held.mp4"), _frames(dreamed[backend][0] / "clip.mp4")
     assert held.shape == plain.shape == (8, 48, 64, 3)
     assert json.loads((dreamed[backend][0] / "held.mp4.json").read_text())["parameters"]["hold_strength"] is True

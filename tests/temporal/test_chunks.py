@@ -58,8 +58,11 @@ def test_a_render_crashed_midway_resumes_to_the_same_frames_without_dreaming_the
     chunked = [name for path in folder(output).iterdir() if (name := parse_chunk(path.name))]
     done = done_frames(output)
     assert chunked and len(done) >= 8  # two chains, 6 rounds: 12 frames less the second one's warm-up
-    pieces = sorted(path.name for path in folder(output).glob("*.png"))
-    assert len(pieces) <= 2 * 4, pieces  # per chain: the frames of the chunk it fills and its last frame
+    # a piece that a chunk holds is deleted, but for each chain's last frame (its resume goes on from it);
+    # how many wait for a chunk depends on how far the encoder had come (it lags on a busy machine)
+    pieces = sorted(int(path.stem.split("_")[1]) for path in folder(output).glob("frame_*.png"))
+    covered = {index for a, b in chunked for index in range(a, b)}
+    assert len([index for index in pieces if index in covered]) <= 2, (pieces, chunked)
     [result] = dreamvid.render(source, output, dreamer=StubDreamer(), **SIDE_BY_SIDE)
     assert result.frames == 16 - len(done)  # no finished frame is dreamed again
     assert np.array_equal(np.stack(list(read_frames(output))), np.stack(list(read_frames(tmp_path / "whole.mp4"))))

@@ -3,23 +3,30 @@ is a fresh dream of each frame; a carried frame starts from the dream before it,
 frame after frame, so a render comes out up to 1.25x stronger than the preview it was chosen from (the
 short shots of benchmarks/motion.py), and its extra steps add to the warping error.
 
-Each shot's first frame is dreamed fresh; its strength (Dreamer.layer_strengths: each layer's mean
-activation over the whole frame) is the shot's reference. A carried frame measures the same quantity over the pixels it holds
-from the frame before (flow.carried_share) before it is dreamed, and its carried pixels take the share of
-their step that is still missing: all of it up to (1 - BAND) x the reference, none at the reference or
-above, linearly between; a weak carry (under WEAK x) more, as much as fresh pixels take. Pixels the flow
+Each shot's first frame is dreamed fresh; its strength at each octave a carried frame dreams
+(Dreamer.octave_strengths: each layer's mean activation, the frame at that octave's size) is the shot's
+reference. A carried frame's step loop measures the same quantity over the pixels it holds from the frame
+before (flow.carried_share) from the forward pass of each octave's first step, which it computes anyway
+(so the hold costs no extra pass), and its carried pixels take the share of their step that is still
+missing: all of it up to (1 - BAND) x the reference, none at the reference or above, linearly between; a
+weak carry (under WEAK x) more, as much as fresh pixels take. Pixels the flow
 could not carry catch up as before (flow.catch_up). A carried dream at strength thus takes no step; the
 blend lets a little of it fade, and a later frame tops it up. The reference is chain state: it travels
 with every finished frame into its checkpoint, so a resume goes on alike. It is kept per layer and
 weighted by each frame's own layer weights, so a scheduled weight moves both sides alike; a schedule of
 --step-size or --steps within a shot is held to the shot's first frame (a limit, said in the README).
 
-Pure arithmetic, tested without a model."""
+Pure arithmetic, tested without a model; `share` is written so that the step loop of every backend computes
+it on its own tensors (engine/steps.py)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Mapping
 
-from ..flow import CARRIED_GAIN, FRESH_GAIN
+import numpy as np
+
+from .flow import CARRIED_GAIN, FRESH_GAIN
 
 # A carried dream short of its reference by BAND or more takes a plain step; by less, that share of it.
 # Below WEAK x its reference (after fast motion, or a resume from before the hold) it takes more, up to
@@ -43,13 +50,29 @@ WEAK, WEAK_SPAN = 0.7, 0.4
 # 1.19 instead of 1.11 after 200 frames, warping error 1.43x its floor instead of 1.33x.
 
 
+def share(ratio, clip=np.clip):
+    """The share of a plain step (0..FRESH_GAIN / CARRIED_GAIN) that carried pixels take at `ratio` = their
+    strength / their shot's reference; `clip` is the array library's (keras.ops.clip inside a step loop)."""
+    plain = clip((1.0 - ratio) / BAND, 0.0, 1.0)
+    weak = clip((WEAK - ratio) / WEAK_SPAN, 0.0, 1.0)
+    return plain + (FRESH_GAIN / CARRIED_GAIN - 1.0) * weak
+
+
 def hold(strength: float, reference: float | None) -> float:
-    """The share of a plain step (0..FRESH_GAIN / CARRIED_GAIN) that a carried frame's carried pixels take,
-    from their strength and the shot's reference. 1 (as without a hold) where either is unknown or the
+    """`share` from a strength and a reference; 1 (as without a hold) where either is unknown or the
     reference is not positive."""
     if reference is None or not math.isfinite(strength) or not math.isfinite(reference) or reference <= 0.0:
         return 1.0
-    share = strength / reference
-    plain = min(1.0, max(0.0, (1.0 - share) / BAND))
-    weak = min(1.0, max(0.0, (WEAK - share) / WEAK_SPAN))
-    return plain + (FRESH_GAIN / CARRIED_GAIN - 1.0) * weak
+    return float(share(strength / reference))
+
+
+@dataclass(frozen=True)
+class Held:
+    """A batch of carried frames whose carried pixels the step loop holds at their shots' strength
+    (--hold-strength): at each octave's first step it measures their strength over `where`, and they
+    step by share(strength / reference) x `carried` on top of the step map Dreamer.dream is given."""
+
+    carried: np.ndarray  # [B, H, W]: the carried pixels' step factor at a plain share (flow.catch_up)
+    where: np.ndarray  # [B, H, W] in [0, 1]: the region measured (what is carried, and shown)
+    # octave shape (h, w) -> [B]: each image's reference there (its shot's weighted strength; <= 0: none)
+    references: Mapping[tuple[int, int], np.ndarray]
