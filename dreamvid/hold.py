@@ -40,14 +40,18 @@ from .flow import CARRIED_GAIN, FRESH_GAIN
 # FRESH_GAIN: 0.88 / 1.03 / 1.05 / 1.07x, 1.64 / 1.20 / 1.39 / 1.21x (a start trails its reference by
 # 7-8%, what the carry loses, and took 2-3 steps' worth). No fade and no DELTA_LIMIT once held: the
 # dream's fine detail grew 2.8x over the slow pan (the fade holds the detail, the hold the strength).
-# As adopted, on the full set: 0.98 / 0.84 / 1.08 / 1.06x (without: 1.00 / 0.85 / 1.25 / 1.11x), warping
-# error 2.42 / 1.35 / 2.03 / 1.42x its floor (2.50 / 1.36 / 2.31 / 1.46x), 18-24% slower, and the long
-# pan's fine detail 1.20x at its end (1.02x): why it is not the default (README, "Fast motion").
+# As adopted, on the full set, measured with a pass of its own (0.4.0): 0.98 / 0.84 / 1.08 / 1.06x
+# (without: 1.00 / 0.85 / 1.25 / 1.11x), warping error 2.42 / 1.35 / 2.03 / 1.42x its floor (2.50 / 1.36 /
+# 2.31 / 1.46x), 18-24% slower. Measured in the step loop, per octave (0.5.0): 0.97 / 0.77 / 1.12 / 0.99x,
+# 2.37 / 1.28 / 2.08 / 1.38x, as fast as without; the long pan's fine detail 1.33x at its end (1.02x without)
+# and its windows 700-900 1.3-1.4x strong: why it is not the default (README, "Fast motion";
+# benchmarks/README.md, issue 23).
 BAND = 0.1
 WEAK, WEAK_SPAN = 0.7, 0.4
-# Strengths are measured at the frame's own size. At half size a measure costs a quarter, but it misses
-# the fine octave's growth: on the quick slow pan strength 1.10x instead of 1.06x, the dream's fine detail
-# 1.19 instead of 1.11 after 200 frames, warping error 1.43x its floor instead of 1.33x.
+# Each octave a carried frame dreams measures its own strength, against the reference at its size: one
+# share for the frame, measured at its first (smaller) octave, held the crossing no stronger (0.79x) and the
+# long pan no steadier (benchmarks/README.md). With a pass of its own at half size (0.4.0), the quick slow
+# pan came out at 1.10x instead of 1.06x, its fine detail 1.19 instead of 1.11 after 200 frames.
 
 
 def share(ratio, clip=np.clip):

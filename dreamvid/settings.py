@@ -162,8 +162,8 @@ class Settings:
                                        "from --coherence, 2")
     flow_zoom: float = _option(1.0, "Zoom the carried dream by this per frame, about the centre (a feedback zoom).")
     hold_strength: bool = _option(False, "Hold a carried frame's dream at its shot's fresh strength (what a preview "
-                                         "shows): its carried pixels take only the steps it still lacks; about 20% "
-                                         "slower.", "off")
+                                         "shows): its carried pixels take only the steps it still lacks, measured "
+                                         "inside the step loop (no slower).", "off")
     streams: int | None = _option(None, "Segments of the video dreamed side by side, their frames batched.",
                                   "as --batch")
     warmup: int = _option(8, "Frames a segment dreams before its first kept frame, to cross-fade from the one "
