@@ -45,7 +45,9 @@ from .flow import CARRIED_GAIN, FRESH_GAIN
 # 2.31 / 1.46x), 18-24% slower. Measured in the step loop, per octave (0.5.0): 0.97 / 0.77 / 1.12 / 0.99x,
 # 2.37 / 1.28 / 2.08 / 1.38x, as fast as without; the long pan's fine detail 1.33x at its end (1.02x without)
 # and its windows 700-900 1.3-1.4x strong: why it is not the default (README, "Fast motion";
-# benchmarks/README.md, issue 23).
+# benchmarks/README.md, issue 23). The step that measures is rolled (the jitter), and the roll's wrap seam
+# moves the measure by up to 9% with the content under it: that holds the crossing under 0.9x; unrolled,
+# the crossing met its targets but the unrolled step grew the slow pan's border to 1.6x.
 BAND = 0.1
 WEAK, WEAK_SPAN = 0.7, 0.4
 # Each octave a carried frame dreams measures its own strength, against the reference at its size: one

@@ -67,7 +67,7 @@ def test_a_carried_frame_at_full_strength_takes_no_step_and_one_short_of_it_take
         dream_round([(chain, Start(frame, start, True, fresh))], vgg_hed, settings, settings.at, 1, defaultdict(float))
         assert vgg_hed.steps_run - before == 2  # flow-steps 1 at the 2 largest octaves: measured in the loop
         shares = [float(share[0]) for share in vgg_hed.held_shares]
-        assert len(shares) == 2 and (max(shares) == 0.0 if taken == 0.0 else min(shares) >= 1.0), shares
+        assert len(shares) == 2 and (max(shares) < 1e-3 if taken == 0.0 else min(shares) >= 1.0), shares  # float32
         change = np.abs(to_float(chain.out) - start).max()
         assert (change <= 1 / 255) if taken == 0.0 else (change > 8 / 255)
 
@@ -111,7 +111,8 @@ def test_a_layer_weight_scheduled_within_the_shot_is_held_to_the_same_weighting(
     assert settings.at(1).layer_weights == (0.5,)
     chain = HeldChain(reference_of(vgg_hed, settings, start))
     dream_round([(chain, Start(frame, start, True, fresh))], vgg_hed, settings, settings.at, 1, defaultdict(float))
-    assert [float(share[0]) for share in vgg_hed.held_shares] == [0.0, 0.0]
+    shares = [float(share[0]) for share in vgg_hed.held_shares]
+    assert len(shares) == 2 and max(shares) < 1e-3, shares  # none, to float32's rounding
     assert np.abs(to_float(chain.out) - start).max() <= 1 / 255
 
 
