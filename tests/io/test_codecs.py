@@ -217,7 +217,7 @@ def test_a_render_cut_short_resumes_to_the_frames_of_an_uninterrupted_one(tmp_pa
         dreamvid.render(tmp_path / "deep.mp4", output, codec=codec, dreamer=StubDreamer(), **SIDE_BY_SIDE)
     work = output.with_name(output.name + ".parts")
     made = sorted(path.suffix for path in work.glob("chunk_*"))
-    assert made and set(made) == {suffix}  # chunks in the codec's own container
+    assert set(made) <= {suffix}  # chunks in the codec's own container (how many by the cut: the encoder's pace)
     assert all(cv2.imread(str(p), cv2.IMREAD_UNCHANGED).dtype == np.uint16 for p in work.glob("*.png"))
     done = done_frames(output)
     [result] = dreamvid.render(tmp_path / "deep.mp4", output, codec=codec, dreamer=StubDreamer(), **SIDE_BY_SIDE)
